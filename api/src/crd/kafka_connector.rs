@@ -1,0 +1,165 @@
+//! `KafkaConnector`: one connector on a `ConnectCluster`, kept in line with the resource through
+//! the cluster's REST API. The connector's name is the resource's name.
+
+use super::properties::{PropertyMap, property_map_schema};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Desired state of a connector.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[kube(
+    group = "skiff.dev",
+    version = "v1alpha1",
+    kind = "KafkaConnector",
+    namespaced,
+    status = "KafkaConnectorStatus",
+    shortname = "kctr",
+    category = "skiff",
+    doc = "A Kafka Connect connector, run on a ConnectCluster.",
+    scale(
+        spec_replicas_path = ".spec.tasksMax",
+        status_replicas_path = ".status.tasksMax"
+    ),
+    printcolumn(name = "Cluster", type_ = "string", json_path = ".status.cluster"),
+    printcolumn(name = "Class", type_ = "string", json_path = ".spec.class"),
+    printcolumn(
+        name = "State",
+        type_ = "string",
+        json_path = ".status.connectorStatus.state"
+    ),
+    printcolumn(name = "Tasks", type_ = "integer", json_path = ".spec.tasksMax"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[x_kube(
+    validation = Rule::new("!has(self.config) || !('connector.class' in self.config)")
+        .message("spec.config must not set connector.class; use spec.class"),
+    validation = Rule::new("!has(self.config) || !('tasks.max' in self.config)")
+        .message("spec.config must not set tasks.max; use spec.tasksMax"),
+    validation = Rule::new("!has(self.config) || !('name' in self.config)")
+        .message("spec.config must not set name; the connector is named after the resource")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaConnectorSpec {
+    /// Name of the `ConnectCluster` in this namespace; the `skiff.dev/cluster` label also works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_ref: Option<String>,
+    /// Connector class (`connector.class`).
+    #[x_kube(validation = Rule::new("self != ''").message("spec.class must not be empty"))]
+    pub class: String,
+    /// Maximum number of tasks (`tasks.max`).
+    #[serde(default = "default_tasks_max")]
+    #[x_kube(validation = Rule::new("self >= 1").message("spec.tasksMax must be at least 1"))]
+    pub tasks_max: i32,
+    /// Connector properties; secrets belong in `${file:...}` or `${env:...}` references.
+    #[serde(default)]
+    #[schemars(schema_with = "property_map_schema")]
+    pub config: PropertyMap,
+    /// Whether the connector runs, is paused or is stopped.
+    #[serde(default)]
+    pub state: ConnectorTargetState,
+    /// Restarting failed connectors and tasks automatically.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_restart: Option<AutoRestart>,
+}
+
+fn default_tasks_max() -> i32 {
+    1
+}
+
+/// The state a connector is asked to be in.
+#[derive(JsonSchema, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectorTargetState {
+    #[default]
+    Running,
+    Paused,
+    Stopped,
+}
+
+/// Automatic restarts of a failed connector or task, with growing backoff.
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoRestart {
+    /// Turns automatic restarts on.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Gives up after this many restarts; unlimited when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self >= 0").message("spec.autoRestart.maxRestarts must not be negative"))]
+    pub max_restarts: Option<i32>,
+}
+
+/// Observed state of a connector.
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaConnectorStatus {
+    /// `Ready`, with reason and message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The `ConnectCluster` the connector runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The connector's own state as the cluster reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector_status: Option<InstanceStatus>,
+    /// Each task's state.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<TaskStatus>,
+    /// `tasks.max` applied to the cluster, for the scale subresource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks_max: Option<i32>,
+    /// Topics the connector uses, when the cluster tracks them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topics: Vec<String>,
+    /// Automatic restarts so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_restart: Option<AutoRestartStatus>,
+}
+
+/// State of a connector instance as the REST API reports it.
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceStatus {
+    /// `RUNNING`, `PAUSED`, `STOPPED`, `FAILED`, `UNASSIGNED` or `RESTARTING`.
+    pub state: String,
+    /// Worker running it (`host:port`).
+    pub worker_id: String,
+    /// Stack trace of a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
+}
+
+/// State of one task.
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskStatus {
+    /// Task number.
+    pub id: i32,
+    /// Task state.
+    pub state: String,
+    /// Worker running it.
+    pub worker_id: String,
+    /// Stack trace of a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
+}
+
+/// Automatic restarts performed so far.
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoRestartStatus {
+    /// Restarts since the connector last ran healthy.
+    pub count: i32,
+    /// When the last restart happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_restart_timestamp: Option<Time>,
+}

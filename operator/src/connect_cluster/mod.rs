@@ -1,0 +1,19 @@
+//! The `ConnectCluster` controller: pure builders of the worker StatefulSet, its Services,
+//! ConfigMap and PodDisruptionBudget, spec validation, status, and the reconcile loop.
+
+mod config_map;
+mod hash;
+pub mod names;
+mod pdb;
+mod reconcile;
+mod secrets;
+mod services;
+mod stateful_set;
+mod status;
+#[cfg(test)]
+mod test_support;
+mod validate;
+mod worker_properties;
+
+pub use reconcile::run;
+pub use stateful_set::config_hash_of;

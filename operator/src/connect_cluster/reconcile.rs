@@ -1,0 +1,216 @@
+//! The ConnectCluster controller: validate, build the children, apply them, and report status.
+//! An invalid spec or a missing Secret becomes a condition, never an error loop.
+
+use super::config_map::build_config_map;
+use super::hash::config_hash;
+use super::names::service_url;
+use super::pdb::build_pdb;
+use super::secrets::referenced_secrets;
+use super::services::{build_api_service, build_headless_service};
+use super::stateful_set::build_stateful_set;
+use super::status::{
+    Replicas, RestProbe, build_status, describe, external_readiness, managed_readiness,
+};
+use super::validate::{self, validate};
+use super::worker_properties::{render, worker_properties};
+use crate::apply::{apply, apply_status};
+use crate::conditions::Readiness;
+use crate::connect_rest::ConnectRest;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::events;
+use crate::scope::scoped;
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::Api;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use skiff_api::crd::ConnectCluster;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How soon a cluster that is not ready yet is checked again.
+const NOT_READY_REQUEUE: Duration = Duration::from_secs(15);
+
+/// Runs the controller for the clusters `api` sees until the watch ends.
+pub async fn run(ctx: Arc<Context>, namespace: Option<String>) {
+    let ns = namespace.as_deref();
+    let client = &ctx.client;
+    let (clusters, sets, services, config_maps, pdbs, secrets) = (
+        scoped::<ConnectCluster>(client, ns),
+        scoped::<StatefulSet>(client, ns),
+        scoped::<Service>(client, ns),
+        scoped::<ConfigMap>(client, ns),
+        scoped::<PodDisruptionBudget>(client, ns),
+        scoped::<Secret>(client, ns),
+    );
+    let owned = watcher::Config::default().labels("app.kubernetes.io/managed-by=skiff-operator");
+    let controller = Controller::new(clusters, watcher::Config::default().any_semantic());
+    let store = controller.store();
+    controller
+        .owns(sets, owned.clone())
+        .owns(services, owned.clone())
+        .owns(config_maps, owned.clone())
+        .owns(pdbs, owned)
+        .watches(
+            secrets,
+            watcher::Config::default(),
+            move |secret: Secret| {
+                let ns = secret.namespace();
+                let name = secret.name_any();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|cc| {
+                        cc.namespace() == ns && referenced_secrets(&cc.spec).contains(&name)
+                    })
+                    .map(|cc| ObjectRef::from_obj(&*cc))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "connectcluster controller");
+            }
+        })
+        .await;
+}
+
+/// Reconciles one cluster.
+pub async fn reconcile(cc: Arc<ConnectCluster>, ctx: Arc<Context>) -> Result<Action> {
+    ctx.metrics.connect_cluster.reconciled();
+    let ns = cc
+        .namespace()
+        .ok_or_else(|| Error::NoNamespace(cc.name_any()))?;
+    let name = cc.name_any();
+    let errors = validate(&cc.spec);
+    let (url, replicas, rest, readiness) = if !errors.is_empty() {
+        let readiness = Readiness::not_ready("InvalidSpec", validate::describe(&errors));
+        (None, Replicas::default(), RestProbe::Skipped, readiness)
+    } else if let Some(external) = &cc.spec.external {
+        let rest = probe(&ctx, &external.url).await;
+        let readiness = external_readiness(&rest);
+        (
+            Some(external.url.clone()),
+            Replicas::default(),
+            rest,
+            readiness,
+        )
+    } else {
+        let url = service_url(&name, &ns);
+        match apply_children(&cc, &ctx, &ns).await? {
+            Ok(replicas) => {
+                let rest = if replicas.ready > 0 {
+                    probe(&ctx, &url).await
+                } else {
+                    RestProbe::Skipped
+                };
+                let readiness = managed_readiness(cc.spec.replicas, replicas.ready, &rest);
+                (Some(url), replicas, rest, readiness)
+            }
+            Err(readiness) => (
+                Some(url),
+                Replicas::default(),
+                RestProbe::Skipped,
+                readiness,
+            ),
+        }
+    };
+    tracing::info!("connectcluster {}", describe(&cc, &readiness));
+    let previous = cc
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
+    events::on_transition(&ctx, &cc.object_ref(&()), &previous, &readiness).await;
+    let status = build_status(&cc, url, replicas, &rest, &readiness, Timestamp::now());
+    let api: Api<ConnectCluster> = Api::namespaced(ctx.client.clone(), &ns);
+    apply_status(&api, &name, &status).await?;
+    ctx.backoff.succeeded(&key(&cc));
+    Ok(if readiness.ready || readiness.reason == "InvalidSpec" {
+        Action::requeue(ctx.resync)
+    } else {
+        Action::requeue(NOT_READY_REQUEUE)
+    })
+}
+
+/// Applies every child; a referenced Secret that does not exist yet is a readiness problem,
+/// not an error.
+async fn apply_children(
+    cc: &ConnectCluster,
+    ctx: &Context,
+    ns: &str,
+) -> Result<Result<Replicas, Readiness>> {
+    let client = ctx.client.clone();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let mut versions = BTreeMap::new();
+    for name in referenced_secrets(&cc.spec) {
+        match secrets.get_metadata_opt(&name).await? {
+            Some(meta) => {
+                versions.insert(name, meta.resource_version().unwrap_or_default());
+            }
+            None => {
+                return Ok(Err(Readiness::not_ready(
+                    "SecretMissing",
+                    format!("Secret {name} does not exist"),
+                )));
+            }
+        }
+    }
+    let properties = render(&worker_properties(cc));
+    let hash = config_hash(&properties, &versions);
+    apply(
+        &Api::namespaced(client.clone(), ns),
+        &build_config_map(cc, &properties),
+    )
+    .await?;
+    let services: Api<Service> = Api::namespaced(client.clone(), ns);
+    apply(&services, &build_headless_service(cc)).await?;
+    apply(&services, &build_api_service(cc)).await?;
+    let sts = apply(
+        &Api::namespaced(client.clone(), ns),
+        &build_stateful_set(cc, &hash),
+    )
+    .await?;
+    apply(
+        &Api::<PodDisruptionBudget>::namespaced(client, ns),
+        &build_pdb(cc),
+    )
+    .await?;
+    let status = sts.status.unwrap_or_default();
+    Ok(Ok(Replicas {
+        current: status.replicas,
+        ready: status.ready_replicas.unwrap_or(0),
+    }))
+}
+
+/// Asks a REST API for its plugins.
+async fn probe(ctx: &Context, url: &str) -> RestProbe {
+    match ConnectRest::new(ctx.http.clone(), url).plugins().await {
+        Ok(plugins) => RestProbe::Up(plugins),
+        Err(e) => RestProbe::Down(e.to_string()),
+    }
+}
+
+fn key(cc: &ConnectCluster) -> String {
+    format!(
+        "ConnectCluster/{}/{}",
+        cc.namespace().unwrap_or_default(),
+        cc.name_any()
+    )
+}
+
+/// Requeues a failed reconcile with growing delays.
+pub fn error_policy(cc: Arc<ConnectCluster>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.connect_cluster.failed();
+    let delay = ctx.backoff.failed(&key(&cc));
+    tracing::warn!(cluster = %cc.name_any(), %error, ?delay, "connectcluster reconcile failed");
+    Action::requeue(delay)
+}

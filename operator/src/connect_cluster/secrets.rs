@@ -1,0 +1,227 @@
+//! The Secrets a cluster references: their names (for the config hash), and the volumes, mounts
+//! and environment variables through which workers read them. Values never leave the Secrets.
+
+use k8s_openapi::api::core::v1::{
+    EnvVar, EnvVarSource, KeyToPath, SecretKeySelector, SecretVolumeSource, Volume, VolumeMount,
+};
+use skiff_api::crd::ConnectClusterSpec;
+use std::collections::BTreeSet;
+
+/// Directory holding the SASL password as the file `password`.
+pub const SASL_DIR: &str = "/var/run/skiff/kafka-sasl";
+/// Directory holding the Kafka CA as `ca.crt`.
+pub const CA_DIR: &str = "/var/run/skiff/kafka-ca";
+/// Directory holding the client certificate as `tls.crt` and `tls.key`.
+pub const CLIENT_CERT_DIR: &str = "/var/run/skiff/kafka-client";
+
+/// Names of every Secret the spec references.
+pub fn referenced_secrets(spec: &ConnectClusterSpec) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    if let Some(auth) = &spec.authentication {
+        names.insert(auth.password_secret.name.clone());
+    }
+    if let Some(tls) = &spec.tls {
+        if let Some(ca) = &tls.ca_secret {
+            names.insert(ca.name.clone());
+        }
+        if let Some(cert) = &tls.client_certificate {
+            names.insert(cert.secret_name.clone());
+        }
+    }
+    if let Some(creds) = spec.s3.as_ref().and_then(|s| s.credentials_secret.as_ref()) {
+        names.insert(creds.name.clone());
+    }
+    names
+}
+
+/// One Secret volume and where it is mounted.
+fn secret_volume(
+    volume: &str,
+    secret: &str,
+    items: Vec<(String, &str)>,
+    dir: &str,
+) -> (Volume, VolumeMount) {
+    let items = items
+        .into_iter()
+        .map(|(key, path)| KeyToPath {
+            key,
+            path: path.into(),
+            ..Default::default()
+        })
+        .collect();
+    let volume = Volume {
+        name: volume.into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret.into()),
+            items: Some(items),
+            default_mode: Some(0o440),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mount = VolumeMount {
+        name: volume.name.clone(),
+        mount_path: dir.into(),
+        read_only: Some(true),
+        ..Default::default()
+    };
+    (volume, mount)
+}
+
+/// Volumes and mounts of the Kafka credentials.
+pub fn secret_volumes(spec: &ConnectClusterSpec) -> Vec<(Volume, VolumeMount)> {
+    let mut out = Vec::new();
+    if let Some(auth) = &spec.authentication {
+        let secret = &auth.password_secret;
+        out.push(secret_volume(
+            "kafka-sasl",
+            &secret.name,
+            vec![(secret.key.clone(), "password")],
+            SASL_DIR,
+        ));
+    }
+    if let Some(tls) = &spec.tls {
+        if let Some(ca) = &tls.ca_secret {
+            out.push(secret_volume(
+                "kafka-ca",
+                &ca.name,
+                vec![(ca.key.clone(), "ca.crt")],
+                CA_DIR,
+            ));
+        }
+        if let Some(cert) = &tls.client_certificate {
+            let items = vec![
+                (cert.certificate_key.clone(), "tls.crt"),
+                (cert.key_key.clone(), "tls.key"),
+            ];
+            out.push(secret_volume(
+                "kafka-client",
+                &cert.secret_name,
+                items,
+                CLIENT_CERT_DIR,
+            ));
+        }
+    }
+    out
+}
+
+/// An environment variable read from a Secret key.
+fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.into(),
+                key: key.into(),
+                optional: Some(false),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Environment variables for S3 access: static keys from a Secret, region and endpoint.
+pub fn s3_env(spec: &ConnectClusterSpec) -> Vec<EnvVar> {
+    let Some(s3) = &spec.s3 else {
+        return Vec::new();
+    };
+    let mut env = Vec::new();
+    if let Some(creds) = &s3.credentials_secret {
+        env.push(secret_env(
+            "AWS_ACCESS_KEY_ID",
+            &creds.name,
+            &creds.access_key_id_key,
+        ));
+        env.push(secret_env(
+            "AWS_SECRET_ACCESS_KEY",
+            &creds.name,
+            &creds.secret_access_key_key,
+        ));
+    }
+    let plain = |name: &str, value: &Option<String>| {
+        value.as_ref().map(|v| EnvVar {
+            name: name.into(),
+            value: Some(v.clone()),
+            ..Default::default()
+        })
+    };
+    env.extend(plain("AWS_REGION", &s3.region));
+    env.extend(plain("AWS_ENDPOINT_URL_S3", &s3.endpoint));
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skiff_api::crd::{
+        ClientCertificate, KafkaAuthentication, KafkaTls, S3Access, S3CredentialsSecret,
+        SaslMechanism, SecretKeyRef,
+    };
+
+    fn spec_with_everything() -> ConnectClusterSpec {
+        ConnectClusterSpec {
+            authentication: Some(KafkaAuthentication {
+                mechanism: SaslMechanism::ScramSha512,
+                username: "u".into(),
+                password_secret: SecretKeyRef {
+                    name: "sasl".into(),
+                    key: "pw".into(),
+                },
+            }),
+            tls: Some(KafkaTls {
+                ca_secret: Some(SecretKeyRef {
+                    name: "ca".into(),
+                    key: "ca.pem".into(),
+                }),
+                client_certificate: Some(ClientCertificate {
+                    secret_name: "client".into(),
+                    certificate_key: "tls.crt".into(),
+                    key_key: "tls.key".into(),
+                }),
+            }),
+            s3: Some(S3Access {
+                credentials_secret: Some(S3CredentialsSecret {
+                    name: "s3".into(),
+                    access_key_id_key: "id".into(),
+                    secret_access_key_key: "secret".into(),
+                }),
+                region: Some("eu-west-1".into()),
+                endpoint: None,
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn every_reference_is_listed_mounted_or_exported() {
+        let spec = spec_with_everything();
+        let names: Vec<_> = referenced_secrets(&spec).into_iter().collect();
+        assert_eq!(names, ["ca", "client", "s3", "sasl"]);
+        let volumes = secret_volumes(&spec);
+        let dirs: Vec<_> = volumes.iter().map(|(_, m)| m.mount_path.as_str()).collect();
+        assert_eq!(dirs, [SASL_DIR, CA_DIR, CLIENT_CERT_DIR]);
+        let sasl = volumes[0].0.secret.as_ref().unwrap();
+        assert_eq!(sasl.items.as_ref().unwrap()[0].key, "pw");
+        assert_eq!(sasl.items.as_ref().unwrap()[0].path, "password");
+        let env = s3_env(&spec);
+        let key_id = env[0]
+            .value_from
+            .as_ref()
+            .unwrap()
+            .secret_key_ref
+            .as_ref()
+            .unwrap();
+        assert_eq!((key_id.name.as_str(), key_id.key.as_str()), ("s3", "id"));
+        assert_eq!(env[2].value.as_deref(), Some("eu-west-1"));
+        assert_eq!(env.len(), 3);
+    }
+
+    #[test]
+    fn a_bare_spec_references_nothing() {
+        let spec = ConnectClusterSpec::default();
+        assert!(referenced_secrets(&spec).is_empty());
+        assert!(secret_volumes(&spec).is_empty());
+        assert!(s3_env(&spec).is_empty());
+    }
+}

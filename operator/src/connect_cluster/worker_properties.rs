@@ -1,0 +1,272 @@
+//! The worker properties file of a cluster: what the operator must set (group, topics, REST
+//! listener, security from Secrets) merged with the user's `spec.config`.
+
+use super::names::{REST_PORT, group_id};
+use super::secrets::{CA_DIR, CLIENT_CERT_DIR, SASL_DIR};
+use skiff_api::crd::{ConnectCluster, SaslMechanism, property_string};
+use std::collections::BTreeMap;
+
+/// Environment variable holding the pod's stable DNS name.
+pub const ADVERTISED_HOST_ENV: &str = "SKIFF_ADVERTISED_HOST";
+
+/// Properties the operator sets and `spec.config` may not override.
+pub const RESERVED: &[&str] = &[
+    "bootstrap.servers",
+    "group.id",
+    "config.storage.topic",
+    "offset.storage.topic",
+    "status.storage.topic",
+    "listeners",
+    "rest.advertised.host.name",
+    "rest.advertised.port",
+    "rest.advertised.listener",
+];
+
+/// Client prefixes that carry the Kafka security settings: the worker's own clients and the
+/// connectors' producers, consumers and admin clients.
+const CLIENT_PREFIXES: &[&str] = &["", "producer.", "consumer.", "admin."];
+
+/// The full property map of a cluster's workers.
+pub fn worker_properties(cc: &ConnectCluster) -> BTreeMap<String, String> {
+    let spec = &cc.spec;
+    let group = group_id(cc);
+    let topics = spec.internal_topics.clone().unwrap_or_default();
+    let rf = topics.replication_factor.unwrap_or(-1).to_string();
+    let mut p = BTreeMap::new();
+    let mut set = |k: &str, v: String| {
+        p.insert(k.to_owned(), v);
+    };
+    set(
+        "bootstrap.servers",
+        spec.bootstrap_servers.clone().unwrap_or_default(),
+    );
+    set("group.id", group.clone());
+    set(
+        "config.storage.topic",
+        topics.config.unwrap_or_else(|| format!("{group}-configs")),
+    );
+    set(
+        "offset.storage.topic",
+        topics.offset.unwrap_or_else(|| format!("{group}-offsets")),
+    );
+    set(
+        "status.storage.topic",
+        topics.status.unwrap_or_else(|| format!("{group}-status")),
+    );
+    for t in ["config", "offset", "status"] {
+        set(&format!("{t}.storage.replication.factor"), rf.clone());
+    }
+    set("listeners", format!("http://0.0.0.0:{REST_PORT}"));
+    set("rest.advertised.listener", "http".into());
+    set(
+        "rest.advertised.host.name",
+        format!("${{env:{ADVERTISED_HOST_ENV}}}"),
+    );
+    set("rest.advertised.port", REST_PORT.to_string());
+    set("config.providers", "file,dir,env".into());
+    set(
+        "config.providers.file.class",
+        "org.apache.kafka.common.config.provider.FileConfigProvider".into(),
+    );
+    set(
+        "config.providers.dir.class",
+        "org.apache.kafka.common.config.provider.DirectoryConfigProvider".into(),
+    );
+    set(
+        "config.providers.env.class",
+        "org.apache.kafka.common.config.provider.EnvVarConfigProvider".into(),
+    );
+    for prefix in CLIENT_PREFIXES {
+        for (k, v) in security_properties(cc) {
+            set(&format!("{prefix}{k}"), v);
+        }
+    }
+    for (k, v) in &spec.config {
+        if let Some(v) = property_string(v)
+            && !RESERVED.contains(&k.as_str())
+        {
+            set(k, v);
+        }
+    }
+    p
+}
+
+/// Security settings for one Kafka client, with secrets as config-provider references.
+fn security_properties(cc: &ConnectCluster) -> Vec<(&'static str, String)> {
+    let spec = &cc.spec;
+    let tls = spec.tls.as_ref();
+    let mut out = Vec::new();
+    let protocol = match (spec.authentication.is_some(), tls.is_some()) {
+        (false, false) => return out,
+        (false, true) => "SSL",
+        (true, false) => "SASL_PLAINTEXT",
+        (true, true) => "SASL_SSL",
+    };
+    out.push(("security.protocol", protocol.to_owned()));
+    if let Some(auth) = &spec.authentication {
+        let (mechanism, module) = match auth.mechanism {
+            SaslMechanism::Plain => (
+                "PLAIN",
+                "org.apache.kafka.common.security.plain.PlainLoginModule",
+            ),
+            SaslMechanism::ScramSha256 => (
+                "SCRAM-SHA-256",
+                "org.apache.kafka.common.security.scram.ScramLoginModule",
+            ),
+            SaslMechanism::ScramSha512 => (
+                "SCRAM-SHA-512",
+                "org.apache.kafka.common.security.scram.ScramLoginModule",
+            ),
+        };
+        out.push(("sasl.mechanism", mechanism.to_owned()));
+        let username = auth.username.replace('\\', "\\\\").replace('"', "\\\"");
+        out.push((
+            "sasl.jaas.config",
+            format!("{module} required username=\"{username}\" password=\"${{dir:{SASL_DIR}:password}}\";"),
+        ));
+    }
+    if let Some(tls) = tls {
+        if tls.ca_secret.is_some() {
+            out.push(("ssl.truststore.type", "PEM".into()));
+            out.push(("ssl.truststore.location", format!("{CA_DIR}/ca.crt")));
+        }
+        if tls.client_certificate.is_some() {
+            out.push(("ssl.keystore.type", "PEM".into()));
+            out.push((
+                "ssl.keystore.certificate.chain",
+                format!("${{dir:{CLIENT_CERT_DIR}:tls.crt}}"),
+            ));
+            out.push((
+                "ssl.keystore.key",
+                format!("${{dir:{CLIENT_CERT_DIR}:tls.key}}"),
+            ));
+        }
+    }
+    out
+}
+
+/// The properties as a `.properties` file, keys sorted, special characters escaped.
+pub fn render(properties: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    for (k, v) in properties {
+        out.push_str(&escape(k, true));
+        out.push('=');
+        out.push_str(&escape(v, false));
+        out.push('\n');
+    }
+    out
+}
+
+/// Java `.properties` escaping: backslash, line breaks, `=`/`:`/`#`/`!`, and spaces in keys
+/// (and leading spaces in values).
+fn escape(s: &str, key: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, c) in s.chars().enumerate() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '=' | ':' | '#' | '!' if key => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' ' if key || i == 0 => out.push_str("\\ "),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connect_cluster::test_support::cluster;
+    use serde_json::json;
+    use skiff_api::crd::{InternalTopics, KafkaAuthentication, KafkaTls, SecretKeyRef};
+
+    #[test]
+    fn defaults_derive_from_the_group() {
+        let p = worker_properties(&cluster("c1"));
+        assert_eq!(p["bootstrap.servers"], "kafka:9092");
+        assert_eq!(p["group.id"], "ns.c1");
+        assert_eq!(p["config.storage.topic"], "ns.c1-configs");
+        assert_eq!(p["offset.storage.topic"], "ns.c1-offsets");
+        assert_eq!(p["status.storage.topic"], "ns.c1-status");
+        assert_eq!(p["status.storage.replication.factor"], "-1");
+        assert_eq!(
+            p["rest.advertised.host.name"],
+            "${env:SKIFF_ADVERTISED_HOST}"
+        );
+        assert_eq!(p["listeners"], "http://0.0.0.0:8083");
+        assert!(!p.contains_key("security.protocol"));
+    }
+
+    #[test]
+    fn user_config_merges_but_cannot_override_reserved_keys() {
+        let mut cc = cluster("c1");
+        cc.spec.group_id = Some("g".into());
+        cc.spec.internal_topics = Some(InternalTopics {
+            config: Some("cfg".into()),
+            replication_factor: Some(3),
+            ..Default::default()
+        });
+        cc.spec.config = serde_json::from_value(json!({
+            "offset.flush.interval.ms": 10000,
+            "group.id": "evil",
+            "key.converter": "org.apache.kafka.connect.json.JsonConverter"
+        }))
+        .unwrap();
+        let p = worker_properties(&cc);
+        assert_eq!(p["group.id"], "g");
+        assert_eq!(p["config.storage.topic"], "cfg");
+        assert_eq!(p["offset.storage.topic"], "g-offsets");
+        assert_eq!(p["config.storage.replication.factor"], "3");
+        assert_eq!(p["offset.flush.interval.ms"], "10000");
+        assert_eq!(
+            p["key.converter"],
+            "org.apache.kafka.connect.json.JsonConverter"
+        );
+    }
+
+    #[test]
+    fn sasl_over_tls_references_mounted_files_for_every_client() {
+        let mut cc = cluster("c1");
+        cc.spec.authentication = Some(KafkaAuthentication {
+            mechanism: SaslMechanism::ScramSha512,
+            username: "app".into(),
+            password_secret: SecretKeyRef {
+                name: "s".into(),
+                key: "password".into(),
+            },
+        });
+        cc.spec.tls = Some(KafkaTls {
+            ca_secret: Some(SecretKeyRef {
+                name: "ca".into(),
+                key: "ca.crt".into(),
+            }),
+            client_certificate: None,
+        });
+        let p = worker_properties(&cc);
+        for prefix in ["", "producer.", "consumer.", "admin."] {
+            assert_eq!(p[&format!("{prefix}security.protocol")], "SASL_SSL");
+            assert_eq!(p[&format!("{prefix}sasl.mechanism")], "SCRAM-SHA-512");
+            assert_eq!(
+                p[&format!("{prefix}ssl.truststore.location")],
+                "/var/run/skiff/kafka-ca/ca.crt"
+            );
+        }
+        let jaas = &p["sasl.jaas.config"];
+        assert!(jaas.contains("username=\"app\""));
+        assert!(jaas.contains("${dir:/var/run/skiff/kafka-sasl:password}"));
+    }
+
+    #[test]
+    fn render_escapes_like_java_properties() {
+        let p = BTreeMap::from([
+            ("a key".to_owned(), " v=1\nx".to_owned()),
+            ("b".to_owned(), "c:\\d".to_owned()),
+        ]);
+        assert_eq!(render(&p), "a\\ key=\\ v=1\\nx\nb=c:\\\\d\n");
+    }
+}

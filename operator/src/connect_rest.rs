@@ -1,0 +1,257 @@
+//! A client of the Kafka Connect REST API (Skiff or Apache workers): every call has a timeout,
+//! and 409 (rebalance in progress), 5xx and connection failures are retried a bounded number of
+//! times with growing delays.
+
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use skiff_api::rest::{ConnectorConfig, ConnectorStateInfo, ErrorBody, PluginInfo};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Timeout of one HTTP request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts per call, the first included.
+const ATTEMPTS: u32 = 4;
+/// Delay before the first retry; doubled each time.
+const FIRST_RETRY: Duration = Duration::from_millis(250);
+
+/// Why a REST call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RestError {
+    /// The cluster answered with an error status; `message` is its error body's message.
+    #[error("HTTP {status}: {message}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// Connect's error message, or the raw body.
+        message: String,
+    },
+    /// The request did not complete (connection refused, timeout, ...).
+    #[error("request failed: {0}")]
+    Transport(#[from] reqwest::Error),
+    /// The body was not what the API documents.
+    #[error("unexpected response body: {0}")]
+    Decode(#[from] serde_json::Error),
+}
+
+impl RestError {
+    /// The HTTP status, when the cluster answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            RestError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// The HTTP client shared by all calls (connection pool, timeouts).
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+}
+
+/// The REST API of one Connect cluster.
+#[derive(Debug, Clone)]
+pub struct ConnectRest {
+    http: reqwest::Client,
+    base: String,
+}
+
+/// Path segment escaping for connector names.
+fn seg(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl ConnectRest {
+    /// A client for the cluster whose REST API is at `base` (`http://host:8083`).
+    pub fn new(http: reqwest::Client, base: &str) -> Self {
+        Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// Sends a request, retrying transient failures; returns the status and body of the final
+    /// answer, or an error for statuses of 400 and above.
+    async fn send<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<(StatusCode, String), RestError> {
+        let url = format!("{}{path}", self.base);
+        let mut delay = FIRST_RETRY;
+        let mut attempt = 1;
+        loop {
+            let mut request = self.http.request(method.clone(), &url);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let outcome = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let text = response.text().await?;
+                    if status.is_client_error() || status.is_server_error() {
+                        Err(RestError::Status {
+                            status: status.as_u16(),
+                            message: error_message(&text),
+                        })
+                    } else {
+                        Ok((status, text))
+                    }
+                }
+                Err(e) => Err(RestError::Transport(e)),
+            };
+            let retry = match &outcome {
+                Err(RestError::Status { status, .. }) => *status == 409 || *status >= 500,
+                Err(RestError::Transport(_)) => true,
+                _ => false,
+            };
+            if !retry || attempt >= ATTEMPTS {
+                return outcome;
+            }
+            tracing::debug!(%url, attempt, "retrying Connect REST call");
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+            attempt += 1;
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, RestError> {
+        let (_, body) = self.send::<()>(Method::GET, path, None).await?;
+        Ok(serde_json::from_str(&body)?)
+    }
+
+    /// `GET /connector-plugins`.
+    pub async fn plugins(&self) -> Result<Vec<PluginInfo>, RestError> {
+        self.get("/connector-plugins").await
+    }
+
+    /// `GET /connectors/{c}/config`; `None` when the connector does not exist.
+    pub async fn connector_config(&self, name: &str) -> Result<Option<ConnectorConfig>, RestError> {
+        not_found_as_none(self.get(&format!("/connectors/{}/config", seg(name))).await)
+    }
+
+    /// `PUT /connectors/{c}/config`: creates or updates the connector.
+    pub async fn put_connector_config(
+        &self,
+        name: &str,
+        config: &ConnectorConfig,
+    ) -> Result<(), RestError> {
+        self.send(
+            Method::PUT,
+            &format!("/connectors/{}/config", seg(name)),
+            Some(config),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `GET /connectors/{c}/status`; `None` when the connector does not exist.
+    pub async fn status(&self, name: &str) -> Result<Option<ConnectorStateInfo>, RestError> {
+        not_found_as_none(self.get(&format!("/connectors/{}/status", seg(name))).await)
+    }
+
+    /// `GET /connectors/{c}/topics`; empty when the cluster does not track topics.
+    pub async fn topics(&self, name: &str) -> Result<Vec<String>, RestError> {
+        let result: Result<BTreeMap<String, BTreeMap<String, Vec<String>>>, _> =
+            self.get(&format!("/connectors/{}/topics", seg(name))).await;
+        match result {
+            Ok(mut map) => Ok(map
+                .remove(name)
+                .and_then(|mut m| m.remove("topics"))
+                .unwrap_or_default()),
+            Err(e) if matches!(e.status(), Some(403 | 404)) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `PUT /connectors/{c}/pause|resume|stop`.
+    pub async fn set_state(&self, name: &str, verb: &str) -> Result<(), RestError> {
+        self.send::<()>(
+            Method::PUT,
+            &format!("/connectors/{}/{verb}", seg(name)),
+            None,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `POST /connectors/{c}/restart?includeTasks=..&onlyFailed=..`.
+    pub async fn restart(
+        &self,
+        name: &str,
+        include_tasks: bool,
+        only_failed: bool,
+    ) -> Result<(), RestError> {
+        let path = format!(
+            "/connectors/{}/restart?includeTasks={include_tasks}&onlyFailed={only_failed}",
+            seg(name)
+        );
+        self.send::<()>(Method::POST, &path, None).await?;
+        Ok(())
+    }
+
+    /// `POST /connectors/{c}/tasks/{t}/restart`.
+    pub async fn restart_task(&self, name: &str, task: u32) -> Result<(), RestError> {
+        let path = format!("/connectors/{}/tasks/{task}/restart", seg(name));
+        self.send::<()>(Method::POST, &path, None).await?;
+        Ok(())
+    }
+
+    /// `DELETE /connectors/{c}`; a connector that is already gone counts as deleted.
+    pub async fn delete(&self, name: &str) -> Result<(), RestError> {
+        match self
+            .send::<()>(Method::DELETE, &format!("/connectors/{}", seg(name)), None)
+            .await
+        {
+            Err(e) if e.status() == Some(404) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+}
+
+fn not_found_as_none<T>(result: Result<T, RestError>) -> Result<Option<T>, RestError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.status() == Some(404) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The `message` of a Connect error body, or the raw text.
+fn error_message(body: &str) -> String {
+    serde_json::from_str::<ErrorBody>(body)
+        .map(|b| b.message)
+        .unwrap_or_else(|_| body.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_escaped_in_paths() {
+        assert_eq!(seg("my-conn_1.x"), "my-conn_1.x");
+        assert_eq!(seg("a b/c"), "a%20b%2Fc");
+    }
+
+    #[test]
+    fn error_bodies_yield_their_message() {
+        assert_eq!(
+            error_message(r#"{"error_code":400,"message":"bad"}"#),
+            "bad"
+        );
+        assert_eq!(error_message(" plain \n"), "plain");
+    }
+}

@@ -1,0 +1,186 @@
+//! A connector's status from what the REST API reports, and its readiness given the state the
+//! resource asks for.
+
+use crate::conditions::Readiness;
+use skiff_api::crd::{ConnectorTargetState, InstanceStatus, TaskStatus};
+use skiff_api::rest::{ConnectorStateInfo, State};
+
+/// The connector part of a REST status.
+pub fn instance_status(info: &ConnectorStateInfo) -> InstanceStatus {
+    InstanceStatus {
+        state: info.connector.state.as_str().into(),
+        worker_id: info.connector.worker_id.clone(),
+        trace: info.connector.trace.clone(),
+    }
+}
+
+/// The tasks of a REST status.
+pub fn task_statuses(info: &ConnectorStateInfo) -> Vec<TaskStatus> {
+    info.tasks
+        .iter()
+        .map(|t| TaskStatus {
+            id: i32::try_from(t.id).unwrap_or(i32::MAX),
+            state: t.state.as_str().into(),
+            worker_id: t.worker_id.clone(),
+            trace: t.trace.clone(),
+        })
+        .collect()
+}
+
+/// Whether the connector or one of its tasks has failed.
+pub fn has_failure(info: &ConnectorStateInfo) -> bool {
+    info.connector.state == State::Failed || info.tasks.iter().any(|t| t.state == State::Failed)
+}
+
+/// The state the cluster reports when it has done what the resource asks.
+pub fn expected_state(target: ConnectorTargetState) -> State {
+    match target {
+        ConnectorTargetState::Running => State::Running,
+        ConnectorTargetState::Paused => State::Paused,
+        ConnectorTargetState::Stopped => State::Stopped,
+    }
+}
+
+/// Readiness: the connector is in the asked-for state and nothing failed.
+pub fn readiness(info: Option<&ConnectorStateInfo>, target: ConnectorTargetState) -> Readiness {
+    let Some(info) = info else {
+        return Readiness::not_ready("ConnectorStarting", "the cluster reports no status yet");
+    };
+    let state = info.connector.state;
+    if state == State::Failed {
+        let first_line = info
+            .connector
+            .trace
+            .as_deref()
+            .and_then(|t| t.lines().next())
+            .unwrap_or("no trace");
+        return Readiness::not_ready("ConnectorFailed", format!("connector failed: {first_line}"));
+    }
+    if let Some(task) = info.tasks.iter().find(|t| t.state == State::Failed) {
+        let first_line = task
+            .trace
+            .as_deref()
+            .and_then(|t| t.lines().next())
+            .unwrap_or("no trace");
+        return Readiness::not_ready(
+            "TaskFailed",
+            format!("task {} failed: {first_line}", task.id),
+        );
+    }
+    let expected = expected_state(target);
+    if state != expected {
+        return Readiness::not_ready(
+            "StateChanging",
+            format!(
+                "connector is {}, expected {}",
+                state.as_str(),
+                expected.as_str()
+            ),
+        );
+    }
+    let reason = match target {
+        ConnectorTargetState::Running => "Running",
+        ConnectorTargetState::Paused => "Paused",
+        ConnectorTargetState::Stopped => "Stopped",
+    };
+    Readiness::ready(
+        reason,
+        format!(
+            "connector is {} with {} task(s)",
+            state.as_str(),
+            info.tasks.len()
+        ),
+    )
+}
+
+/// The REST call that moves the connector toward the target, if one is needed.
+pub fn state_action(current: State, target: ConnectorTargetState) -> Option<&'static str> {
+    match (target, current) {
+        (ConnectorTargetState::Running, State::Paused | State::Stopped) => Some("resume"),
+        (ConnectorTargetState::Paused, State::Running | State::Stopped | State::Unassigned) => {
+            Some("pause")
+        }
+        (ConnectorTargetState::Stopped, s) if s != State::Stopped => Some("stop"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skiff_api::rest::{ConnectorState, ConnectorType, TaskState};
+
+    fn info(state: State, tasks: &[State]) -> ConnectorStateInfo {
+        ConnectorStateInfo {
+            name: "c".into(),
+            connector: ConnectorState {
+                state,
+                worker_id: "w:8083".into(),
+                trace: None,
+            },
+            tasks: tasks
+                .iter()
+                .enumerate()
+                .map(|(i, s)| TaskState {
+                    id: i as u32,
+                    state: *s,
+                    worker_id: "w:8083".into(),
+                    trace: (*s == State::Failed).then(|| "boom\n at x".into()),
+                })
+                .collect(),
+            connector_type: ConnectorType::Sink,
+        }
+    }
+
+    #[test]
+    fn maps_rest_status_into_the_resource_status() {
+        let i = info(State::Running, &[State::Running, State::Failed]);
+        assert_eq!(instance_status(&i).state, "RUNNING");
+        let tasks = task_statuses(&i);
+        assert_eq!(tasks[1].id, 1);
+        assert_eq!(tasks[1].state, "FAILED");
+        assert_eq!(tasks[1].trace.as_deref(), Some("boom\n at x"));
+        assert!(has_failure(&i));
+    }
+
+    #[test]
+    fn readiness_follows_state_and_failures() {
+        use ConnectorTargetState::*;
+        assert!(readiness(Some(&info(State::Running, &[State::Running])), Running).ready);
+        let failed = readiness(Some(&info(State::Running, &[State::Failed])), Running);
+        assert_eq!(
+            (failed.reason.as_str(), failed.message.as_str()),
+            ("TaskFailed", "task 0 failed: boom")
+        );
+        assert_eq!(
+            readiness(Some(&info(State::Running, &[])), Paused).reason,
+            "StateChanging"
+        );
+        assert_eq!(
+            readiness(Some(&info(State::Paused, &[State::Paused])), Paused).reason,
+            "Paused"
+        );
+        assert_eq!(
+            readiness(Some(&info(State::Stopped, &[])), Stopped).reason,
+            "Stopped"
+        );
+        assert_eq!(readiness(None, Running).reason, "ConnectorStarting");
+        assert_eq!(
+            readiness(Some(&info(State::Failed, &[])), Running).reason,
+            "ConnectorFailed"
+        );
+    }
+
+    #[test]
+    fn state_actions_only_when_needed() {
+        use ConnectorTargetState::*;
+        assert_eq!(state_action(State::Running, Running), None);
+        assert_eq!(state_action(State::Paused, Running), Some("resume"));
+        assert_eq!(state_action(State::Stopped, Running), Some("resume"));
+        assert_eq!(state_action(State::Running, Paused), Some("pause"));
+        assert_eq!(state_action(State::Paused, Paused), None);
+        assert_eq!(state_action(State::Running, Stopped), Some("stop"));
+        assert_eq!(state_action(State::Stopped, Stopped), None);
+        assert_eq!(state_action(State::Failed, Running), None);
+    }
+}

@@ -1,0 +1,30 @@
+//! Test support: gives integration tests real, running servers (Kafka, an S3 server, an Apache
+//! Kafka Connect peer and a Kubernetes API server) on 127.0.0.1.
+//!
+//! The servers are installed by `make testenv` (`tests/testenv.sh install`) and started on first
+//! use, once per test process, by `tests/testenv.sh up <component>`; a server that is already up
+//! (from an earlier test process or `tests/testenv.sh up`) is reused. When a server cannot be
+//! started the accessor panics with the script's output and the server's log: tests never skip.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), skiff_testenv::Error> {
+//! let topic = skiff_testenv::unique_name("backup");
+//! skiff_testenv::create_topic(&topic, 3).await?;
+//! let bucket = skiff_testenv::unique_name("backup");
+//! skiff_testenv::create_bucket(&bucket).await?;
+//! # Ok(()) }
+//! ```
+
+mod env_file;
+mod error;
+mod kafka_admin;
+mod names;
+mod paths;
+mod s3_helpers;
+mod servers;
+
+pub use error::Error;
+pub use kafka_admin::create_topic;
+pub use names::unique_name;
+pub use s3_helpers::{create_bucket, s3_client};
+pub use servers::{ConnectPeer, Kafka, Kube, S3, connect_peer, kafka, kube, log_tail, s3};

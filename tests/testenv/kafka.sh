@@ -1,0 +1,148 @@
+# Apache Kafka in KRaft mode (each node a combined broker + controller), jars from Maven Central.
+# Sourced by tests/testenv.sh. One node by default; KAFKA_BROKERS=3 starts a three-node quorum.
+#
+#   install: $CACHE/kafka-$KAFKA_VERSION/lib/*.jar
+#   up:      $STATE/kafka/node-<id>/{server.properties,data}, logs $STATE/kafka/*.log,
+#            writes $STATE/kafka.env with KAFKA_BOOTSTRAP=127.0.0.1:<port>[,...]
+
+kafka_home() { echo "$CACHE/kafka-$KAFKA_VERSION"; }
+
+# The install is complete when its marker names exactly the pinned versions.
+kafka_stamp() { echo "kafka=$KAFKA_VERSION tools=1 scala=$SCALA_VERSION log4j=$LOG4J_VERSION slf4j=$SLF4J_VERSION"; }
+
+kafka_installed() { [ "$(cat "$(kafka_home)/.installed" 2>/dev/null)" = "$(kafka_stamp)" ]; }
+
+kafka_install() {
+  kafka_installed && return 0
+  local home tmp
+  home="$(kafka_home)"; tmp="$home.partial"
+  rm -rf "$tmp"; mkdir -p "$tmp/lib"
+  nice -n 10 mvn -q -B -f "$TESTENV_DIR/kafka/pom.xml" dependency:copy-dependencies \
+    -DoutputDirectory="$tmp/lib" -Dkafka.version="$KAFKA_VERSION" \
+    -Dscala.version="$SCALA_VERSION" -Dlog4j.version="$LOG4J_VERSION" \
+    -Dslf4j.version="$SLF4J_VERSION" >"$tmp/maven.log" 2>&1 \
+    || { cat "$tmp/maven.log" >&2; die "maven could not fetch Kafka $KAFKA_VERSION"; }
+  kafka_stamp >"$tmp/.installed"
+  rm -rf "$home"; mv "$tmp" "$home"
+}
+
+# kafka_log4j2 LOGFILE: a Log4j2 configuration that writes everything at INFO to LOGFILE.
+kafka_log4j2() {
+  cat <<EOF
+status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = $1
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = kafka
+logger.kafka.level = info
+logger.state.name = state.change.logger
+logger.state.level = warn
+EOF
+}
+
+# kafka_node_log ID: the broker log of node ID (kafka.log alone on a single node).
+kafka_node_log() {
+  if [ "$(cat "$STATE/kafka/brokers" 2>/dev/null || echo 1)" = 1 ]; then
+    echo "$STATE/kafka/kafka.log"
+  else
+    echo "$STATE/kafka/kafka-$1.log"
+  fi
+}
+
+kafka_up() {
+  kafka_installed || die "kafka is not installed: run \`make testenv\`"
+  local n="${KAFKA_BROKERS:-1}" home dir id rf isr cluster_id voters="" bootstrap=""
+  case "$n" in 1|3) ;; *) die "KAFKA_BROKERS must be 1 or 3, not '$n'" ;; esac
+  home="$(kafka_home)"; dir="$STATE/kafka"
+  kafka_down
+  mkdir -p "$dir"; echo "$n" >"$dir/brokers"
+  if [ "$n" = 1 ]; then rf=1; isr=1; else rf=3; isr=2; fi
+  local -a ports cports
+  for ((id = 1; id <= n; id++)); do
+    ports[id]="$(free_port)"; cports[id]="$(free_port)"
+    voters+="${voters:+,}$id@127.0.0.1:${cports[id]}"
+    bootstrap+="${bootstrap:+,}127.0.0.1:${ports[id]}"
+  done
+  # Kafka cluster ids are 16 random bytes in URL-safe base64 without padding, not starting with '-'.
+  cluster_id="$(python3 -c 'import base64,os
+while True:
+    s = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    if not s.startswith("-"): print(s); break')"
+  for ((id = 1; id <= n; id++)); do
+    local nd="$dir/node-$id"
+    mkdir -p "$nd/data"
+    cat >"$nd/server.properties" <<EOF
+process.roles=broker,controller
+node.id=$id
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://127.0.0.1:${ports[id]},CONTROLLER://127.0.0.1:${cports[id]}
+advertised.listeners=PLAINTEXT://127.0.0.1:${ports[id]}
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$nd/data
+num.partitions=1
+default.replication.factor=$rf
+min.insync.replicas=$isr
+offsets.topic.replication.factor=$rf
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$isr
+share.coordinator.state.topic.replication.factor=$rf
+share.coordinator.state.topic.min.isr=$isr
+group.initial.rebalance.delay.ms=0
+offsets.topic.num.partitions=10
+log.segment.bytes=67108864
+log.retention.check.interval.ms=300000
+EOF
+    kafka_log4j2 "$(kafka_node_log "$id")" >"$nd/log4j2.properties"
+    java -Xmx256m -cp "$home/lib/*" -Dlog4j2.configurationFile="$nd/log4j2.properties" \
+      kafka.tools.StorageTool format --ignore-formatted -t "$cluster_id" -c "$nd/server.properties" \
+      >"$dir/format-$id.log" 2>&1 || { cat "$dir/format-$id.log" >&2; die "formatting Kafka storage failed"; }
+  done
+  for ((id = 1; id <= n; id++)); do
+    local nd="$dir/node-$id"
+    start_bg "$nd/pid" "$dir/console-$id.log" java -Xmx768m -Xms256m \
+      -Dlog4j2.configurationFile="$nd/log4j2.properties" -cp "$home/lib/*" \
+      kafka.Kafka "$nd/server.properties"
+  done
+  for ((id = 1; id <= n; id++)); do
+    wait_alive "$dir/node-$id/pid" 90 "$(kafka_node_log "$id")" "kafka node $id" \
+      kafka_node_ready "$(kafka_node_log "$id")" "${ports[id]}" \
+      || { kafka_down_keep_logs; die "kafka did not start (logs: $dir)"; }
+  done
+  echo "KAFKA_BOOTSTRAP=$bootstrap" >"$STATE/kafka.env"
+  log "kafka up: $bootstrap ($n node(s), Kafka $KAFKA_VERSION)"
+}
+
+# kafka_node_ready LOGFILE PORT: the node logged that it started and accepts connections.
+kafka_node_ready() {
+  grep -q 'Kafka Server started' "$1" 2>/dev/null || return 1
+  python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$2"
+}
+
+# Stops every node, keeping their logs so a failed start can be read.
+kafka_down_keep_logs() {
+  local p
+  for p in "$STATE"/kafka/node-*/pid; do [ -e "$p" ] && stop_pid "$p"; done
+  rm -f "$STATE/kafka.env"
+}
+
+kafka_down() {
+  kafka_down_keep_logs
+  rm -rf "$STATE/kafka"
+}
+
+kafka_status() {
+  [ -f "$STATE/kafka.env" ] || return 1
+  local p found=0
+  for p in "$STATE"/kafka/node-*/pid; do
+    [ -e "$p" ] || continue
+    pid_alive "$p" || return 1
+    found=1
+  done
+  [ "$found" = 1 ]
+}

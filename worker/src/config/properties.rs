@@ -1,0 +1,116 @@
+//! Reads Java `.properties` files (escapes, continuations, `=`/`:` separators) with the
+//! `java-properties` crate, and connector files written as JSON (`{"name", "config"}` or a flat
+//! map), as `connect-standalone.sh` accepts both.
+
+use super::ConfigError;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// A flat string map of settings, sorted so output is stable.
+pub type Properties = BTreeMap<String, String>;
+
+/// Parses `.properties` text with Java's rules.
+pub fn parse_properties(text: &str, origin: &str) -> Result<Properties, ConfigError> {
+    let map = java_properties::read(text.as_bytes()).map_err(|e| ConfigError::Parse {
+        path: origin.to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(map.into_iter().collect())
+}
+
+/// Reads a `.properties` file.
+pub fn read_properties(path: &Path) -> Result<Properties, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse_properties(&text, &path.display().to_string())
+}
+
+/// Reads a connector file: JSON (`{"name":..,"config":{..}}` or a flat object) when it starts
+/// with `{`, `.properties` otherwise. Values in JSON may be strings, numbers or booleans.
+pub fn read_connector_file(path: &Path) -> Result<Properties, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let origin = path.display().to_string();
+    if text.trim_start().starts_with('{') {
+        parse_connector_json(&text, &origin)
+    } else {
+        parse_properties(&text, &origin)
+    }
+}
+
+/// Parses a JSON connector definition into a flat map that includes `name`.
+pub fn parse_connector_json(text: &str, origin: &str) -> Result<Properties, ConfigError> {
+    let parse_err = |message: String| ConfigError::Parse {
+        path: origin.to_string(),
+        message,
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| parse_err(e.to_string()))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| parse_err("expected a JSON object".into()))?;
+    let mut out = Properties::new();
+    let (flat, name) = match obj.get("config") {
+        Some(serde_json::Value::Object(config)) => (config, obj.get("name")),
+        Some(_) => return Err(parse_err("'config' must be a JSON object".into())),
+        None => (obj, None),
+    };
+    for (k, v) in flat {
+        out.insert(k.clone(), json_scalar(k, v).map_err(parse_err)?);
+    }
+    if let Some(name) = name {
+        out.insert("name".into(), json_scalar("name", name).map_err(parse_err)?);
+    }
+    Ok(out)
+}
+
+/// Connect accepts strings, numbers and booleans as config values and keeps them as strings.
+pub fn json_scalar(key: &str, v: &serde_json::Value) -> Result<String, String> {
+    match v {
+        serde_json::Value::String(s) => Ok(s.clone()),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        serde_json::Value::Bool(b) => Ok(b.to_string()),
+        _ => Err(format!(
+            "value of '{key}' must be a string, number or boolean"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_rules_apply() {
+        let text = "# comment\n! also comment\na=1\nb : two\nc three\nlong = x\\\n    y\nesc=tab\\tnl\\nu\\u0041\nkey\\ with\\ space=v\nempty=\n";
+        let p = parse_properties(text, "t").unwrap();
+        assert_eq!(p["a"], "1");
+        assert_eq!(p["b"], "two");
+        assert_eq!(p["c"], "three");
+        assert_eq!(p["long"], "xy");
+        assert_eq!(p["esc"], "tab\tnl\nuA");
+        assert_eq!(p["key with space"], "v");
+        assert_eq!(p["empty"], "");
+    }
+
+    #[test]
+    fn json_connector_files_in_both_shapes() {
+        let nested = r#"{"name":"s3","config":{"connector.class":"X","tasks.max":2,"flag":true}}"#;
+        let p = parse_connector_json(nested, "t").unwrap();
+        assert_eq!(p["name"], "s3");
+        assert_eq!(p["tasks.max"], "2");
+        assert_eq!(p["flag"], "true");
+        let flat = r#"{"name":"s3","connector.class":"X"}"#;
+        assert_eq!(parse_connector_json(flat, "t").unwrap()["name"], "s3");
+    }
+
+    #[test]
+    fn json_rejects_nested_values_with_the_key_named() {
+        let err = parse_connector_json(r#"{"config":{"a":{"b":1}}}"#, "t").unwrap_err();
+        assert!(err.to_string().contains("'a'"), "{err}");
+    }
+}

@@ -1,0 +1,312 @@
+//! The S3 backup sink. Records of each partition go into objects named by their first and last
+//! offsets; offsets are committed only after the objects holding them are in the bucket; on
+//! (re)assignment a partition resumes after the last offset already in the bucket, so after a
+//! crash or rebalance the bucket holds each record once. Memory is one budget per task
+//! (`buffer.max.bytes`), not a buffer per partition.
+
+use super::config_def::{ConfigDef, ConfigType};
+use super::number;
+use crate::config::properties::Properties;
+use crate::runtime::sink::{self, SinkRecord, SinkTask};
+use crate::runtime::{TaskContext, TaskError, TopicPartition};
+use crate::storage::s3::{PutOutcome, S3Settings, Store};
+use async_trait::async_trait;
+use skiff_format::{Compression, Format, ObjectWriter, object_key, parse_object_key};
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+use tracing::{debug, info, warn};
+
+/// Settings shared by the S3 sink and source.
+pub const S3_DEFS: &[ConfigDef] = &[
+    ConfigDef::required("aws.s3.bucket", ConfigType::String, "S3", "The bucket that holds the backup."),
+    ConfigDef::optional("prefix", ConfigType::String, Some(""), "S3", "Key prefix for every object; a '/' is appended when missing."),
+    ConfigDef::optional("aws.accessKeyId", ConfigType::Password, None, "S3", "Static access key id; leave unset to use the default chain (IRSA, Pod Identity, env, profile, instance role)."),
+    ConfigDef::optional("aws.secretKey", ConfigType::Password, None, "S3", "Static secret key, with aws.accessKeyId."),
+    ConfigDef::optional("aws.region", ConfigType::String, None, "S3", "The bucket's region (default: the SDK's region chain, else us-east-1)."),
+    ConfigDef::optional("aws.role.arn", ConfigType::String, None, "S3", "A role to assume with STS on top of the base credentials."),
+    ConfigDef::optional("s3.endpoint", ConfigType::String, None, "S3", "Endpoint of an S3-compatible store (default: AWS, or AWS_ENDPOINT_URL)."),
+    ConfigDef::optional("s3.enablePathStyle", ConfigType::Boolean, None, "S3", "Path-style addressing; automatic for IP-address and localhost endpoints."),
+    ConfigDef::optional("s3.sse", ConfigType::String, None, "S3", "Server-side encryption: AES256 or aws:kms.").one_of(&["AES256", "aws:kms", "aws:kms:dsse"]),
+    ConfigDef::optional("s3.sse.kms.key.id", ConfigType::String, None, "S3", "KMS key id for s3.sse=aws:kms."),
+    ConfigDef::optional("s3.storage.class", ConfigType::String, None, "S3", "Storage class of written objects, e.g. STANDARD_IA."),
+];
+
+/// The sink's own settings.
+pub const DEFS: &[ConfigDef] = &[
+    S3_DEFS[0], S3_DEFS[1], S3_DEFS[2], S3_DEFS[3], S3_DEFS[4], S3_DEFS[5], S3_DEFS[6], S3_DEFS[7], S3_DEFS[8], S3_DEFS[9], S3_DEFS[10],
+    ConfigDef::optional("format", ConfigType::String, Some("skiff-v1"), "Backup", "Object format: skiff-v1 (compressed, checksummed, time-indexed) or instaclustr-v0 (byte-compatible with Instaclustr's connector).").one_of(&["skiff-v1", "skiff", "instaclustr-v0"]),
+    ConfigDef::optional("compression", ConfigType::String, Some("zstd"), "Backup", "Compression of skiff-v1 objects.").one_of(&["zstd", "lz4", "gzip", "none"]),
+    ConfigDef::optional("flush.size", ConfigType::Long, Some("0"), "Backup", "Close an object after this many records (0: no record limit)."),
+    ConfigDef::optional("flush.size.bytes", ConfigType::Long, Some("8388608"), "Backup", "Close an object once its records reach this many bytes."),
+    ConfigDef::optional("flush.interval.ms", ConfigType::Long, Some("60000"), "Backup", "Close an object once its first record is this old, so quiet topics are still backed up."),
+    ConfigDef::optional("s3.retry.timeout.ms", ConfigType::Long, Some("900000"), "Backup", "How long a failing upload is retried (with backoff) before the task fails; the task keeps its records meanwhile."),
+    ConfigDef::optional("buffer.max.bytes", ConfigType::Long, Some("67108864"), "Backup", "Memory budget of one task for all its partitions; the fullest buffers are written early to stay under it."),
+];
+
+/// Checks the sink's own rules.
+pub fn validate(config: &Properties) -> Vec<(String, String)> {
+    let mut errors = Vec::new();
+    let n = |k: &str| config.get(k).and_then(|v| v.trim().parse::<i64>().ok());
+    if let (Some(flush), Some(budget)) = (n("flush.size.bytes"), n("buffer.max.bytes")) {
+        if budget < flush {
+            errors.push(("buffer.max.bytes".into(), format!("buffer.max.bytes ({budget}) must be at least flush.size.bytes ({flush})")));
+        }
+    }
+    if n("flush.size.bytes").is_some_and(|v| v <= 0) {
+        errors.push(("flush.size.bytes".into(), "flush.size.bytes must be positive".into()));
+    }
+    if let Err(e) = S3Settings::from_config(config) {
+        if config.contains_key("aws.s3.bucket") {
+            errors.push(("aws.accessKeyId".into(), e.to_string()));
+        }
+    }
+    errors
+}
+
+/// Runs one backup task.
+pub async fn run_task(ctx: TaskContext, config: Properties) -> Result<(), TaskError> {
+    let subscription = super::subscription(&config).map_err(|(k, e)| TaskError::Config(format!("{k}: {e}")))?;
+    let task = S3SinkTask::new(&ctx, &config).await?;
+    sink::run(ctx, task, subscription).await
+}
+
+/// One partition's unwritten records and where it stands.
+struct PartitionState {
+    /// First offset not yet in the bucket, from the bucket's listing when the partition was
+    /// opened; records below it are already backed up and are skipped.
+    durable_next: Option<i64>,
+    /// The offset after the last record seen.
+    consumed_next: Option<i64>,
+    writer: Option<ObjectWriter>,
+    opened_at: Instant,
+}
+
+/// The backup task.
+struct S3SinkTask {
+    store: Store,
+    format: Format,
+    compression: Compression,
+    flush_records: usize,
+    flush_bytes: usize,
+    flush_interval: Duration,
+    budget: usize,
+    retry_timeout: Duration,
+    partitions: HashMap<TopicPartition, PartitionState>,
+    buffered: usize,
+    stats: Stats,
+    ctx: TaskContext,
+}
+
+#[derive(Default)]
+struct Stats {
+    objects: u64,
+    records: u64,
+    bytes: u64,
+    last_object: Option<String>,
+    last_error: Option<String>,
+}
+
+impl S3SinkTask {
+    async fn new(ctx: &TaskContext, config: &Properties) -> Result<Self, TaskError> {
+        let settings = S3Settings::from_config(config)?;
+        let store = settings.connect().await?;
+        let format: Format = config
+            .get("format")
+            .map(String::as_str)
+            .unwrap_or("skiff-v1")
+            .parse()
+            .map_err(|_| TaskError::Config("'format' must be skiff-v1 or instaclustr-v0".into()))?;
+        let compression: Compression = config
+            .get("compression")
+            .map(String::as_str)
+            .unwrap_or("zstd")
+            .parse()
+            .map_err(|_| TaskError::Config("'compression' must be zstd, lz4, gzip or none".into()))?;
+        info!(bucket = %store.bucket(), prefix = %store.settings.prefix, ?format, ?compression, "backup task configured");
+        Ok(S3SinkTask {
+            store,
+            format,
+            compression,
+            flush_records: number(config, "flush.size", 0usize)?,
+            flush_bytes: number(config, "flush.size.bytes", 8 * 1024 * 1024usize)?,
+            flush_interval: Duration::from_millis(number(config, "flush.interval.ms", 60_000u64)?),
+            budget: number(config, "buffer.max.bytes", 64 * 1024 * 1024usize)?,
+            retry_timeout: Duration::from_millis(number(config, "s3.retry.timeout.ms", 900_000u64)?),
+            partitions: HashMap::new(),
+            buffered: 0,
+            stats: Stats::default(),
+            ctx: ctx.clone(),
+        })
+    }
+
+    fn folder(&self, tp: &TopicPartition) -> String {
+        format!("{}{}/{}/", self.store.settings.prefix, tp.0, tp.1)
+    }
+
+    /// Finds where the bucket's copy of a partition ends.
+    async fn open(&self, tp: &TopicPartition) -> Result<PartitionState, TaskError> {
+        let keys = self.store.list_keys(&self.folder(tp), None).await?;
+        let last = keys
+            .iter()
+            .filter_map(|k| parse_object_key(&self.store.settings.prefix, k))
+            .filter(|k| k.topic == tp.0 && k.partition == tp.1)
+            .map(|k| k.last_offset)
+            .max();
+        debug!(topic = %tp.0, partition = tp.1, ?last, "opened partition");
+        Ok(PartitionState { durable_next: last.map(|l| l + 1), consumed_next: None, writer: None, opened_at: Instant::now() })
+    }
+
+    /// Writes one partition's buffered records as one object.
+    async fn upload(&mut self, tp: &TopicPartition) -> Result<(), TaskError> {
+        let Some(state) = self.partitions.get_mut(tp) else { return Ok(()) };
+        let Some(writer) = state.writer.take() else { return Ok(()) };
+        let (Some(first), Some(last)) = (writer.first_offset(), writer.last_offset()) else { return Ok(()) };
+        let len = writer.encoded_len();
+        let count = writer.record_count();
+        let body = bytes::Bytes::from(writer.finish());
+        let bytes = body.len();
+        let key = object_key(&self.store.settings.prefix, &tp.0, tp.1, first, last);
+        let meta = [("skiff-records", count.to_string())];
+        let started = Instant::now();
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            match self.store.put_new(&key, body.clone(), &meta).await {
+                Ok(PutOutcome::Written) => break,
+                Ok(PutOutcome::AlreadyExists) => {
+                    warn!(%key, "object already in the bucket (written by an earlier owner); keeping it");
+                    break;
+                }
+                Err(e) if started.elapsed() < self.retry_timeout && !self.ctx.stopping() => {
+                    warn!(%key, "upload failed, retrying in {backoff:?}: {e}");
+                    self.stats.last_error = Some(e.to_string());
+                    self.report();
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+                Err(e) => {
+                    // Nothing is lost: these records are not committed and are consumed again
+                    // when the task restarts.
+                    self.buffered = self.buffered.saturating_sub(len);
+                    self.partitions.remove(tp);
+                    return Err(e);
+                }
+            }
+        }
+        self.stats.last_error = None;
+        self.buffered = self.buffered.saturating_sub(len);
+        if let Some(state) = self.partitions.get_mut(tp) {
+            state.durable_next = Some(last + 1);
+        }
+        self.stats.objects += 1;
+        self.stats.records += count as u64;
+        self.stats.bytes += bytes as u64;
+        self.stats.last_object = Some(key);
+        self.report();
+        Ok(())
+    }
+
+    fn report(&self) {
+        self.ctx.status.set_progress(
+            &self.ctx.connector,
+            self.ctx.task,
+            serde_json::json!({
+                "objectsWritten": self.stats.objects,
+                "recordsWritten": self.stats.records,
+                "bytesWritten": self.stats.bytes,
+                "lastObject": self.stats.last_object,
+                "lastError": self.stats.last_error,
+                "bufferedBytes": self.buffered,
+                "partitions": self.partitions.len(),
+            }),
+        );
+    }
+
+    /// Writes the fullest buffers until the task is back under half its budget.
+    async fn shed(&mut self) -> Result<(), TaskError> {
+        while self.buffered > self.budget {
+            let fullest = self
+                .partitions
+                .iter()
+                .filter_map(|(tp, s)| s.writer.as_ref().map(|w| (w.encoded_len(), tp.clone())))
+                .max();
+            let Some((_, tp)) = fullest else { break };
+            self.upload(&tp).await?;
+            if self.buffered <= self.budget / 2 {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SinkTask for S3SinkTask {
+    async fn put(&mut self, records: Vec<SinkRecord>) -> Result<(), TaskError> {
+        for r in records {
+            let tp: TopicPartition = (r.topic, r.partition);
+            if !self.partitions.contains_key(&tp) {
+                let state = self.open(&tp).await?;
+                self.partitions.insert(tp.clone(), state);
+            }
+            let Some(state) = self.partitions.get_mut(&tp) else { continue };
+            let offset = r.record.offset;
+            state.consumed_next = Some(state.consumed_next.map_or(offset + 1, |c| c.max(offset + 1)));
+            if state.durable_next.is_some_and(|d| offset < d) {
+                continue;
+            }
+            if let Some(w) = &state.writer {
+                if w.last_offset().is_some_and(|l| offset <= l) {
+                    continue;
+                }
+            }
+            let writer = state.writer.get_or_insert_with(|| ObjectWriter::new(self.format, self.compression));
+            if writer.record_count() == 0 {
+                state.opened_at = Instant::now();
+            }
+            let before = writer.encoded_len();
+            writer.push(&r.record);
+            let after = writer.encoded_len();
+            let full = after >= self.flush_bytes || (self.flush_records > 0 && writer.record_count() >= self.flush_records);
+            self.buffered += after - before;
+            if full {
+                self.upload(&tp).await?;
+            }
+        }
+        self.shed().await
+    }
+
+    async fn flush(&mut self, all: bool) -> Result<BTreeMap<TopicPartition, i64>, TaskError> {
+        let due: Vec<TopicPartition> = self
+            .partitions
+            .iter()
+            .filter(|(_, s)| s.writer.as_ref().is_some_and(|w| w.record_count() > 0) && (all || s.opened_at.elapsed() >= self.flush_interval))
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        for tp in due {
+            self.upload(&tp).await?;
+        }
+        let mut committable = BTreeMap::new();
+        for (tp, s) in &self.partitions {
+            let next = match s.writer.as_ref().and_then(ObjectWriter::first_offset) {
+                Some(first) => Some(first),
+                None => s.consumed_next,
+            };
+            if let Some(n) = next {
+                committable.insert(tp.clone(), n);
+            }
+        }
+        self.report();
+        Ok(committable)
+    }
+
+    fn revoked(&mut self, partitions: &[TopicPartition]) {
+        for tp in partitions {
+            if let Some(s) = self.partitions.remove(tp) {
+                if let Some(w) = s.writer {
+                    self.buffered = self.buffered.saturating_sub(w.encoded_len());
+                    debug!(topic = %tp.0, partition = tp.1, records = w.record_count(), "partition revoked: dropping unwritten records (they are not committed)");
+                }
+            }
+        }
+    }
+}

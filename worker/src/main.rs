@@ -1,0 +1,71 @@
+//! skiff-worker: the command line of `connect-standalone.sh` / `connect-distributed.sh`.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// A Kafka Connect-compatible worker with built-in S3 backup and restore connectors.
+#[derive(Parser)]
+#[command(name = "skiff-worker", version, about)]
+struct Cli {
+    /// Log level or tracing directives (e.g. `info,skiff_worker::connectors=debug`).
+    #[arg(long, env = "SKIFF_LOG_LEVEL", default_value = "info", global = true)]
+    log_level: String,
+    /// Log format: text or json.
+    #[arg(long, env = "SKIFF_LOG_FORMAT", default_value = "text", global = true)]
+    log_format: String,
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// One worker; connectors from files and the REST API; offsets in a local file.
+    Standalone {
+        /// The worker .properties file.
+        #[arg(env = "SKIFF_WORKER_PROPERTIES")]
+        worker: PathBuf,
+        /// Connector files (.properties or JSON).
+        connectors: Vec<PathBuf>,
+    },
+    /// A worker that joins a cluster of workers with the same group.id.
+    Distributed {
+        /// The worker .properties file.
+        #[arg(env = "SKIFF_WORKER_PROPERTIES")]
+        worker: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let logs = skiff_worker::logging::init(&cli.log_level, cli.log_format.eq_ignore_ascii_case("json"));
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.mode {
+            Mode::Standalone { worker, connectors } => {
+                let running = skiff_worker::standalone::start_from_files(&worker, &connectors, logs).await?;
+                skiff_worker::standalone::shutdown_signal().await;
+                tracing::info!("shutting down: stopping tasks");
+                running.stop().await;
+                Ok(())
+            }
+            Mode::Distributed { .. } => Err(anyhow::anyhow!(
+                "distributed mode is not available in this build yet; run `skiff-worker standalone worker.properties [connector files]`"
+            )),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("skiff-worker: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

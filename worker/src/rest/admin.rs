@@ -1,0 +1,90 @@
+//! `/admin/loggers`: read and change log levels at run time, as Connect's admin API does.
+//! Logger names are `tracing` targets (`skiff_worker::connectors::s3_sink`) or `root`.
+
+use super::body::JsonBody;
+use super::{ApiError, AppState};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use tracing_subscriber::{EnvFilter, Registry, reload};
+
+/// Current levels and the handle that applies them to the running subscriber.
+pub struct LogControl {
+    handle: Option<reload::Handle<EnvFilter, Registry>>,
+    /// Logger name -> (level, last modified in ms since the epoch).
+    levels: Mutex<BTreeMap<String, (String, Option<i64>)>>,
+}
+
+const LEVELS: &[&str] = &["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"];
+
+impl LogControl {
+    /// Starts with `root` at `root_level`; `handle` is `None` in tests without a subscriber.
+    pub fn new(handle: Option<reload::Handle<EnvFilter, Registry>>, root_level: &str) -> Self {
+        let mut levels = BTreeMap::new();
+        levels.insert("root".to_string(), (root_level.to_ascii_uppercase(), None));
+        LogControl { handle, levels: Mutex::new(levels) }
+    }
+
+    fn snapshot(&self) -> BTreeMap<String, (String, Option<i64>)> {
+        self.levels.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, logger: &str, level: &str) -> Result<(), String> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        let mut levels = self.levels.lock().unwrap_or_else(|p| p.into_inner());
+        levels.insert(logger.to_string(), (level.to_string(), Some(now)));
+        let directives: Vec<String> = levels
+            .iter()
+            .map(|(name, (lvl, _))| {
+                let l = match lvl.as_str() {
+                    "FATAL" => "error",
+                    other => other,
+                }
+                .to_ascii_lowercase();
+                if name == "root" { l } else { format!("{name}={l}") }
+            })
+            .collect();
+        if let Some(h) = &self.handle {
+            let filter = EnvFilter::try_new(directives.join(",")).map_err(|e| format!("invalid logger name '{logger}': {e}"))?;
+            h.reload(filter).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+/// The routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/admin/loggers", get(list)).route("/admin/loggers/{logger}", get(get_one).put(put_one))
+}
+
+async fn list(State(s): State<AppState>) -> Json<Value> {
+    let out: serde_json::Map<String, Value> = s.logs.snapshot().into_iter().map(|(k, (l, m))| (k, json!({"level": l, "last_modified": m}))).collect();
+    Json(Value::Object(out))
+}
+
+async fn get_one(State(s): State<AppState>, Path(logger): Path<String>) -> Result<Json<Value>, ApiError> {
+    let levels = s.logs.snapshot();
+    let (level, m) = levels.get(&logger).or_else(|| levels.get("root")).cloned().ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("Logger {logger} not found.")))?;
+    Ok(Json(json!({"level": level, "last_modified": m})))
+}
+
+async fn put_one(State(s): State<AppState>, Path(logger): Path<String>, RawQuery(q): RawQuery, JsonBody(body): JsonBody<Value>) -> Result<Response, ApiError> {
+    let level = body
+        .get("level")
+        .and_then(Value::as_str)
+        .map(str::to_ascii_uppercase)
+        .ok_or_else(|| ApiError::bad_request("Desired 'level' parameter was not specified in request."))?;
+    if !LEVELS.contains(&level.as_str()) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("invalid log level '{level}'.")));
+    }
+    s.logs.set(&logger, &level).map_err(ApiError::bad_request)?;
+    if q.as_deref().is_some_and(|q| q.contains("scope=cluster")) {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    Ok(Json(json!([logger])).into_response())
+}

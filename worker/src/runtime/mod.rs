@@ -1,0 +1,83 @@
+//! Running connectors and tasks: the task lifecycle and states, the sink and source task loops
+//! on rdkafka, and where offsets and statuses are kept.
+
+pub mod offsets;
+pub mod sink;
+pub mod source;
+pub mod status;
+pub mod worker;
+
+use crate::config::worker::WorkerConfig;
+use offsets::OffsetStore;
+use status::StatusStore;
+use std::sync::Arc;
+use thiserror::Error;
+use tokio::sync::watch;
+
+/// A topic and partition.
+pub type TopicPartition = (String, i32);
+
+/// Why a task failed; the message becomes the task's `trace`.
+#[derive(Debug, Error)]
+pub enum TaskError {
+    /// The task's configuration cannot work; retrying will not help.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// Kafka refused or failed.
+    #[error("Kafka error: {0}")]
+    Kafka(String),
+    /// The object store refused or failed after retries.
+    #[error("S3 error: {0}")]
+    Storage(String),
+    /// A backup object could not be read.
+    #[error("corrupt backup object {key}: {message}")]
+    Corrupt { key: String, message: String },
+    /// Anything else, with context.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<rdkafka::error::KafkaError> for TaskError {
+    fn from(e: rdkafka::error::KafkaError) -> Self {
+        TaskError::Kafka(e.to_string())
+    }
+}
+
+impl From<crate::config::ConfigError> for TaskError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        TaskError::Config(e.to_string())
+    }
+}
+
+/// What a task needs from the worker it runs in.
+#[derive(Clone)]
+pub struct TaskContext {
+    pub connector: String,
+    pub task: u32,
+    pub worker: Arc<WorkerConfig>,
+    pub offsets: Arc<OffsetStore>,
+    pub status: StatusStore,
+    /// Becomes `true` when the task must stop (flush, commit, return).
+    pub stop: watch::Receiver<bool>,
+}
+
+impl TaskContext {
+    /// `name-0`, the task's name as Connect prints it.
+    pub fn task_name(&self) -> String {
+        format!("{}-{}", self.connector, self.task)
+    }
+
+    /// True once the task was asked to stop.
+    pub fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Waits until the task is asked to stop.
+    pub async fn stopped(&mut self) {
+        while !*self.stop.borrow() {
+            if self.stop.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! The sink task loop: consumes with rdkafka in the consumer group `connect-<connector>` (as
+//! Apache Connect does, so lag and offset tools work), hands records to the task in offset order,
+//! and commits only the offsets the task reports durable.
+//!
+//! Rebalances: the consumer context forwards revocations over a channel; the loop checks it after
+//! every message, so records fetched before a revocation reach the task before the task is told
+//! to drop that partition's state, and records fetched after it come from the new assignment.
+
+use super::{TaskContext, TaskError, TopicPartition};
+use crate::config::client::ClientRole;
+use async_trait::async_trait;
+use futures::FutureExt;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientContext, Offset, Timestamp, TopicPartitionList};
+use regex::Regex;
+use skiff_api::rest::State;
+use skiff_format::{Header, Record, TimestampType};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// One consumed record and where it came from.
+#[derive(Debug, Clone)]
+pub struct SinkRecord {
+    pub topic: String,
+    pub partition: i32,
+    pub record: Record,
+}
+
+/// What a sink connector's task implements; the loop below drives it.
+#[async_trait]
+pub trait SinkTask: Send {
+    /// Takes a batch of records, in offset order per partition. May write some out.
+    async fn put(&mut self, records: Vec<SinkRecord>) -> Result<(), TaskError>;
+    /// Writes out what is due (everything when `all`), and returns for each partition the next
+    /// offset whose records are all durable: what may be committed.
+    async fn flush(&mut self, all: bool) -> Result<BTreeMap<TopicPartition, i64>, TaskError>;
+    /// The partitions no longer belong to this task: drop their unwritten state.
+    fn revoked(&mut self, partitions: &[TopicPartition]);
+}
+
+/// Which topics a sink reads.
+#[derive(Debug, Clone)]
+pub enum Subscription {
+    Topics(Vec<String>),
+    /// Java-style full-match regex (built with [`anchored`]); re-evaluated as topics appear.
+    Regex(Regex),
+}
+
+/// How often the task is asked to write out what is due and offsets are committed.
+const FLUSH_TICK: Duration = Duration::from_secs(1);
+/// How often a regex subscription looks for new topics.
+const TOPIC_REFRESH: Duration = Duration::from_secs(10);
+/// Largest batch handed to the task at once.
+const MAX_BATCH: usize = 2000;
+/// Timeout for metadata and synchronous commit calls.
+const KAFKA_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Forwards revocations from librdkafka's thread to the task loop.
+struct RebalanceForwarder {
+    revoked: mpsc::Sender<Vec<TopicPartition>>,
+}
+
+impl ClientContext for RebalanceForwarder {}
+
+impl ConsumerContext for RebalanceForwarder {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let parts: Vec<TopicPartition> = tpl
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_string(), e.partition()))
+                .collect();
+            // The loop may be gone when the consumer closes; nothing to tell then.
+            let _ = self.revoked.send(parts);
+        }
+    }
+}
+
+/// Topics never backed up: Kafka's internal ones and the worker's own.
+fn is_excluded_topic(topic: &str, internal: &BTreeSet<String>) -> bool {
+    topic.starts_with("__") || internal.contains(topic)
+}
+
+/// Runs a sink task until it is asked to stop or fails. On stop, flushes and commits within the
+/// graceful timeout.
+pub async fn run<T: SinkTask>(
+    mut ctx: TaskContext,
+    mut task: T,
+    subscription: Subscription,
+) -> Result<(), TaskError> {
+    let mut cfg = ctx.worker.client(ClientRole::Consumer)?.to_rdkafka();
+    cfg.set("group.id", format!("connect-{}", ctx.connector))
+        .set("client.id", format!("connector-consumer-{}", ctx.task_name()))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false");
+    if cfg.get("auto.offset.reset").is_none() {
+        cfg.set("auto.offset.reset", "earliest");
+    }
+    let (tx, rx) = mpsc::channel();
+    let consumer: Arc<StreamConsumer<RebalanceForwarder>> =
+        Arc::new(cfg.create_with_context(RebalanceForwarder { revoked: tx })?);
+    let internal: BTreeSet<String> = ["config.storage.topic", "offset.storage.topic", "status.storage.topic"]
+        .iter()
+        .filter_map(|k| ctx.worker.raw.get(*k).cloned())
+        .collect();
+    let mut subscribed: Vec<String> = Vec::new();
+    resubscribe(&consumer, &subscription, &internal, &mut subscribed).await?;
+    ctx.status.set_task(&ctx.connector, ctx.task, State::Running, None);
+    info!(task = %ctx.task_name(), "sink task started");
+
+    let mut flush_tick = tokio::time::interval(FLUSH_TICK);
+    let mut refresh_tick = tokio::time::interval(TOPIC_REFRESH);
+    loop {
+        tokio::select! {
+            _ = ctx.stopped() => break,
+            _ = flush_tick.tick() => {
+                let offsets = task.flush(false).await?;
+                commit(&consumer, offsets, CommitMode::Async).await?;
+            }
+            _ = refresh_tick.tick(), if matches!(subscription, Subscription::Regex(_)) => {
+                resubscribe(&consumer, &subscription, &internal, &mut subscribed).await?;
+            }
+            first = consumer.recv() => {
+                let first = first?;
+                let mut batch = Vec::with_capacity(64);
+                apply_revocations(&rx, &mut task);
+                push_message(&mut batch, &first, &internal);
+                drop(first);
+                while batch.len() < MAX_BATCH {
+                    let Some(next) = consumer.recv().now_or_never() else { break };
+                    let next = next?;
+                    if let Ok(revoked) = rx.try_recv() {
+                        // Records fetched before the revocation go to the task first.
+                        task.put(std::mem::take(&mut batch)).await?;
+                        task.revoked(&revoked);
+                        apply_revocations(&rx, &mut task);
+                    }
+                    push_message(&mut batch, &next, &internal);
+                }
+                if !batch.is_empty() {
+                    task.put(batch).await?;
+                }
+            }
+        }
+    }
+    info!(task = %ctx.task_name(), "sink task stopping: flushing and committing");
+    let offsets = task.flush(true).await?;
+    commit(&consumer, offsets, CommitMode::Sync).await?;
+    Ok(())
+}
+
+fn apply_revocations<T: SinkTask>(rx: &mpsc::Receiver<Vec<TopicPartition>>, task: &mut T) {
+    while let Ok(revoked) = rx.try_recv() {
+        task.revoked(&revoked);
+    }
+}
+
+fn push_message<M: Message>(batch: &mut Vec<SinkRecord>, m: &M, internal: &BTreeSet<String>) {
+    if is_excluded_topic(m.topic(), internal) {
+        return;
+    }
+    let (timestamp, timestamp_type) = match m.timestamp() {
+        Timestamp::NotAvailable => (-1, TimestampType::NotAvailable),
+        Timestamp::CreateTime(t) => (t, TimestampType::CreateTime),
+        Timestamp::LogAppendTime(t) => (t, TimestampType::LogAppendTime),
+    };
+    let headers = m
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| Header { key: h.key.to_string(), value: h.value.map(<[u8]>::to_vec) })
+                .collect()
+        })
+        .unwrap_or_default();
+    batch.push(SinkRecord {
+        topic: m.topic().to_string(),
+        partition: m.partition(),
+        record: Record {
+            offset: m.offset(),
+            timestamp,
+            timestamp_type,
+            key: m.key().map(<[u8]>::to_vec),
+            value: m.payload().map(<[u8]>::to_vec),
+            headers,
+        },
+    });
+}
+
+/// Commits `offsets` for the partitions this consumer still owns.
+async fn commit(
+    consumer: &Arc<StreamConsumer<RebalanceForwarder>>,
+    offsets: BTreeMap<TopicPartition, i64>,
+    mode: CommitMode,
+) -> Result<(), TaskError> {
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    let assigned = consumer.assignment()?;
+    let mut tpl = TopicPartitionList::new();
+    for ((topic, partition), offset) in offsets {
+        if assigned.find_partition(&topic, partition).is_some() {
+            tpl.add_partition_offset(&topic, partition, Offset::Offset(offset))?;
+        }
+    }
+    if tpl.count() == 0 {
+        return Ok(());
+    }
+    let c = consumer.clone();
+    let res = tokio::time::timeout(
+        KAFKA_CALL_TIMEOUT,
+        tokio::task::spawn_blocking(move || c.commit(&tpl, mode)),
+    )
+    .await;
+    match res {
+        Ok(Ok(Ok(()))) => Ok(()),
+        // A commit that fails leaves the records to be consumed again; the task skips what is
+        // already durable, so this is a warning, not a failure.
+        Ok(Ok(Err(e))) => {
+            warn!("offset commit failed (will be retried): {e}");
+            Ok(())
+        }
+        Ok(Err(e)) => Err(TaskError::Other(format!("offset commit task failed: {e}"))),
+        Err(_) => {
+            warn!("offset commit timed out after {KAFKA_CALL_TIMEOUT:?} (will be retried)");
+            Ok(())
+        }
+    }
+}
+
+/// Subscribes to the topics the subscription names; for a regex, to the matching topics that
+/// exist now (Java semantics: the whole name must match), leaving out internal topics.
+async fn resubscribe(
+    consumer: &Arc<StreamConsumer<RebalanceForwarder>>,
+    subscription: &Subscription,
+    internal: &BTreeSet<String>,
+    current: &mut Vec<String>,
+) -> Result<(), TaskError> {
+    let wanted: Vec<String> = match subscription {
+        Subscription::Topics(t) => t.clone(),
+        Subscription::Regex(re) => {
+            let c = consumer.clone();
+            let md = tokio::task::spawn_blocking(move || c.fetch_metadata(None, KAFKA_CALL_TIMEOUT))
+                .await
+                .map_err(|e| TaskError::Other(e.to_string()))??;
+            let mut names: Vec<String> = md
+                .topics()
+                .iter()
+                .map(|t| t.name().to_string())
+                .filter(|n| !is_excluded_topic(n, internal) && re.is_match(n))
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    if &wanted != current && !wanted.is_empty() {
+        let refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        consumer.subscribe(&refs)?;
+        info!(topics = ?wanted, "subscribed");
+        *current = wanted;
+    }
+    Ok(())
+}
+
+/// Compiles a `topics.regex` with Java's `Pattern.matches` semantics: the whole name must match.
+pub fn anchored(pattern: &str) -> Result<Regex, regex::Error> {
+    Regex::new(&format!("^(?:{pattern})$"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regex_matches_whole_names_only() {
+        let re = anchored("orders.*").unwrap();
+        assert!(re.is_match("orders"));
+        assert!(re.is_match("orders-eu"));
+        assert!(!re.is_match("old-orders"));
+        let re = anchored("a|ab").unwrap();
+        assert!(re.is_match("ab"));
+    }
+
+    #[test]
+    fn internal_topics_are_excluded() {
+        let internal: BTreeSet<String> = ["connect-configs".to_string()].into();
+        assert!(is_excluded_topic("__consumer_offsets", &internal));
+        assert!(is_excluded_topic("__transaction_state", &internal));
+        assert!(is_excluded_topic("connect-configs", &internal));
+        assert!(!is_excluded_topic("orders", &internal));
+    }
+}

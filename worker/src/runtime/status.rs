@@ -1,0 +1,84 @@
+//! Connector and task states as the REST API reports them, with a per-task progress document
+//! that long jobs (restores) fill in.
+
+use skiff_api::rest::State;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// A state plus the error trace that explains a FAILED one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateEntry {
+    pub state: State,
+    pub trace: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    connectors: BTreeMap<String, StateEntry>,
+    tasks: BTreeMap<(String, u32), StateEntry>,
+    progress: BTreeMap<(String, u32), serde_json::Value>,
+}
+
+/// Shared status table; tasks write their own entries, the REST API reads them.
+#[derive(Debug, Clone, Default)]
+pub struct StatusStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl StatusStore {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding this lock cannot leave the maps half-updated (each update is a
+        // single insert), so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a connector's state.
+    pub fn set_connector(&self, name: &str, state: State, trace: Option<String>) {
+        self.lock().connectors.insert(name.to_string(), StateEntry { state, trace });
+    }
+
+    /// Records a task's state.
+    pub fn set_task(&self, name: &str, task: u32, state: State, trace: Option<String>) {
+        self.lock().tasks.insert((name.to_string(), task), StateEntry { state, trace });
+    }
+
+    /// Replaces a task's progress document.
+    pub fn set_progress(&self, name: &str, task: u32, progress: serde_json::Value) {
+        self.lock().progress.insert((name.to_string(), task), progress);
+    }
+
+    /// A connector's state, if it has one.
+    pub fn connector(&self, name: &str) -> Option<StateEntry> {
+        self.lock().connectors.get(name).cloned()
+    }
+
+    /// A task's state, if it has one.
+    pub fn task(&self, name: &str, task: u32) -> Option<StateEntry> {
+        self.lock().tasks.get(&(name.to_string(), task)).cloned()
+    }
+
+    /// Every task's progress document of a connector, by task id.
+    pub fn progress(&self, name: &str) -> BTreeMap<u32, serde_json::Value> {
+        self.lock()
+            .progress
+            .iter()
+            .filter(|((c, _), _)| c == name)
+            .map(|((_, t), v)| (*t, v.clone()))
+            .collect()
+    }
+
+    /// Forgets a task (its connector was reconfigured to fewer tasks, stopped or deleted).
+    pub fn remove_task(&self, name: &str, task: u32) {
+        let mut g = self.lock();
+        g.tasks.remove(&(name.to_string(), task));
+        g.progress.remove(&(name.to_string(), task));
+    }
+
+    /// Forgets a connector and its tasks.
+    pub fn remove_connector(&self, name: &str) {
+        let mut g = self.lock();
+        g.connectors.remove(name);
+        g.tasks.retain(|(c, _), _| c != name);
+        g.progress.retain(|(c, _), _| c != name);
+    }
+}

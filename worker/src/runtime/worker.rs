@@ -1,0 +1,126 @@
+//! The tasks running in this worker process: start them with their configuration resolved
+//! through config providers, stop them gracefully within `task.shutdown.graceful.timeout.ms`,
+//! and record FAILED with the error when one fails.
+
+use super::offsets::OffsetStore;
+use super::status::StatusStore;
+use super::TaskContext;
+use crate::config::properties::Properties;
+use crate::config::worker::WorkerConfig;
+use crate::connectors::Plugin;
+use skiff_api::rest::State;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::{Mutex, watch};
+use tokio::task::JoinHandle;
+use tracing::{Instrument, error, info, info_span, warn};
+
+struct RunningTask {
+    stop: watch::Sender<bool>,
+    handle: JoinHandle<()>,
+}
+
+/// Owns the running tasks of this worker.
+pub struct Worker {
+    pub config: Arc<WorkerConfig>,
+    pub status: StatusStore,
+    pub offsets: Arc<OffsetStore>,
+    tasks: Mutex<BTreeMap<(String, u32), RunningTask>>,
+}
+
+impl Worker {
+    /// A worker with no tasks yet.
+    pub fn new(config: Arc<WorkerConfig>, status: StatusStore, offsets: Arc<OffsetStore>) -> Self {
+        Worker { config, status, offsets, tasks: Mutex::new(BTreeMap::new()) }
+    }
+
+    /// Starts one task. Its `${...}` references are resolved now, so a rotated secret is picked
+    /// up by a restart; a reference that cannot be resolved fails the task with the key named.
+    pub async fn start_task(&self, connector: &str, task: u32, plugin: Plugin, config: Properties) {
+        self.stop_task(connector, task).await;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let ctx = TaskContext {
+            connector: connector.to_string(),
+            task,
+            worker: self.config.clone(),
+            offsets: self.offsets.clone(),
+            status: self.status.clone(),
+            stop: stop_rx,
+        };
+        let status = self.status.clone();
+        let providers = self.config.providers.clone();
+        let name = connector.to_string();
+        let span = info_span!("task", connector = %name, task);
+        let handle = tokio::spawn(
+            async move {
+                let result = match providers.resolve(&config) {
+                    Ok(resolved) => plugin.run_task(ctx, resolved).await,
+                    Err(e) => Err(e.into()),
+                };
+                match result {
+                    Ok(()) => info!("task stopped"),
+                    Err(e) => {
+                        error!("task failed: {e}");
+                        status.set_task(&name, task, State::Failed, Some(e.to_string()));
+                    }
+                }
+            }
+            .instrument(span),
+        );
+        self.status.set_task(connector, task, State::Running, None);
+        self.tasks
+            .lock()
+            .await
+            .insert((connector.to_string(), task), RunningTask { stop: stop_tx, handle });
+    }
+
+    /// Stops one task: asks it to flush and commit, waits up to the graceful timeout, then
+    /// aborts it.
+    pub async fn stop_task(&self, connector: &str, task: u32) {
+        let running = self.tasks.lock().await.remove(&(connector.to_string(), task));
+        if let Some(t) = running {
+            self.await_stop(connector, task, t).await;
+        }
+    }
+
+    /// Stops every task of a connector, all at once.
+    pub async fn stop_connector_tasks(&self, connector: &str) {
+        let mut taken = Vec::new();
+        {
+            let mut tasks = self.tasks.lock().await;
+            let ids: Vec<u32> = tasks.keys().filter(|(c, _)| c == connector).map(|(_, t)| *t).collect();
+            for id in ids {
+                if let Some(t) = tasks.remove(&(connector.to_string(), id)) {
+                    taken.push((id, t));
+                }
+            }
+        }
+        let waits = taken.into_iter().map(|(id, t)| self.await_stop(connector, id, t));
+        futures::future::join_all(waits).await;
+    }
+
+    /// Stops every task (worker shutdown).
+    pub async fn stop_all(&self) {
+        let taken: Vec<((String, u32), RunningTask)> = std::mem::take(&mut *self.tasks.lock().await).into_iter().collect();
+        let waits = taken.into_iter().map(|((c, id), t)| async move { self.await_stop(&c, id, t).await });
+        futures::future::join_all(waits).await;
+    }
+
+    /// True while the task's loop runs.
+    pub async fn is_running(&self, connector: &str, task: u32) -> bool {
+        self.tasks
+            .lock()
+            .await
+            .get(&(connector.to_string(), task))
+            .is_some_and(|t| !t.handle.is_finished())
+    }
+
+    async fn await_stop(&self, connector: &str, task: u32, mut t: RunningTask) {
+        let _ = t.stop.send(true);
+        let timeout = self.config.task_shutdown_timeout;
+        if tokio::time::timeout(timeout, &mut t.handle).await.is_err() {
+            warn!(connector, task, "task did not stop within {timeout:?} (task.shutdown.graceful.timeout.ms); aborting it");
+            t.handle.abort();
+        }
+    }
+}

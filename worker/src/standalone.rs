@@ -1,0 +1,128 @@
+//! Standalone mode: one worker, connectors from files and the REST API, source offsets in
+//! `offset.storage.file.filename`. Runs until SIGTERM/SIGINT, then stops tasks (flushing and
+//! committing) and exits.
+
+use crate::config::client::ClientRole;
+use crate::config::properties::{Properties, read_connector_file, read_properties};
+use crate::config::worker::WorkerConfig;
+use crate::herder::Herder;
+use crate::rest::{self, AppState, ClusterInfo, LogControl};
+use crate::runtime::offsets::OffsetStore;
+use crate::runtime::status::StatusStore;
+use crate::runtime::worker::Worker;
+use anyhow::Context;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tracing::{error, info, warn};
+
+/// A started worker: its REST address and a handle to stop it.
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    pub herder: Arc<Herder>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops tasks (flush and commit), closes the REST server.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.server.await;
+        self.herder.shutdown().await;
+    }
+}
+
+/// Reads the worker file and connector files and starts the worker.
+pub async fn start_from_files(worker_file: &std::path::Path, connector_files: &[PathBuf], logs: LogControl) -> anyhow::Result<Running> {
+    let props = read_properties(worker_file)?;
+    let mut connectors = Vec::new();
+    for f in connector_files {
+        connectors.push(read_connector_file(f).with_context(|| format!("connector file {}", f.display()))?);
+    }
+    start(props, connectors, logs).await
+}
+
+/// Starts a standalone worker from properties.
+pub async fn start(worker_props: Properties, connectors: Vec<Properties>, logs: LogControl) -> anyhow::Result<Running> {
+    let config = Arc::new(WorkerConfig::from_properties(worker_props)?);
+    for w in &config.warnings {
+        warn!("{w}");
+    }
+    let offsets = OffsetStore::open(config.offset_file.as_deref())?;
+    let worker = Arc::new(Worker::new(config.clone(), StatusStore::default(), offsets));
+    let herder = Arc::new(Herder::new(worker));
+    let info = Arc::new(ClusterInfo::default());
+    let listener = TcpListener::bind(config.rest_listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (listeners / rest.port): is another worker running there?", config.rest_listen))?;
+    let addr = listener.local_addr()?;
+    let app = rest::router(AppState { herder: herder.clone(), info: info.clone(), logs: Arc::new(logs) });
+    let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(async move {
+        let graceful = async move {
+            let _ = shutdown_rx.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(graceful).await {
+            error!("REST server failed: {e}");
+        }
+    });
+    info!(%addr, worker_id = %config.worker_id, "REST API listening");
+    spawn_cluster_id_lookup(config.clone(), info.clone());
+    for c in connectors {
+        let name = c.get("name").cloned().ok_or_else(|| anyhow::anyhow!("a connector file has no 'name'"))?;
+        herder.put_config(&name, c).await.map_err(|e| anyhow::anyhow!("connector {name}: {e}"))?;
+    }
+    info.ready.store(true, Ordering::Release);
+    Ok(Running { addr, herder, shutdown, server })
+}
+
+/// Looks up the Kafka cluster id for `GET /` in the background, retrying with backoff.
+fn spawn_cluster_id_lookup(config: Arc<WorkerConfig>, info: Arc<ClusterInfo>) {
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_secs(1);
+        for _ in 0..10 {
+            let cfg = config.clone();
+            let id = tokio::task::spawn_blocking(move || -> Option<String> {
+                let consumer: BaseConsumer = cfg.client(ClientRole::Admin).ok()?.to_rdkafka().create().ok()?;
+                consumer.client().fetch_cluster_id(Duration::from_secs(10))
+            })
+            .await
+            .ok()
+            .flatten();
+            if let Some(id) = id {
+                let _ = info.kafka_cluster_id.set(id);
+                return;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+        warn!("could not read the Kafka cluster id: is bootstrap.servers reachable?");
+    });
+}
+
+/// Waits for SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,347 @@
+//! The S3 client and the few calls the connectors make, each with timeouts and the SDK's
+//! retries with backoff (5xx, throttling, broken connections).
+
+use crate::config::properties::Properties;
+use crate::runtime::TaskError;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::Credentials;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ServerSideEncryption, StorageClass};
+use std::time::Duration;
+
+/// Where and how to reach the bucket, from the connector's settings.
+#[derive(Clone)]
+pub struct S3Settings {
+    pub bucket: String,
+    /// Normalised: empty, or ending with `/`.
+    pub prefix: String,
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
+    pub path_style: Option<bool>,
+    access_key: Option<String>,
+    secret_key: Option<String>,
+    pub role_arn: Option<String>,
+    pub sse: Option<String>,
+    pub sse_kms_key_id: Option<String>,
+    pub storage_class: Option<String>,
+}
+
+impl std::fmt::Debug for S3Settings {
+    // Keys are secrets: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("static_keys", &self.access_key.is_some())
+            .field("role_arn", &self.role_arn)
+            .finish()
+    }
+}
+
+fn non_empty(config: &Properties, key: &str) -> Option<String> {
+    config.get(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+impl S3Settings {
+    /// Reads the Instaclustr keys (`aws.s3.bucket`, `prefix`, `aws.accessKeyId`, `aws.secretKey`,
+    /// `aws.region`, `aws.role.arn`, `s3.endpoint`, `s3.enablePathStyle`) and Skiff's
+    /// encryption and storage-class keys.
+    pub fn from_config(config: &Properties) -> Result<Self, TaskError> {
+        let bucket = non_empty(config, "aws.s3.bucket")
+            .ok_or_else(|| TaskError::Config("'aws.s3.bucket' is required: the bucket that holds the backup".into()))?;
+        let path_style = match non_empty(config, "s3.enablePathStyle") {
+            None => None,
+            Some(v) if v.eq_ignore_ascii_case("true") => Some(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Some(false),
+            Some(v) => return Err(TaskError::Config(format!("'s3.enablePathStyle' must be true or false, not '{v}'"))),
+        };
+        let access_key = non_empty(config, "aws.accessKeyId");
+        let secret_key = non_empty(config, "aws.secretKey");
+        if access_key.is_some() != secret_key.is_some() {
+            return Err(TaskError::Config(
+                "'aws.accessKeyId' and 'aws.secretKey' go together: set both, or neither to use the default credentials chain (IRSA, Pod Identity, env, profile)".into(),
+            ));
+        }
+        Ok(S3Settings {
+            bucket,
+            prefix: skiff_format::normalize_prefix(config.get("prefix").map(String::as_str).unwrap_or("")),
+            region: non_empty(config, "aws.region"),
+            endpoint: non_empty(config, "s3.endpoint"),
+            path_style,
+            access_key,
+            secret_key,
+            role_arn: non_empty(config, "aws.role.arn"),
+            sse: non_empty(config, "s3.sse"),
+            sse_kms_key_id: non_empty(config, "s3.sse.kms.key.id"),
+            storage_class: non_empty(config, "s3.storage.class"),
+        })
+    }
+
+    /// Path-style addressing when asked, or when the endpoint is an IP address or `localhost`,
+    /// where virtual-host addressing cannot work.
+    fn use_path_style(&self) -> bool {
+        if let Some(p) = self.path_style {
+            return p;
+        }
+        let endpoint = self
+            .endpoint
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL_S3").ok())
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+        endpoint.is_some_and(|e| {
+            let host = e.split("://").nth(1).unwrap_or(&e);
+            let host = host.split(['/', ':']).next().unwrap_or(host);
+            host == "localhost" || host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[')
+        })
+    }
+
+    /// Builds the client: static keys when given, else the default chain; `aws.role.arn`
+    /// assumes that role on top.
+    pub async fn connect(&self) -> Result<Store, TaskError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .read_timeout(Duration::from_secs(60))
+                    .operation_attempt_timeout(Duration::from_secs(120))
+                    .operation_timeout(Duration::from_secs(600))
+                    .build(),
+            )
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(8)
+                    .with_initial_backoff(Duration::from_millis(200))
+                    .with_max_backoff(Duration::from_secs(20)),
+            );
+        if let Some(r) = &self.region {
+            loader = loader.region(Region::new(r.clone()));
+        }
+        if let (Some(a), Some(s)) = (&self.access_key, &self.secret_key) {
+            loader = loader.credentials_provider(Credentials::new(a, s, None, None, "skiff-connector-config"));
+        }
+        let mut base = loader.load().await;
+        if base.region().is_none() {
+            base = base.into_builder().region(Region::new("us-east-1")).build();
+        }
+        let mut builder = aws_sdk_s3::config::Builder::from(&base).force_path_style(self.use_path_style());
+        if let Some(arn) = &self.role_arn {
+            let provider = aws_config::sts::AssumeRoleProvider::builder(arn)
+                .session_name("skiff")
+                .configure(&base)
+                .build()
+                .await;
+            builder = builder.credentials_provider(provider);
+        }
+        if let Some(e) = &self.endpoint {
+            builder = builder.endpoint_url(e);
+        }
+        Ok(Store { client: Client::from_conf(builder.build()), settings: self.clone() })
+    }
+}
+
+/// A bucket to read and write objects in.
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: Client,
+    pub settings: S3Settings,
+}
+
+/// What a conditional write found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Written,
+    /// An object with this key was there already (same key = same offsets = same records).
+    AlreadyExists,
+}
+
+fn storage_error<E>(what: &str, key: &str, e: aws_sdk_s3::error::SdkError<E>) -> TaskError
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+{
+    TaskError::Storage(format!("{what} {key}: {}", DisplayErrorContext(e)))
+}
+
+impl Store {
+    /// The bucket's name.
+    pub fn bucket(&self) -> &str {
+        &self.settings.bucket
+    }
+
+    /// Checks the bucket exists and is reachable with these credentials.
+    pub async fn check_bucket(&self) -> Result<(), String> {
+        match self.client.head_bucket().bucket(self.bucket()).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let code = e.raw_response().map(|r| r.status().as_u16());
+                Err(match code {
+                    Some(404) => format!("bucket '{}' does not exist: create it or fix aws.s3.bucket", self.bucket()),
+                    Some(403) => format!("access to bucket '{}' is denied: check the credentials and the bucket policy (s3:ListBucket, s3:GetObject, s3:PutObject)", self.bucket()),
+                    _ => format!("bucket '{}' cannot be reached: {}", self.bucket(), DisplayErrorContext(e)),
+                })
+            }
+        }
+    }
+
+    /// Writes an object unless one with the same key exists (`If-None-Match: *`), so two
+    /// writers of the same partition never overwrite each other.
+    pub async fn put_new(&self, key: &str, body: bytes::Bytes, metadata: &[(&str, String)]) -> Result<PutOutcome, TaskError> {
+        let s = &self.settings;
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(&s.bucket)
+            .key(key)
+            .if_none_match("*")
+            .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32C)
+            .body(ByteStream::from(body));
+        for (k, v) in metadata {
+            req = req.metadata(*k, v);
+        }
+        if let Some(sse) = &s.sse {
+            req = req.server_side_encryption(ServerSideEncryption::from(sse.as_str()));
+        }
+        if let Some(kms) = &s.sse_kms_key_id {
+            req = req.ssekms_key_id(kms);
+        }
+        if let Some(sc) = &s.storage_class {
+            req = req.storage_class(StorageClass::from(sc.as_str()));
+        }
+        match req.send().await {
+            Ok(_) => Ok(PutOutcome::Written),
+            Err(e) => {
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                if status == Some(412) || e.code() == Some("PreconditionFailed") {
+                    Ok(PutOutcome::AlreadyExists)
+                } else {
+                    Err(storage_error("cannot write", key, e))
+                }
+            }
+        }
+    }
+
+    /// Every key under `prefix` (after `start_after`), in key order.
+    pub async fn list_keys(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<String>, TaskError> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut req = self.client.list_objects_v2().bucket(self.bucket()).prefix(prefix);
+            if let Some(t) = &token {
+                req = req.continuation_token(t);
+            } else if let Some(sa) = start_after {
+                req = req.start_after(sa);
+            }
+            let out = req.send().await.map_err(|e| storage_error("cannot list", prefix, e))?;
+            keys.extend(out.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+            match out.next_continuation_token() {
+                Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(keys)
+    }
+
+    /// The "folders" directly under `prefix` (ListObjectsV2 with delimiter `/`), without the
+    /// prefix and the trailing `/`.
+    pub async fn list_folders(&self, prefix: &str) -> Result<Vec<String>, TaskError> {
+        let mut out_names = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut req = self.client.list_objects_v2().bucket(self.bucket()).prefix(prefix).delimiter("/");
+            if let Some(t) = &token {
+                req = req.continuation_token(t);
+            }
+            let out = req.send().await.map_err(|e| storage_error("cannot list", prefix, e))?;
+            for cp in out.common_prefixes() {
+                if let Some(p) = cp.prefix() {
+                    let name = p.strip_prefix(prefix).unwrap_or(p).trim_end_matches('/');
+                    if !name.is_empty() {
+                        out_names.push(name.to_string());
+                    }
+                }
+            }
+            match out.next_continuation_token() {
+                Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out_names)
+    }
+
+    /// Reads a whole object.
+    pub async fn get(&self, key: &str) -> Result<Vec<u8>, TaskError> {
+        self.get_range(key, None).await
+    }
+
+    /// Reads the first `len` bytes of an object (all of it with `None`).
+    pub async fn get_range(&self, key: &str, len: Option<usize>) -> Result<Vec<u8>, TaskError> {
+        let mut req = self.client.get_object().bucket(self.bucket()).key(key);
+        if let Some(n) = len {
+            req = req.range(format!("bytes=0-{}", n.saturating_sub(1)));
+        }
+        let out = req.send().await.map_err(|e| storage_error("cannot read", key, e))?;
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| TaskError::Storage(format!("cannot read {key}: {e}")))?;
+        Ok(body.into_bytes().to_vec())
+    }
+
+    /// Writes a small JSON document (backup metadata), overwriting.
+    pub async fn put_json(&self, key: &str, value: &serde_json::Value) -> Result<(), TaskError> {
+        let body = serde_json::to_vec_pretty(value).map_err(|e| TaskError::Other(e.to_string()))?;
+        self.client
+            .put_object()
+            .bucket(self.bucket())
+            .key(key)
+            .content_type("application/json")
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| storage_error("cannot write", key, e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> Properties {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn path_style_is_automatic_for_ip_and_localhost_endpoints() {
+        let s = S3Settings::from_config(&props(&[("aws.s3.bucket", "b"), ("s3.endpoint", "http://127.0.0.1:7070")])).unwrap();
+        assert!(s.use_path_style());
+        let s = S3Settings::from_config(&props(&[("aws.s3.bucket", "b"), ("s3.endpoint", "http://localhost:7070")])).unwrap();
+        assert!(s.use_path_style());
+        let s = S3Settings::from_config(&props(&[("aws.s3.bucket", "b"), ("s3.endpoint", "https://s3.eu-west-1.amazonaws.com")])).unwrap();
+        assert!(!s.use_path_style());
+        let s = S3Settings::from_config(&props(&[("aws.s3.bucket", "b"), ("s3.endpoint", "http://10.0.0.1"), ("s3.enablePathStyle", "false")])).unwrap();
+        assert!(!s.use_path_style());
+    }
+
+    #[test]
+    fn keys_must_come_in_pairs_and_are_never_printed() {
+        let err = S3Settings::from_config(&props(&[("aws.s3.bucket", "b"), ("aws.accessKeyId", "AKIAXXXX")])).err().unwrap();
+        assert!(err.to_string().contains("aws.secretKey"));
+        let s = S3Settings::from_config(&props(&[("aws.s3.bucket", "b"), ("aws.accessKeyId", "AKIAXXXX"), ("aws.secretKey", "verysecret")])).unwrap();
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("AKIAXXXX") && !dbg.contains("verysecret"), "{dbg}");
+    }
+
+    #[test]
+    fn prefix_gets_a_slash_and_bucket_is_required() {
+        let s = S3Settings::from_config(&props(&[("aws.s3.bucket", "b"), ("prefix", "backups")])).unwrap();
+        assert_eq!(s.prefix, "backups/");
+        assert!(S3Settings::from_config(&props(&[])).is_err());
+    }
+}
