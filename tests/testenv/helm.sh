@@ -1,6 +1,6 @@
 # Component helm: the helm CLI, for chart lint/template tests and installs into the k8s component.
 # Nothing runs; `up` only publishes the binary's path. Sourced by tests/testenv.sh.
-# shellcheck source=k8s/go-build.sh
+# shellcheck source-path=SCRIPTDIR source=k8s/go-build.sh
 . "$TESTENV_DIR/k8s/go-build.sh"
 
 HELM_HOME="$CACHE/helm-$HELM_VERSION"

@@ -1,14 +1,14 @@
 # Component k8s: a real Kubernetes control plane on loopback (etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler) plus kwok, which plays one fake node so Pods become
 # Running and Ready without a kubelet or container runtime. Sourced by tests/testenv.sh.
-# shellcheck source=k8s/go-build.sh
+# shellcheck source-path=SCRIPTDIR source=k8s/go-build.sh
 . "$TESTENV_DIR/k8s/go-build.sh"
 
 K8S_KUBE_HOME="$CACHE/kubernetes-$KUBERNETES_VERSION"
 K8S_ETCD_HOME="$CACHE/etcd-$ETCD_VERSION"
 K8S_KWOK_HOME="$CACHE/kwok-$KWOK_VERSION"
 K8S_DIR="$STATE/k8s"
-# The one fake node kwok manages; kwok ignores every node without this label.
+# The one fake node kwok plays; kwok manages only nodes labelled type=kwok.
 K8S_NODE=kwok-node-0
 K8S_PROCS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
@@ -37,7 +37,7 @@ k8s_build_etcd() {
 }
 
 k8s_build_kwok() {
-  local src
+  local src f
   GOBIN="$1/bin" go_env go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
   # Plain kwok has no built-in behaviour: it runs the Stages it is given. Use the release's own
   # "fast" stages (what kwokctl uses): nodes turn Ready with a lease, Pods turn Running and Ready.
@@ -79,7 +79,7 @@ k8s_pki() {
 extendedKeyUsage=clientAuth'
   mkdir -p "$1"
   (
-    cd "$1"
+    cd "$1" || exit
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
       -subj /CN=skiff-testenv-ca -keyout ca.key -out ca.crt \
       -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
@@ -229,11 +229,14 @@ k8s_up() {
   log "k8s is up: KUBECONFIG=$d/admin.kubeconfig"
 }
 
-# k8s_down_keep_logs: stops every process but keeps $K8S_DIR for a look at the logs.
+# k8s_down_keep_logs: stops every process but keeps $K8S_DIR for a look at the logs. Each takes a
+# second or two to shut down, so the API server and its clients stop together, then etcd.
 k8s_down_keep_logs() {
-  local i
-  for ((i = ${#K8S_PROCS[@]} - 1; i >= 0; i--)); do stop_pid "$K8S_DIR/${K8S_PROCS[$i]}.pid"; done
+  local p
   rm -f "$STATE/k8s.env"
+  for p in "${K8S_PROCS[@]:1}"; do stop_pid "$K8S_DIR/$p.pid" & done
+  wait
+  stop_pid "$K8S_DIR/etcd.pid"
 }
 
 k8s_down() {

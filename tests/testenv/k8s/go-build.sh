@@ -2,6 +2,7 @@
 # Everything here is built from the Go module proxy; nothing else is downloaded.
 
 # Wrapper Go modules that pin the Kubernetes and etcd builds (committed with their go.sum).
+# shellcheck disable=SC2034 # used by k8s.sh and pin-kubernetes.sh
 K8S_MODULES="$TESTENV_DIR/k8s"
 
 # go_cached_build NAME BUILD_FN: runs `BUILD_FN HOME` (binaries go to HOME/bin) in a scratch folder

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Regenerates the wrapper modules kube/go.mod and etcd/go.mod (and their go.sum) for the
 # KUBERNETES_VERSION and ETCD_VERSION in tests/versions.env. Run it after changing either pin.
 #
@@ -6,7 +7,9 @@
 # with replace directives and requires them at v0.0.0; the wrapper replaces each one with its
 # published tag of the same release (Kubernetes v1.X.Y ships staging modules as v0.X.Y).
 set -euo pipefail
+# shellcheck source=../lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+# shellcheck source=go-build.sh
 . "$TESTENV_DIR/k8s/go-build.sh"
 
 kube_mod="$(go_env go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" |
