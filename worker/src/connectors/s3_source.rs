@@ -141,6 +141,26 @@ pub async fn task_configs(config: &Properties, resolved: &Properties, max_tasks:
         .collect())
 }
 
+/// Checks that an object holds the offsets its name promises: a v0 object cut between two
+/// records decodes cleanly, and only this check notices that records are missing.
+fn check_range(prefix: &str, key: &str, obj: skiff_format::DecodedObject) -> Result<skiff_format::DecodedObject, String> {
+    let Some(named) = parse_object_key(prefix, key) else {
+        return Err("not a backup object name".into());
+    };
+    let first = obj.records.first().map(|r| r.offset);
+    let last = obj.records.last().map(|r| r.offset);
+    if first != Some(named.first_offset) || last != Some(named.last_offset) {
+        return Err(format!(
+            "the object holds offsets {} to {} but its name says {} to {}: it is truncated or was not written by a backup",
+            first.map_or("none".into(), |o| o.to_string()),
+            last.map_or("none".into(), |o| o.to_string()),
+            named.first_offset,
+            named.last_offset
+        ));
+    }
+    Ok(obj)
+}
+
 /// Runs one restore task.
 pub async fn run_task(ctx: TaskContext, config: Properties) -> Result<(), TaskError> {
     let task = S3SourceTask::new(&ctx, &config).await?;
@@ -186,6 +206,8 @@ struct S3SourceTask {
     probe: Arc<BaseConsumer>,
     skipped_objects: Vec<String>,
     last_follow: Instant,
+    /// An error met after some good records of the same batch; raised on the next poll.
+    deferred: Option<TaskError>,
 }
 
 impl S3SourceTask {
@@ -238,6 +260,7 @@ impl S3SourceTask {
             probe: Arc::new(probe),
             skipped_objects: Vec::new(),
             last_follow: Instant::now(),
+            deferred: None,
         })
     }
 
@@ -351,7 +374,7 @@ impl S3SourceTask {
             }
             let body = self.store.get(&key).await?;
             let size = body.len() as u64;
-            match decode(&body) {
+            match decode(&body).map_err(|e| e.to_string()).and_then(|obj| check_range(&self.store.settings.prefix, &key, obj)) {
                 Ok(obj) => {
                     let c = &mut self.cursors[i];
                     c.bytes += size;
@@ -410,8 +433,17 @@ impl S3SourceTask {
     async fn take(&mut self, i: usize) -> Result<Vec<SourceRecord>, TaskError> {
         let mut out = Vec::new();
         while out.len() < MAX_BATCH {
-            if self.cursors[i].pending.is_empty() && !self.load_next(i).await? {
-                break;
+            if self.cursors[i].pending.is_empty() {
+                match self.load_next(i).await {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    // Write the good records read so far first; fail on the next poll.
+                    Err(e) if !out.is_empty() => {
+                        self.deferred = Some(e);
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             let Some(r) = self.cursors[i].pending.pop_front() else { continue };
             let wanted = self.wanted(&r);
@@ -454,6 +486,9 @@ impl S3SourceTask {
 #[async_trait]
 impl SourceTask for S3SourceTask {
     async fn poll(&mut self) -> Result<Vec<SourceRecord>, TaskError> {
+        if let Some(e) = self.deferred.take() {
+            return Err(e);
+        }
         let n = self.cursors.len();
         for _ in 0..n {
             let i = self.index % n;
