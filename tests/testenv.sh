@@ -10,6 +10,7 @@
 #   tests/testenv.sh logs <component>         print the tail of a component's log
 #
 # Components: kafka s3 connect k8s helm (default for install: all; for up: kafka s3).
+# KAFKA_BROKERS=3 makes `up kafka` start a three-node cluster (replication factor 3, min ISR 2).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/testenv/lib.sh"
 ALL_COMPONENTS=(kafka s3 connect k8s helm)

@@ -92,21 +92,27 @@ impl State {
     }
 }
 
-/// The connector part of a status: `{"state", "worker_id"[, "trace"]}`.
+/// The connector part of a status: `{"state", "worker_id"[, "version"][, "trace"]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectorState {
     pub state: State,
     pub worker_id: String,
+    /// The plugin version running (Connect 4.x reports it; older workers do not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
 }
 
-/// One task's status: `{"id", "state", "worker_id"[, "trace"]}`.
+/// One task's status: `{"id", "state", "worker_id"[, "version"][, "trace"]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskState {
     pub id: u32,
     pub state: State,
     pub worker_id: String,
+    /// The plugin version running (Connect 4.x reports it; older workers do not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
 }
@@ -157,40 +163,6 @@ pub struct Message {
     pub message: String,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn status_omits_empty_trace_and_uses_connect_names() {
-        let status = ConnectorStateInfo {
-            name: "c".into(),
-            connector: ConnectorState {
-                state: State::Running,
-                worker_id: "10.0.0.1:8083".into(),
-                trace: None,
-            },
-            tasks: vec![TaskState {
-                id: 0,
-                state: State::Failed,
-                worker_id: "10.0.0.1:8083".into(),
-                trace: Some("boom".into()),
-            }],
-            connector_type: ConnectorType::Sink,
-        };
-        let json = serde_json::to_value(&status).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({
-                "name": "c",
-                "connector": {"state": "RUNNING", "worker_id": "10.0.0.1:8083"},
-                "tasks": [{"id": 0, "state": "FAILED", "worker_id": "10.0.0.1:8083", "trace": "boom"}],
-                "type": "sink"
-            })
-        );
-    }
-}
-
 /// `ConfigInfos`: the body of `PUT /connector-plugins/{plugin}/config/validate`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigInfos {
@@ -218,6 +190,8 @@ pub struct ConfigKeyInfo {
     pub importance: String,
     pub documentation: String,
     pub group: Option<String>,
+    /// `order_in_group` on the wire since Connect 4.x; 3.x workers sent `order`.
+    #[serde(rename = "order_in_group", alias = "order")]
     pub order: i32,
     pub width: String,
     pub display_name: String,
@@ -232,4 +206,40 @@ pub struct ConfigValueInfo {
     pub recommended_values: Vec<String>,
     pub errors: Vec<String>,
     pub visible: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_omits_empty_trace_and_uses_connect_names() {
+        let status = ConnectorStateInfo {
+            name: "c".into(),
+            connector: ConnectorState {
+                state: State::Running,
+                worker_id: "10.0.0.1:8083".into(),
+                version: None,
+                trace: None,
+            },
+            tasks: vec![TaskState {
+                id: 0,
+                state: State::Failed,
+                worker_id: "10.0.0.1:8083".into(),
+                version: Some("4.3.1".into()),
+                trace: Some("boom".into()),
+            }],
+            connector_type: ConnectorType::Sink,
+        };
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "name": "c",
+                "connector": {"state": "RUNNING", "worker_id": "10.0.0.1:8083"},
+                "tasks": [{"id": 0, "state": "FAILED", "worker_id": "10.0.0.1:8083", "version": "4.3.1", "trace": "boom"}],
+                "type": "sink"
+            })
+        );
+    }
 }

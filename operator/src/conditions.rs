@@ -82,7 +82,7 @@ mod tests {
         let same = ready_condition(
             &Readiness::not_ready("B", "b"),
             Some(2),
-            &[first.clone()],
+            std::slice::from_ref(&first),
             t1,
         );
         assert_eq!(same.last_transition_time, Time(t0));

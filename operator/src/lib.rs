@@ -15,6 +15,12 @@ pub mod metrics;
 pub mod scope;
 pub mod server;
 
+/// Picks rustls' ring provider for the whole process: with several providers compiled in (kube
+/// uses ring, AWS crates bring aws-lc-rs), rustls refuses to choose one by itself.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 use context::Context;
 use futures::future::join_all;
 use scope::WatchScope;

@@ -51,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
+    skiff_operator::install_crypto_provider();
     let client = kube::Client::try_default()
         .await
         .context("building the Kubernetes client")?;

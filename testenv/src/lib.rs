@@ -20,6 +20,7 @@ mod error;
 mod kafka_admin;
 mod names;
 mod paths;
+pub mod records;
 mod s3_helpers;
 mod servers;
 

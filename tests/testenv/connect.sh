@@ -26,7 +26,7 @@ connect_install() {
     -Dartifact="org.apache.kafka:connect-file:$KAFKA_VERSION" \
     -DoutputDirectory="$tmp/plugins/connect-file" >>"$tmp/maven.log" 2>&1 \
     || { cat "$tmp/maven.log" >&2; die "maven could not fetch connect-file $KAFKA_VERSION"; }
-  connect_stamp >"$tmp/.installed"
+  rm -f "$tmp/maven.log"; connect_stamp >"$tmp/.installed"
   rm -rf "$home"; mv "$tmp" "$home"
 }
 

@@ -22,7 +22,7 @@ kafka_install() {
     -Dscala.version="$SCALA_VERSION" -Dlog4j.version="$LOG4J_VERSION" \
     -Dslf4j.version="$SLF4J_VERSION" >"$tmp/maven.log" 2>&1 \
     || { cat "$tmp/maven.log" >&2; die "maven could not fetch Kafka $KAFKA_VERSION"; }
-  kafka_stamp >"$tmp/.installed"
+  rm -f "$tmp/maven.log"; kafka_stamp >"$tmp/.installed"
   rm -rf "$home"; mv "$tmp" "$home"
 }
 

@@ -15,7 +15,7 @@ s3_install() {
   GOBIN="$tmp" GOFLAGS=-buildvcs=false nice -n 10 go install -trimpath -ldflags "-s -w" \
     "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION" >"$tmp/go.log" 2>&1 \
     || { cat "$tmp/go.log" >&2; die "building versitygw $VERSITYGW_VERSION failed"; }
-  rm -rf "$home"; mv "$tmp" "$home"
+  rm -f "$tmp/go.log"; rm -rf "$home"; mv "$tmp" "$home"
 }
 
 s3_up() {

@@ -1,6 +1,9 @@
 //! `ConnectCluster`: a group of Skiff workers in distributed mode that the operator runs, or an
 //! existing Kafka Connect cluster (`external`) whose connectors it manages.
 
+// Each `printcolumn(...)` repeats `type_`/`json_path`; clippy reads them as duplicates.
+#![allow(clippy::duplicated_attributes)]
+
 use super::SecretKeyRef;
 use super::properties::{PropertyMap, property_map_schema};
 use k8s_openapi::api::core::v1::{Affinity, ResourceRequirements, Toleration};

@@ -1,6 +1,9 @@
 //! `KafkaConnector`: one connector on a `ConnectCluster`, kept in line with the resource through
 //! the cluster's REST API. The connector's name is the resource's name.
 
+// Each `printcolumn(...)` repeats `type_`/`json_path`; clippy reads them as duplicates.
+#![allow(clippy::duplicated_attributes)]
+
 use super::properties::{PropertyMap, property_map_schema};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
@@ -36,14 +39,6 @@ use serde::{Deserialize, Serialize};
         json_path = ".metadata.creationTimestamp"
     )
 )]
-#[x_kube(
-    validation = Rule::new("!has(self.config) || !('connector.class' in self.config)")
-        .message("spec.config must not set connector.class; use spec.class"),
-    validation = Rule::new("!has(self.config) || !('tasks.max' in self.config)")
-        .message("spec.config must not set tasks.max; use spec.tasksMax"),
-    validation = Rule::new("!has(self.config) || !('name' in self.config)")
-        .message("spec.config must not set name; the connector is named after the resource")
-)]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaConnectorSpec {
     /// Name of the `ConnectCluster` in this namespace; the `skiff.dev/cluster` label also works.
@@ -56,7 +51,8 @@ pub struct KafkaConnectorSpec {
     #[serde(default = "default_tasks_max")]
     #[x_kube(validation = Rule::new("self >= 1").message("spec.tasksMax must be at least 1"))]
     pub tasks_max: i32,
-    /// Connector properties; secrets belong in `${file:...}` or `${env:...}` references.
+    /// Connector properties except `connector.class`, `tasks.max` and `name`; secrets belong in
+    /// `${file:...}` or `${env:...}` references.
     #[serde(default)]
     #[schemars(schema_with = "property_map_schema")]
     pub config: PropertyMap,

@@ -2,12 +2,41 @@
 //! normalising both the way the REST API echoes them, so an unchanged resource never causes a PUT.
 
 use kube::ResourceExt;
-use skiff_api::crd::{KafkaConnector, PropertyError, property_strings};
+use skiff_api::crd::{KafkaConnector, property_strings};
 use skiff_api::rest::ConnectorConfig;
 
+/// Keys of `spec.config` that other spec fields own, with the field to use instead.
+const RESERVED: &[(&str, &str)] = &[
+    ("connector.class", "use spec.class"),
+    ("tasks.max", "use spec.tasksMax"),
+    ("name", "the connector is named after the resource"),
+];
+
+/// A `spec.config` entry the operator cannot send, with the field named.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("spec.config.{key}: {problem}")]
+pub struct ConfigError {
+    /// The property.
+    pub key: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
 /// The flat config to `PUT`: `spec.config` plus `connector.class`, `tasks.max` and `name`.
-pub fn desired_config(kc: &KafkaConnector) -> Result<ConnectorConfig, PropertyError> {
-    let mut config = property_strings(&kc.spec.config)?;
+pub fn desired_config(kc: &KafkaConnector) -> Result<ConnectorConfig, ConfigError> {
+    if let Some((key, hint)) = RESERVED
+        .iter()
+        .find(|(k, _)| kc.spec.config.contains_key(*k))
+    {
+        return Err(ConfigError {
+            key: (*key).into(),
+            problem: format!("must not be set; {hint}"),
+        });
+    }
+    let mut config = property_strings(&kc.spec.config).map_err(|e| ConfigError {
+        key: e.key,
+        problem: "must be a string, number or boolean".into(),
+    })?;
     config.insert("connector.class".into(), kc.spec.class.clone());
     config.insert("tasks.max".into(), kc.spec.tasks_max.to_string());
     config.insert("name".into(), kc.name_any());
@@ -84,5 +113,16 @@ mod tests {
         let mut kc = connector("c1");
         kc.spec.config = serde_json::from_value(json!({"bad": [1]})).unwrap();
         assert_eq!(desired_config(&kc).unwrap_err().key, "bad");
+    }
+
+    #[test]
+    fn keys_owned_by_spec_fields_are_refused() {
+        let mut kc = connector("c1");
+        kc.spec.config = serde_json::from_value(json!({"tasks.max": 4})).unwrap();
+        let e = desired_config(&kc).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "spec.config.tasks.max: must not be set; use spec.tasksMax"
+        );
     }
 }

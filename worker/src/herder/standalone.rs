@@ -28,7 +28,12 @@ struct Entry {
 pub struct Herder {
     worker: Arc<Worker>,
     connectors: Mutex<BTreeMap<String, Entry>>,
+    /// Per sink connector, the committed offsets when its active topics were last reset.
+    topics_baseline: Mutex<BTreeMap<String, SinkOffsets>>,
 }
+
+/// Committed offsets of a sink's consumer group by (topic, partition).
+type SinkOffsets = BTreeMap<(String, i64), i64>;
 
 /// Connector names Connect refuses.
 fn check_name(name: &str) -> Result<(), HerderError> {
@@ -48,10 +53,34 @@ fn not_found(name: &str) -> HerderError {
     HerderError::NotFound(format!("Connector {name} not found"))
 }
 
+/// The task class Apache Connect records in each task configuration (`task.class`).
+fn task_class(plugin: Plugin) -> &'static str {
+    match plugin {
+        Plugin::S3Sink => "com.instaclustr.kafka.connect.s3.sink.AwsStorageSinkTask",
+        Plugin::S3Source => "com.instaclustr.kafka.connect.s3.source.AwsStorageSourceTask",
+        Plugin::FileSink => "org.apache.kafka.connect.file.FileStreamSinkTask",
+        Plugin::FileSource => "org.apache.kafka.connect.file.FileStreamSourceTask",
+    }
+}
+
+/// A sink's committed offsets as a map, from the offsets endpoint's shape.
+fn sink_offsets(offsets: ConnectorOffsets) -> SinkOffsets {
+    offsets
+        .offsets
+        .into_iter()
+        .filter_map(|o| {
+            let topic = o.partition.get("kafka_topic")?.as_str()?.to_string();
+            let partition = o.partition.get("kafka_partition")?.as_i64()?;
+            let offset = o.offset?.get("kafka_offset")?.as_i64()?;
+            Some(((topic, partition), offset))
+        })
+        .collect()
+}
+
 impl Herder {
     /// A herder over a worker.
     pub fn new(worker: Arc<Worker>) -> Self {
-        Herder { worker, connectors: Mutex::new(BTreeMap::new()) }
+        Herder { worker, connectors: Mutex::new(BTreeMap::new()), topics_baseline: Mutex::new(BTreeMap::new()) }
     }
 
     /// The worker id statuses report.
@@ -167,7 +196,16 @@ impl Herder {
             }
         };
         match entry.plugin.task_configs(&entry.config, &resolved, max_tasks).await {
-            Ok(tasks) => entry.tasks = tasks,
+            Ok(tasks) => {
+                let class = task_class(entry.plugin);
+                entry.tasks = tasks
+                    .into_iter()
+                    .map(|mut t| {
+                        t.insert("task.class".into(), class.to_string());
+                        t
+                    })
+                    .collect();
+            }
             Err(e) => {
                 warn!(connector = name, "connector failed: {e}");
                 status.set_connector(name, State::Failed, Some(e.to_string()));
@@ -211,6 +249,7 @@ impl Herder {
     fn status_of(&self, name: &str, e: &Entry) -> ConnectorStateInfo {
         let st = &self.worker.status;
         let wid = self.worker_id().to_string();
+        let version = Some(e.plugin.version().to_string());
         let c = st.connector(name);
         let tasks = (0..e.tasks.len() as u32)
             .map(|i| {
@@ -219,13 +258,14 @@ impl Herder {
                     id: i,
                     state: t.as_ref().map_or(State::Unassigned, |t| t.state),
                     worker_id: wid.clone(),
+                    version: version.clone(),
                     trace: t.and_then(|t| t.trace),
                 }
             })
             .collect();
         ConnectorStateInfo {
             name: name.to_string(),
-            connector: ConnectorState { state: c.as_ref().map_or(State::Unassigned, |c| c.state), worker_id: wid.clone(), trace: c.and_then(|c| c.trace) },
+            connector: ConnectorState { state: c.as_ref().map_or(State::Unassigned, |c| c.state), worker_id: wid, version, trace: c.and_then(|c| c.trace) },
             tasks,
             connector_type: e.plugin.kind(),
         }
@@ -258,6 +298,7 @@ impl Herder {
         }
         self.worker.stop_connector_tasks(name).await;
         self.worker.status.remove_connector(name);
+        self.topics_baseline.lock().await.remove(name);
         info!(connector = name, "connector deleted");
         Ok(())
     }
@@ -265,7 +306,7 @@ impl Herder {
     /// `PUT .../pause|resume|stop`: idempotent target-state changes.
     pub async fn set_target(&self, name: &str, target: TargetState) -> Result<(), HerderError> {
         let mut map = self.connectors.lock().await;
-        let entry = map.get_mut(name).ok_or_else(|| not_found(name))?;
+        let entry = map.get_mut(name).ok_or_else(|| HerderError::NotFound(format!("Unknown connector {name}")))?;
         if entry.target == target {
             return Ok(());
         }
@@ -338,7 +379,7 @@ impl Herder {
         let class = config.get("connector.class").ok_or_else(|| HerderError::BadRequest("Connector config must contain 'connector.class'".into()))?;
         let plugin = Plugin::find(plugin_name).ok_or_else(|| HerderError::NotFound(format!("Unknown plugin {plugin_name}.")))?;
         if Plugin::find(class) != Some(plugin) {
-            return Err(HerderError::BadRequest("Included connector type does not match request type".into()));
+            return Err(HerderError::BadRequest(format!("Included connector type {class} does not match request type {plugin_name}")));
         }
         let class = canonical_class(plugin_name);
         let mut errors = plugin.rule_errors(config);
@@ -383,6 +424,32 @@ impl Herder {
         Ok(ConnectorOffsets { offsets })
     }
 
+    /// `GET /connectors/{c}/topics`: the topics a sink has consumed from since its topics were
+    /// last reset (those its consumer group committed offsets for since then), sorted. Unknown
+    /// connectors and source connectors have none, as in Connect.
+    pub async fn active_topics(&self, name: &str) -> Result<Vec<String>, HerderError> {
+        let is_sink = self.connectors.lock().await.get(name).is_some_and(|e| e.plugin.kind() == ConnectorType::Sink);
+        if !is_sink {
+            return Ok(Vec::new());
+        }
+        let now = sink_offsets(crate::herder::sink_offsets::list(&self.worker.config, name).await?);
+        let baseline = self.topics_baseline.lock().await.get(name).cloned().unwrap_or_default();
+        let mut topics: Vec<String> = now.into_iter().filter(|(tp, o)| baseline.get(tp).is_none_or(|b| o > b)).map(|((t, _), _)| t).collect();
+        topics.dedup();
+        Ok(topics)
+    }
+
+    /// `PUT /connectors/{c}/topics/reset`: forgets the active topics; a topic is listed again
+    /// once the sink consumes from it anew.
+    pub async fn reset_active_topics(&self, name: &str) -> Result<(), HerderError> {
+        let is_sink = self.connectors.lock().await.get(name).is_some_and(|e| e.plugin.kind() == ConnectorType::Sink);
+        if is_sink {
+            let now = sink_offsets(crate::herder::sink_offsets::list(&self.worker.config, name).await?);
+            self.topics_baseline.lock().await.insert(name.to_string(), now);
+        }
+        Ok(())
+    }
+
     /// `PATCH`/`DELETE /connectors/{c}/offsets`: only while STOPPED, as in Kafka.
     pub async fn alter_offsets(&self, name: &str, changes: Option<Vec<ConnectorOffset>>) -> Result<String, HerderError> {
         let map = self.connectors.lock().await;
@@ -395,6 +462,7 @@ impl Herder {
         let reset = changes.is_none();
         if entry.plugin.kind() == ConnectorType::Sink {
             crate::herder::sink_offsets::alter(&self.worker.config, name, changes).await?;
+            self.topics_baseline.lock().await.remove(name);
         } else {
             match changes {
                 None => self.worker.offsets.remove_connector(name),

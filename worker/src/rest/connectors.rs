@@ -64,8 +64,9 @@ fn config_map(v: &Map<String, Value>) -> Result<Properties, ApiError> {
         .collect()
 }
 
+/// A task id from the path; anything but a number matches no route, as in Connect.
 fn task_id(task: &str) -> Result<u32, ApiError> {
-    task.parse().map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("Task id '{task}' is not a number")))
+    task.parse().map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "HTTP 404 Not Found"))
 }
 
 fn created(name: &str, body: impl serde::Serialize) -> Response {
@@ -90,11 +91,12 @@ fn urlencoding_path(s: &str) -> String {
 async fn list(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<Value>, ApiError> {
     let names = s.herder.connectors().await;
     let expand: Vec<String> = query_pairs(&q).into_iter().filter(|(k, _)| k == "expand").map(|(_, v)| v).collect();
-    let want_status = expand.iter().any(|e| e == "status");
-    let want_info = expand.iter().any(|e| e == "info");
-    if !want_status && !want_info {
+    if expand.is_empty() {
         return Ok(Json(json!(names)));
     }
+    // Unknown expansions are ignored, but any `expand` gives the map form, as in Connect.
+    let want_status = expand.iter().any(|e| e == "status");
+    let want_info = expand.iter().any(|e| e == "info");
     let mut out = Map::new();
     for n in names {
         let mut entry = Map::new();
@@ -127,7 +129,7 @@ async fn create(State(s): State<AppState>, JsonBody(body): JsonBody<Value>) -> R
     };
     if let Some(cn) = config.get("name") {
         if *cn != name {
-            return Err(ApiError::bad_request(format!("Connector name configuration ({cn}) doesn't match connector name in the request body ({name})")));
+            return Err(ApiError::bad_request(format!("Connector name configuration ({cn}) doesn't match connector name in the URL ({name})")));
         }
     }
     let initial = match obj.get("initial_state") {
@@ -242,7 +244,11 @@ async fn offsets(State(s): State<AppState>, Path(name): Path<String>) -> Result<
     Ok(Json(s.herder.offsets(&name).await?).into_response())
 }
 
-async fn alter_offsets(State(s): State<AppState>, Path(name): Path<String>, JsonBody(body): JsonBody<ConnectorOffsets>) -> Result<Response, ApiError> {
+async fn alter_offsets(State(s): State<AppState>, Path(name): Path<String>, JsonBody(body): JsonBody<Value>) -> Result<Response, ApiError> {
+    if body.get("offsets").and_then(Value::as_array).is_none_or(Vec::is_empty) {
+        return Err(ApiError::bad_request("Partitions / offsets need to be provided for an alter offsets request"));
+    }
+    let body: ConnectorOffsets = serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("Cannot deserialize the offsets: {e}")))?;
     let message = s.herder.alter_offsets(&name, Some(body.offsets)).await?;
     Ok(Json(Message { message }).into_response())
 }
@@ -252,17 +258,13 @@ async fn reset_offsets(State(s): State<AppState>, Path(name): Path<String>) -> R
     Ok(Json(Message { message }).into_response())
 }
 
+/// Connect answers for any name: a connector it does not know has no active topics.
 async fn topics(State(s): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
-    let config = s.herder.config(&name).await?;
-    let mut topics: Vec<String> = config
-        .get("topics")
-        .map(|t| t.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect())
-        .unwrap_or_default();
-    topics.sort();
+    let topics = s.herder.active_topics(&name).await?;
     Ok(Json(json!({ name: {"topics": topics} })).into_response())
 }
 
 async fn reset_topics(State(s): State<AppState>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
-    s.herder.config(&name).await?;
+    s.herder.reset_active_topics(&name).await?;
     Ok(StatusCode::ACCEPTED)
 }

@@ -1,0 +1,314 @@
+//! The KafkaConnector controller against the real API server and the Apache Kafka Connect peer
+//! (an `external` ConnectCluster): create, update, pause, resume, stop, restart, drift repair,
+//! refused configs, a missing cluster, and delete.
+
+mod common;
+
+use common::{eventually, ready, setup};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+use skiff_api::crd::{ConnectCluster, KafkaConnector};
+use skiff_api::rest::ConnectorConfig;
+use skiff_operator::connect_rest::{ConnectRest, http_client};
+
+const FILE_SINK: &str = "org.apache.kafka.connect.file.FileStreamSinkConnector";
+
+fn external_cluster(name: &str, url: &str) -> ConnectCluster {
+    serde_json::from_value(json!({
+        "apiVersion": "skiff.dev/v1alpha1",
+        "kind": "ConnectCluster",
+        "metadata": {"name": name},
+        "spec": {"external": {"url": url}}
+    }))
+    .expect("cluster")
+}
+
+fn connector(name: &str, cluster: &str, topic: &str, file: &str) -> KafkaConnector {
+    serde_json::from_value(json!({
+        "apiVersion": "skiff.dev/v1alpha1",
+        "kind": "KafkaConnector",
+        "metadata": {"name": name},
+        "spec": {
+            "clusterRef": cluster,
+            "class": FILE_SINK,
+            "tasksMax": 1,
+            "config": {"topics": topic, "file": file}
+        }
+    }))
+    .expect("connector")
+}
+
+fn rest() -> ConnectRest {
+    ConnectRest::new(
+        http_client().expect("http"),
+        &skiff_testenv::connect_peer().url,
+    )
+}
+
+async fn remote_config(name: &str) -> Option<ConnectorConfig> {
+    rest().connector_config(name).await.ok().flatten()
+}
+
+async fn state_of(api: &Api<KafkaConnector>, name: &str) -> Option<(String, String, String)> {
+    let kc = api.get(name).await.ok()?;
+    let status = kc.status?;
+    let (ready, reason) = ready(&status.conditions)?;
+    Some((ready, reason, status.connector_status?.state))
+}
+
+async fn wait_state(api: &Api<KafkaConnector>, name: &str, want_reason: &str, want_state: &str) {
+    let what = format!("{name} {want_reason}/{want_state}");
+    eventually(60, &what, || async {
+        let (ready, reason, state) = state_of(api, name).await?;
+        (ready == "True" && reason == want_reason && state == want_state).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connector_lifecycle_on_apache_connect() {
+    let (client, ns) = setup("kc-life").await;
+    let peer = skiff_testenv::connect_peer();
+    let clusters: Api<ConnectCluster> = Api::namespaced(client.clone(), &ns);
+    clusters
+        .create(
+            &PostParams::default(),
+            &external_cluster("apache", &peer.url),
+        )
+        .await
+        .expect("cluster");
+    let connectors: Api<KafkaConnector> = Api::namespaced(client.clone(), &ns);
+    let name = skiff_testenv::unique_name("life");
+    let topic = skiff_testenv::unique_name("life-topic");
+    connectors
+        .create(
+            &PostParams::default(),
+            &connector(&name, "apache", &topic, "/tmp/skiff-life-1.txt"),
+        )
+        .await
+        .expect("connector");
+
+    // Create.
+    wait_state(&connectors, &name, "Running", "RUNNING").await;
+    let config = remote_config(&name).await.expect("connector exists");
+    assert_eq!(config["connector.class"], FILE_SINK);
+    assert_eq!(config["file"], "/tmp/skiff-life-1.txt");
+    let kc = connectors.get(&name).await.expect("get");
+    assert!(
+        kc.metadata
+            .finalizers
+            .unwrap_or_default()
+            .contains(&"skiff.dev/connector".to_owned())
+    );
+    let status = kc.status.expect("status");
+    assert_eq!(status.cluster.as_deref(), Some("apache"));
+    assert_eq!(status.tasks_max, Some(1));
+    assert_eq!(status.observed_generation, kc.metadata.generation);
+
+    // Update, including tasksMax through the scale subresource.
+    let patch = json!({"spec": {"config": {"file": "/tmp/skiff-life-2.txt"}}});
+    connectors
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("update");
+    eventually(30, "updated config", || async {
+        remote_config(&name)
+            .await
+            .filter(|c| c["file"] == "/tmp/skiff-life-2.txt")
+    })
+    .await;
+    let scale = json!({"spec": {"replicas": 2}});
+    connectors
+        .patch_scale(&name, &PatchParams::default(), &Patch::Merge(&scale))
+        .await
+        .expect("scale");
+    eventually(30, "tasks.max 2", || async {
+        remote_config(&name).await.filter(|c| c["tasks.max"] == "2")
+    })
+    .await;
+
+    // Pause, resume, stop, run again.
+    for (state, reason, rest_state) in [
+        ("paused", "Paused", "PAUSED"),
+        ("running", "Running", "RUNNING"),
+        ("stopped", "Stopped", "STOPPED"),
+        ("running", "Running", "RUNNING"),
+    ] {
+        let patch = json!({"spec": {"state": state}});
+        connectors
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("state");
+        wait_state(&connectors, &name, reason, rest_state).await;
+    }
+
+    // Drift repair: a change behind the operator's back is put back.
+    let mut drifted = remote_config(&name).await.expect("config");
+    drifted.insert("file".into(), "/tmp/skiff-drift.txt".into());
+    rest()
+        .put_connector_config(&name, &drifted)
+        .await
+        .expect("drift");
+    eventually(30, "drift repaired", || async {
+        remote_config(&name)
+            .await
+            .filter(|c| c["file"] == "/tmp/skiff-life-2.txt")
+    })
+    .await;
+    // ... and so is a deletion.
+    rest().delete(&name).await.expect("delete behind the back");
+    eventually(30, "connector recreated", || async {
+        remote_config(&name).await
+    })
+    .await;
+    wait_state(&connectors, &name, "Running", "RUNNING").await;
+
+    // Restart by annotation: done, then the annotation is removed.
+    let restart = json!({"metadata": {"annotations": {"skiff.dev/restart": "includeTasks"}}});
+    connectors
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&restart))
+        .await
+        .expect("annotate");
+    eventually(30, "restart annotation removed", || async {
+        let kc = connectors.get(&name).await.ok()?;
+        (!kc.metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key("skiff.dev/restart"))
+        .then_some(())
+    })
+    .await;
+
+    // Delete: the finalizer removes the connector from the cluster first.
+    connectors
+        .delete(&name, &DeleteParams::default())
+        .await
+        .expect("delete");
+    eventually(30, "resource gone", || async {
+        connectors
+            .get_opt(&name)
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(
+        remote_config(&name).await.is_none(),
+        "connector deleted from the cluster"
+    );
+}
+
+#[tokio::test]
+async fn refused_config_becomes_a_condition() {
+    let (client, ns) = setup("kc-refused").await;
+    let peer = skiff_testenv::connect_peer();
+    let clusters: Api<ConnectCluster> = Api::namespaced(client.clone(), &ns);
+    clusters
+        .create(
+            &PostParams::default(),
+            &external_cluster("apache", &peer.url),
+        )
+        .await
+        .expect("cluster");
+    let connectors: Api<KafkaConnector> = Api::namespaced(client.clone(), &ns);
+    let name = skiff_testenv::unique_name("refused");
+    let mut kc = connector(&name, "apache", "t", "/tmp/skiff-refused.txt");
+    kc.spec.class = "com.example.DoesNotExist".into();
+    connectors
+        .create(&PostParams::default(), &kc)
+        .await
+        .expect("connector");
+    let message = eventually(60, "ConfigRejected", || async {
+        let status = connectors.get(&name).await.ok()?.status?;
+        let c = status.conditions.iter().find(|c| c.type_ == "Ready")?;
+        (c.reason == "ConfigRejected").then(|| c.message.clone())
+    })
+    .await;
+    assert!(message.contains("DoesNotExist"), "{message}");
+    assert!(remote_config(&name).await.is_none());
+    connectors
+        .delete(&name, &DeleteParams::default())
+        .await
+        .expect("delete");
+    eventually(30, "resource gone", || async {
+        connectors
+            .get_opt(&name)
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connector_waits_for_its_cluster() {
+    let (client, ns) = setup("kc-wait").await;
+    let connectors: Api<KafkaConnector> = Api::namespaced(client.clone(), &ns);
+    let name = skiff_testenv::unique_name("waiting");
+    let topic = skiff_testenv::unique_name("waiting-topic");
+    connectors
+        .create(
+            &PostParams::default(),
+            &connector(&name, "later", &topic, "/tmp/skiff-wait.txt"),
+        )
+        .await
+        .expect("connector");
+    eventually(30, "ClusterNotFound", || async {
+        ready(&connectors.get(&name).await.ok()?.status?.conditions)
+            .filter(|(s, r)| s == "False" && r == "ClusterNotFound")
+    })
+    .await;
+    let clusters: Api<ConnectCluster> = Api::namespaced(client.clone(), &ns);
+    let peer = skiff_testenv::connect_peer();
+    clusters
+        .create(
+            &PostParams::default(),
+            &external_cluster("later", &peer.url),
+        )
+        .await
+        .expect("cluster");
+    wait_state(&connectors, &name, "Running", "RUNNING").await;
+
+    // The cluster deleted under the connector: a clear condition.
+    clusters
+        .delete("later", &DeleteParams::default())
+        .await
+        .expect("delete cluster");
+    eventually(30, "ClusterNotFound after delete", || async {
+        ready(&connectors.get(&name).await.ok()?.status?.conditions)
+            .filter(|(s, r)| s == "False" && r == "ClusterNotFound")
+    })
+    .await;
+    rest().delete(&name).await.expect("clean up the peer");
+}
+
+#[tokio::test]
+async fn config_keys_owned_by_spec_fields_are_an_invalid_spec() {
+    let (client, ns) = setup("kc-invalid").await;
+    let connectors: Api<KafkaConnector> = Api::namespaced(client.clone(), &ns);
+    let mut kc = connector("invalid", "none", "t", "/tmp/skiff-invalid.txt");
+    kc.spec.config.insert("tasks.max".into(), json!(3));
+    connectors
+        .create(&PostParams::default(), &kc)
+        .await
+        .expect("connector");
+    let message = eventually(30, "InvalidSpec", || async {
+        let status = connectors.get("invalid").await.ok()?.status?;
+        let c = status.conditions.iter().find(|c| c.type_ == "Ready")?;
+        (c.reason == "InvalidSpec").then(|| c.message.clone())
+    })
+    .await;
+    assert!(message.contains("spec.config.tasks.max"), "{message}");
+    let mut bad_tasks = connector("zero", "none", "t", "/tmp/x");
+    bad_tasks.spec.tasks_max = 0;
+    let err = connectors
+        .create(&PostParams::default(), &bad_tasks)
+        .await
+        .expect_err("refused");
+    assert!(
+        err.to_string().contains("spec.tasksMax must be at least 1"),
+        "{err}"
+    );
+}
