@@ -34,15 +34,37 @@ pub fn sample_records(partitions: i32, per_partition: usize) -> RecordSet {
                     };
                     let headers = match i % 5 {
                         0 => vec![],
-                        1 => vec![Header { key: "bin".into(), value: Some(vec![0, 255, 1, 254]) }],
+                        1 => vec![Header {
+                            key: "bin".into(),
+                            value: Some(vec![0, 255, 1, 254]),
+                        }],
                         2 => vec![
-                            Header { key: "null".into(), value: None },
-                            Header { key: "dup".into(), value: Some(b"a".to_vec()) },
-                            Header { key: "dup".into(), value: Some(b"b".to_vec()) },
+                            Header {
+                                key: "null".into(),
+                                value: None,
+                            },
+                            Header {
+                                key: "dup".into(),
+                                value: Some(b"a".to_vec()),
+                            },
+                            Header {
+                                key: "dup".into(),
+                                value: Some(b"b".to_vec()),
+                            },
                         ],
-                        _ => vec![Header { key: "trace".into(), value: Some(format!("t{n}").into_bytes()) }],
+                        _ => vec![Header {
+                            key: "trace".into(),
+                            value: Some(format!("t{n}").into_bytes()),
+                        }],
                     };
-                    Record { offset: i as i64, timestamp: base + n as i64, timestamp_type: TimestampType::CreateTime, key, value, headers }
+                    Record {
+                        offset: i as i64,
+                        timestamp: base + n as i64,
+                        timestamp_type: TimestampType::CreateTime,
+                        key,
+                        value,
+                        headers,
+                    }
                 })
                 .collect();
             (p, recs)
@@ -53,26 +75,62 @@ pub fn sample_records(partitions: i32, per_partition: usize) -> RecordSet {
 /// Produces records to their partitions, in order, with an idempotent producer, and waits for
 /// every acknowledgement.
 pub async fn produce(topic: &str, records: &RecordSet) -> Result<(), rdkafka::error::KafkaError> {
-    let producer: FutureProducer = kafka().client_config().set("enable.idempotence", "true").set("linger.ms", "5").create()?;
+    let producer: FutureProducer = kafka()
+        .client_config()
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()?;
     let mut pending = Vec::new();
     for (p, recs) in records {
         for r in recs {
             let mut headers = OwnedHeaders::new();
             for h in &r.headers {
-                headers = headers.insert(KafkaHeader { key: &h.key, value: h.value.as_deref() });
+                headers = headers.insert(KafkaHeader {
+                    key: &h.key,
+                    value: h.value.as_deref(),
+                });
             }
-            let mut fr: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).partition(*p).timestamp(r.timestamp).headers(headers);
+            let mut fr: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic)
+                .partition(*p)
+                .timestamp(r.timestamp)
+                .headers(headers);
             if let Some(k) = &r.key {
                 fr = fr.key(k.as_slice());
             }
             if let Some(v) = &r.value {
                 fr = fr.payload(v.as_slice());
             }
-            pending.push(producer.send(fr, IO_TIMEOUT));
+            // `send_result` enqueues now; awaiting `send` one by one would send one at a time.
+            loop {
+                match producer.send_result(fr) {
+                    Ok(delivery) => {
+                        pending.push(delivery);
+                        break;
+                    }
+                    Err((
+                        rdkafka::error::KafkaError::MessageProduction(
+                            rdkafka::types::RDKafkaErrorCode::QueueFull,
+                        ),
+                        back,
+                    )) => {
+                        fr = back;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err((e, _)) => return Err(e),
+                }
+            }
         }
     }
-    for f in pending {
-        f.await.map_err(|(e, _)| e)?;
+    for delivery in pending {
+        match tokio::time::timeout(IO_TIMEOUT, delivery).await {
+            Ok(Ok(Ok(_))) => {}
+            Ok(Ok(Err((e, _)))) => return Err(e),
+            Ok(Err(_)) | Err(_) => {
+                return Err(rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::MessageTimedOut,
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -80,7 +138,11 @@ pub async fn produce(topic: &str, records: &RecordSet) -> Result<(), rdkafka::er
 /// Reads every record of a topic's first `partitions` partitions, from the start to the end
 /// offsets they have now.
 pub fn consume_all(topic: &str, partitions: i32) -> Result<RecordSet, rdkafka::error::KafkaError> {
-    let consumer: BaseConsumer = kafka().client_config().set("group.id", "skiff-testenv-reader").set("enable.auto.commit", "false").create()?;
+    let consumer: BaseConsumer = kafka()
+        .client_config()
+        .set("group.id", "skiff-testenv-reader")
+        .set("enable.auto.commit", "false")
+        .create()?;
     let mut out = BTreeMap::new();
     for p in 0..partitions {
         let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?;
@@ -91,7 +153,9 @@ pub fn consume_all(topic: &str, partitions: i32) -> Result<RecordSet, rdkafka::e
         let deadline = Instant::now() + IO_TIMEOUT;
         let mut next = low;
         while next < high && Instant::now() < deadline {
-            let Some(m) = consumer.poll(Duration::from_millis(500)) else { continue };
+            let Some(m) = consumer.poll(Duration::from_millis(500)) else {
+                continue;
+            };
             let m = m?;
             next = m.offset() + 1;
             let (timestamp, timestamp_type) = match m.timestamp() {
@@ -101,9 +165,23 @@ pub fn consume_all(topic: &str, partitions: i32) -> Result<RecordSet, rdkafka::e
             };
             let headers = m
                 .headers()
-                .map(|hs| hs.iter().map(|h| Header { key: h.key.to_string(), value: h.value.map(<[u8]>::to_vec) }).collect())
+                .map(|hs| {
+                    hs.iter()
+                        .map(|h| Header {
+                            key: h.key.to_string(),
+                            value: h.value.map(<[u8]>::to_vec),
+                        })
+                        .collect()
+                })
                 .unwrap_or_default();
-            recs.push(Record { offset: m.offset(), timestamp, timestamp_type, key: m.key().map(<[u8]>::to_vec), value: m.payload().map(<[u8]>::to_vec), headers });
+            recs.push(Record {
+                offset: m.offset(),
+                timestamp,
+                timestamp_type,
+                key: m.key().map(<[u8]>::to_vec),
+                value: m.payload().map(<[u8]>::to_vec),
+                headers,
+            });
         }
         out.insert(p, recs);
     }
@@ -115,13 +193,21 @@ pub fn consume_all(topic: &str, partitions: i32) -> Result<RecordSet, rdkafka::e
 pub fn differences(expected: &RecordSet, actual: &RecordSet, offsets: bool) -> Vec<String> {
     let mut out = Vec::new();
     if expected.keys().ne(actual.keys()) {
-        out.push(format!("partitions differ: expected {:?}, found {:?}", expected.keys().collect::<Vec<_>>(), actual.keys().collect::<Vec<_>>()));
+        out.push(format!(
+            "partitions differ: expected {:?}, found {:?}",
+            expected.keys().collect::<Vec<_>>(),
+            actual.keys().collect::<Vec<_>>()
+        ));
         return out;
     }
     for (p, exp) in expected {
         let act = &actual[p];
         if exp.len() != act.len() {
-            out.push(format!("partition {p}: {} records expected, {} found", exp.len(), act.len()));
+            out.push(format!(
+                "partition {p}: {} records expected, {} found",
+                exp.len(),
+                act.len()
+            ));
         }
         for (i, (e, a)) in exp.iter().zip(act).enumerate() {
             let mut fields = Vec::new();
@@ -141,7 +227,10 @@ pub fn differences(expected: &RecordSet, actual: &RecordSet, offsets: bool) -> V
                 fields.push("timestamp");
             }
             if !fields.is_empty() {
-                out.push(format!("partition {p} record {i}: {} differ", fields.join(", ")));
+                out.push(format!(
+                    "partition {p} record {i}: {} differ",
+                    fields.join(", ")
+                ));
             }
         }
     }

@@ -14,10 +14,22 @@ pub fn init(level: &str, json: bool) -> LogControl {
     let (filter, handle) = reload::Layer::new(filter);
     let registry = tracing_subscriber::registry().with(filter);
     let installed = if json {
-        registry.with(tracing_subscriber::fmt::layer().json().with_current_span(true)).try_init()
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true),
+            )
+            .try_init()
     } else {
-        registry.with(tracing_subscriber::fmt::layer().with_target(false)).try_init()
+        registry
+            .with(tracing_subscriber::fmt::layer().with_target(false))
+            .try_init()
     };
-    let root = level.split(',').next().filter(|l| !l.contains('=')).unwrap_or("info");
+    let root = level
+        .split(',')
+        .next()
+        .filter(|l| !l.contains('='))
+        .unwrap_or("info");
     LogControl::new(installed.is_ok().then_some(handle), root)
 }

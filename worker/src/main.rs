@@ -38,8 +38,12 @@ enum Mode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let logs = skiff_worker::logging::init(&cli.log_level, cli.log_format.eq_ignore_ascii_case("json"));
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let logs =
+        skiff_worker::logging::init(&cli.log_level, cli.log_format.eq_ignore_ascii_case("json"));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");

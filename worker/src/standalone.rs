@@ -37,17 +37,27 @@ impl Running {
 }
 
 /// Reads the worker file and connector files and starts the worker.
-pub async fn start_from_files(worker_file: &std::path::Path, connector_files: &[PathBuf], logs: LogControl) -> anyhow::Result<Running> {
+pub async fn start_from_files(
+    worker_file: &std::path::Path,
+    connector_files: &[PathBuf],
+    logs: LogControl,
+) -> anyhow::Result<Running> {
     let props = read_properties(worker_file)?;
     let mut connectors = Vec::new();
     for f in connector_files {
-        connectors.push(read_connector_file(f).with_context(|| format!("connector file {}", f.display()))?);
+        connectors.push(
+            read_connector_file(f).with_context(|| format!("connector file {}", f.display()))?,
+        );
     }
     start(props, connectors, logs).await
 }
 
 /// Starts a standalone worker from properties.
-pub async fn start(worker_props: Properties, connectors: Vec<Properties>, logs: LogControl) -> anyhow::Result<Running> {
+pub async fn start(
+    worker_props: Properties,
+    connectors: Vec<Properties>,
+    logs: LogControl,
+) -> anyhow::Result<Running> {
     let config = Arc::new(WorkerConfig::from_properties(worker_props)?);
     for w in &config.warnings {
         warn!("{w}");
@@ -58,26 +68,49 @@ pub async fn start(worker_props: Properties, connectors: Vec<Properties>, logs: 
     let info = Arc::new(ClusterInfo::default());
     let listener = TcpListener::bind(config.rest_listen)
         .await
-        .with_context(|| format!("cannot listen on {} (listeners / rest.port): is another worker running there?", config.rest_listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (listeners / rest.port): is another worker running there?",
+                config.rest_listen
+            )
+        })?;
     let addr = listener.local_addr()?;
-    let app = rest::router(AppState { herder: herder.clone(), info: info.clone(), logs: Arc::new(logs) });
+    let app = rest::router(AppState {
+        herder: herder.clone(),
+        info: info.clone(),
+        logs: Arc::new(logs),
+    });
     let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(async move {
         let graceful = async move {
             let _ = shutdown_rx.wait_for(|s| *s).await;
         };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(graceful).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(graceful)
+            .await
+        {
             error!("REST server failed: {e}");
         }
     });
     info!(%addr, worker_id = %config.worker_id, "REST API listening");
     spawn_cluster_id_lookup(config.clone(), info.clone());
     for c in connectors {
-        let name = c.get("name").cloned().ok_or_else(|| anyhow::anyhow!("a connector file has no 'name'"))?;
-        herder.put_config(&name, c).await.map_err(|e| anyhow::anyhow!("connector {name}: {e}"))?;
+        let name = c
+            .get("name")
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("a connector file has no 'name'"))?;
+        herder
+            .put_config(&name, c)
+            .await
+            .map_err(|e| anyhow::anyhow!("connector {name}: {e}"))?;
     }
     info.ready.store(true, Ordering::Release);
-    Ok(Running { addr, herder, shutdown, server })
+    Ok(Running {
+        addr,
+        herder,
+        shutdown,
+        server,
+    })
 }
 
 /// Looks up the Kafka cluster id for `GET /` in the background, retrying with backoff.
@@ -87,7 +120,12 @@ fn spawn_cluster_id_lookup(config: Arc<WorkerConfig>, info: Arc<ClusterInfo>) {
         for _ in 0..10 {
             let cfg = config.clone();
             let id = tokio::task::spawn_blocking(move || -> Option<String> {
-                let consumer: BaseConsumer = cfg.client(ClientRole::Admin).ok()?.to_rdkafka().create().ok()?;
+                let consumer: BaseConsumer = cfg
+                    .client(ClientRole::Admin)
+                    .ok()?
+                    .to_rdkafka()
+                    .create()
+                    .ok()?;
                 consumer.client().fetch_cluster_id(Duration::from_secs(10))
             })
             .await

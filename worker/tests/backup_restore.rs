@@ -7,15 +7,10 @@ use common::*;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-async fn wait_committed(url: &str, connector: &str, expected: i64) {
-    let http = http();
-    eventually(90, "the sink to commit every record", || {
-        let http = http.clone();
-        async move {
-            let v: Value = http.get(format!("{url}/connectors/{connector}/offsets")).send().await.ok()?.json().await.ok()?;
-            let sum: i64 = v["offsets"].as_array()?.iter().filter_map(|o| o["offset"]["kafka_offset"].as_i64()).sum();
-            (sum >= expected).then_some(())
-        }
+async fn wait_committed(url: &str, connector: &str, topic: &str, expected: i64) {
+    eventually(90, "the sink to commit every record", || async {
+        let sum = committed_records(url, connector, topic).await?;
+        (sum >= expected).then_some(())
     })
     .await;
 }
@@ -25,7 +20,14 @@ async fn wait_restored(url: &str, connector: &str) -> Value {
     eventually(90, "the restore to report done", || {
         let http = http.clone();
         async move {
-            let v: Value = http.get(format!("{url}/connectors/{connector}/progress")).send().await.ok()?.json().await.ok()?;
+            let v: Value = http
+                .get(format!("{url}/connectors/{connector}/progress"))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
             (v["done"] == json!(true)).then_some(v)
         }
     })
@@ -46,20 +48,32 @@ async fn backup_then_restore_round_trips_every_record() {
     let worker = start_worker().await;
     let http = http();
     let mut sink = s3_config(&bucket);
-    sink.insert("connector.class".into(), "com.instaclustr.kafka.connect.s3.sink.AwsStorageSinkConnector".into());
+    sink.insert(
+        "connector.class".into(),
+        "com.instaclustr.kafka.connect.s3.sink.AwsStorageSinkConnector".into(),
+    );
     sink.insert("topics".into(), topic.clone().into());
     sink.insert("prefix".into(), "nightly".into());
     sink.insert("flush.interval.ms".into(), "1000".into());
     sink.insert("flush.size".into(), "150".into());
-    let resp = http.post(format!("{}/connectors", worker.url)).json(&json!({"name": "backup", "config": sink})).send().await.unwrap();
+    let resp = http
+        .post(format!("{}/connectors", worker.url))
+        .json(&json!({"name": "backup", "config": sink}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
-    wait_committed(&worker.url, "backup", 3 * 400).await;
+    wait_committed(&worker.url, "backup", &topic, 3 * 400).await;
 
     // The bucket holds every record once, in order, in objects named by their offsets.
     let objects = objects_in_bucket(&bucket, "nightly/", &topic).await;
     let mut in_bucket: BTreeMap<i32, Vec<skiff_format::Record>> = BTreeMap::new();
     for (p, objs) in &objects {
-        assert!(objs.len() >= 3, "partition {p}: flush.size=150 should give at least 3 objects, got {}", objs.len());
+        assert!(
+            objs.len() >= 3,
+            "partition {p}: flush.size=150 should give at least 3 objects, got {}",
+            objs.len()
+        );
         for (key, recs) in objs {
             let parsed = skiff_format::parse_object_key("nightly/", key).unwrap();
             assert_eq!(parsed.first_offset, recs[0].offset, "{key}");
@@ -69,25 +83,51 @@ async fn backup_then_restore_round_trips_every_record() {
     }
     assert_same_records(&records, &in_bucket, true);
     for recs in in_bucket.values() {
-        assert!(recs.iter().all(|r| r.timestamp_type == skiff_format::TimestampType::CreateTime));
+        assert!(
+            recs.iter()
+                .all(|r| r.timestamp_type == skiff_format::TimestampType::CreateTime)
+        );
     }
 
     let mut source = s3_config(&bucket);
-    source.insert("connector.class".into(), "com.instaclustr.kafka.connect.s3.source.AwsStorageSourceConnector".into());
+    source.insert(
+        "connector.class".into(),
+        "com.instaclustr.kafka.connect.s3.source.AwsStorageSourceConnector".into(),
+    );
     source.insert("prefix".into(), "nightly/".into());
     source.insert("s3.topics".into(), topic.clone().into());
-    source.insert("topics.mapping".into(), format!("{topic}:{restored}").into());
+    source.insert(
+        "topics.mapping".into(),
+        format!("{topic}:{restored}").into(),
+    );
     source.insert("tasks.max".into(), "2".into());
-    let resp = http.post(format!("{}/connectors", worker.url)).json(&json!({"name": "restore", "config": source})).send().await.unwrap();
+    let resp = http
+        .post(format!("{}/connectors", worker.url))
+        .json(&json!({"name": "restore", "config": source}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
     let progress = wait_restored(&worker.url, "restore").await;
-    let total: u64 = progress["tasks"].as_array().unwrap().iter().map(|t| t["progress"]["recordsRestored"].as_u64().unwrap()).sum();
+    let total: u64 = progress["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["progress"]["recordsRestored"].as_u64().unwrap())
+        .sum();
     assert_eq!(total, 1200, "{progress}");
 
     let copy = consume_all(&restored, 3);
     assert_same_records(&records, &copy, true);
 
-    let status: Value = http.get(format!("{}/connectors/restore/status", worker.url)).send().await.unwrap().json().await.unwrap();
+    let status: Value = http
+        .get(format!("{}/connectors/restore/status", worker.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(status["connector"]["state"], "RUNNING", "{status}");
     assert_eq!(status["tasks"].as_array().unwrap().len(), 2, "{status}");
     worker.running.stop().await;

@@ -20,7 +20,11 @@ fn spawn_worker(dir: &Path, port: u16, connector: &Value) -> Child {
         dir.join("offsets.json").display()
     );
     std::fs::write(dir.join("worker.properties"), props).unwrap();
-    std::fs::write(dir.join("connector.json"), serde_json::to_vec(connector).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("connector.json"),
+        serde_json::to_vec(connector).unwrap(),
+    )
+    .unwrap();
     Command::new(env!("CARGO_BIN_EXE_skiff-worker"))
         .arg("standalone")
         .arg(dir.join("worker.properties"))
@@ -33,7 +37,11 @@ fn spawn_worker(dir: &Path, port: u16, connector: &Value) -> Child {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn kill9(child: &mut Child) {
@@ -43,7 +51,10 @@ fn kill9(child: &mut Child) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killed_backup_and_restore_lose_and_duplicate_nothing() {
-    let seed: u64 = std::env::var("SKIFF_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    let seed: u64 = std::env::var("SKIFF_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
     println!("crash test seed: {seed} (rerun with SKIFF_CRASH_SEED={seed})");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let topic = skiff_testenv::unique_name("crash");
@@ -81,13 +92,9 @@ async fn killed_backup_and_restore_lose_and_duplicate_nothing() {
         worker = spawn_worker(dir.path(), port, &sink);
     }
     let http = http();
-    eventually(120, "the backup to commit every record", || {
-        let (http, url) = (http.clone(), url.clone());
-        async move {
-            let v: Value = http.get(format!("{url}/connectors/crash-backup/offsets")).send().await.ok()?.json().await.ok()?;
-            let sum: i64 = v["offsets"].as_array()?.iter().filter_map(|o| o["offset"]["kafka_offset"].as_i64()).sum();
-            (sum >= 6000).then_some(())
-        }
+    eventually(120, "the backup to commit every record", || async {
+        let sum = committed_records(&url, "crash-backup", &topic).await?;
+        (sum >= 6000).then_some(())
     })
     .await;
     kill9(&mut worker);
@@ -99,17 +106,26 @@ async fn killed_backup_and_restore_lose_and_duplicate_nothing() {
         let mut last = -1i64;
         for (key, _) in objs {
             let parsed = skiff_format::parse_object_key("", key).unwrap();
-            assert!(parsed.first_offset > last, "partition {p}: object {key} overlaps the previous one (ends at {last})");
+            assert!(
+                parsed.first_offset > last,
+                "partition {p}: object {key} overlaps the previous one (ends at {last})"
+            );
             last = parsed.last_offset;
         }
-        in_bucket.insert(*p, objs.iter().flat_map(|(_, r)| r.clone()).collect::<Vec<_>>());
+        in_bucket.insert(
+            *p,
+            objs.iter().flat_map(|(_, r)| r.clone()).collect::<Vec<_>>(),
+        );
     }
     assert_same_records(&all, &in_bucket, true);
 
     // Restore slowly and kill it at random moments; the target must equal the source.
     let mut source = s3_config(&bucket);
     source.insert("connector.class".into(), "AwsStorageSourceConnector".into());
-    source.insert("topics.mapping".into(), format!("{topic}:{restored}").into());
+    source.insert(
+        "topics.mapping".into(),
+        format!("{topic}:{restored}").into(),
+    );
     source.insert("maxRecordsPerSecond".into(), "2500".into());
     let source = json!({"name": "crash-restore", "config": source});
     std::fs::remove_file(dir.path().join("offsets.json")).ok();
@@ -124,7 +140,14 @@ async fn killed_backup_and_restore_lose_and_duplicate_nothing() {
     eventually(120, "the restore to report done", || {
         let (http, url) = (http.clone(), url.clone());
         async move {
-            let v: Value = http.get(format!("{url}/connectors/crash-restore/progress")).send().await.ok()?.json().await.ok()?;
+            let v: Value = http
+                .get(format!("{url}/connectors/crash-restore/progress"))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
             (v["done"] == json!(true)).then_some(())
         }
     })
@@ -133,6 +156,8 @@ async fn killed_backup_and_restore_lose_and_duplicate_nothing() {
     kill9(&mut term);
     let copy = consume_all(&restored, 2);
     let lost_or_dup: i64 = copy.values().map(|v| v.len() as i64).sum::<i64>() - 6000;
-    println!("crash trials: 5 backup kills, 3 restore kills; record count difference {lost_or_dup}");
+    println!(
+        "crash trials: 5 backup kills, 3 restore kills; record count difference {lost_or_dup}"
+    );
     assert_same_records(&all, &copy, true);
 }

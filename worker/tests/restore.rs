@@ -33,14 +33,34 @@ fn v0_object(records: &[Record]) -> Vec<u8> {
 }
 
 async fn put(bucket: &str, key: &str, body: Vec<u8>) {
-    skiff_testenv::s3_client().put_object().bucket(bucket).key(key).body(body.into()).send().await.unwrap();
+    skiff_testenv::s3_client()
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.into())
+        .send()
+        .await
+        .unwrap();
 }
 
 /// Writes each partition's records as objects of `per_object` records.
-async fn write_backup(bucket: &str, prefix: &str, topic: &str, records: &BTreeMap<i32, Vec<Record>>, per_object: usize, v0: bool) {
+async fn write_backup(
+    bucket: &str,
+    prefix: &str,
+    topic: &str,
+    records: &BTreeMap<i32, Vec<Record>>,
+    per_object: usize,
+    v0: bool,
+) {
     for (p, recs) in records {
         for chunk in recs.chunks(per_object) {
-            let key = skiff_format::object_key(prefix, topic, *p, chunk[0].offset, chunk[chunk.len() - 1].offset);
+            let key = skiff_format::object_key(
+                prefix,
+                topic,
+                *p,
+                chunk[0].offset,
+                chunk[chunk.len() - 1].offset,
+            );
             let body = if v0 {
                 v0_object(chunk)
             } else {
@@ -56,7 +76,12 @@ async fn write_backup(bucket: &str, prefix: &str, topic: &str, records: &BTreeMa
 }
 
 async fn create(worker: &TestWorker, name: &str, config: serde_json::Map<String, Value>) {
-    let resp = http().post(format!("{}/connectors", worker.url)).json(&json!({"name": name, "config": config})).send().await.unwrap();
+    let resp = http()
+        .post(format!("{}/connectors", worker.url))
+        .json(&json!({"name": name, "config": config}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
 }
 
@@ -74,7 +99,10 @@ async fn progress_done(worker: &TestWorker, name: &str) -> Value {
 
 fn restore_config(bucket: &str, topic: &str, target: &str) -> serde_json::Map<String, Value> {
     let mut c = s3_config(bucket);
-    c.insert("connector.class".into(), "com.instaclustr.kafka.connect.s3.source.AwsStorageSourceConnector".into());
+    c.insert(
+        "connector.class".into(),
+        "com.instaclustr.kafka.connect.s3.source.AwsStorageSourceConnector".into(),
+    );
     c.insert("s3.topics".into(), topic.into());
     c.insert("topics.mapping".into(), format!("{topic}:{target}").into());
     c
@@ -87,7 +115,9 @@ async fn restores_instaclustr_v0_objects_with_a_topic_prefix() {
     let topic = "payments";
     let target = skiff_testenv::unique_name("payments");
     // kafka.topicPrefix turns the mapped name into "<prefix>-<name>".
-    skiff_testenv::create_topic(&format!("dr-{target}"), 2).await.unwrap();
+    skiff_testenv::create_topic(&format!("dr-{target}"), 2)
+        .await
+        .unwrap();
     let mut records = sample_records(2, 250);
     // Offset gaps, as a compacted topic leaves them.
     for recs in records.values_mut() {
@@ -105,7 +135,10 @@ async fn restores_instaclustr_v0_objects_with_a_topic_prefix() {
     let copy = consume_all(&format!("dr-{target}"), 2);
     assert_same_records(&records, &copy, false);
     for recs in copy.values() {
-        assert!(recs.iter().all(|r| r.timestamp_type == TimestampType::CreateTime));
+        assert!(
+            recs.iter()
+                .all(|r| r.timestamp_type == TimestampType::CreateTime)
+        );
     }
     worker.running.stop().await;
 }
@@ -126,16 +159,34 @@ async fn point_in_time_restore_takes_only_the_range() {
     c.insert("restore.timestamp.to".into(), to.to_string().into());
     create(&worker, "pit", c).await;
     let progress = progress_done(&worker, "pit").await;
-    let expected: BTreeMap<i32, Vec<Record>> = [(0, records[&0].iter().filter(|r| r.timestamp >= from && r.timestamp < to).cloned().collect())].into();
+    let expected: BTreeMap<i32, Vec<Record>> = [(
+        0,
+        records[&0]
+            .iter()
+            .filter(|r| r.timestamp >= from && r.timestamp < to)
+            .cloned()
+            .collect(),
+    )]
+    .into();
     assert_eq!(expected[&0].len(), 310);
     let copy = consume_all(&target, 1);
     assert_same_records(&expected, &copy, false);
     // Objects wholly outside the range are skipped after reading their header only.
-    let read = progress["tasks"][0]["progress"]["bytesRead"].as_u64().unwrap();
-    let listing = skiff_testenv::s3_client().list_objects_v2().bucket(&bucket).send().await.unwrap();
+    let read = progress["tasks"][0]["progress"]["bytesRead"]
+        .as_u64()
+        .unwrap();
+    let listing = skiff_testenv::s3_client()
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
     let total: i64 = listing.contents().iter().filter_map(|o| o.size()).sum();
     // 12 objects of 50 records; the range [120, 430) touches objects 2..=8 only.
-    assert!(read > 0 && (read as i64) < total * 8 / 12, "read {read} of {total} bytes");
+    assert!(
+        read > 0 && (read as i64) < total * 8 / 12,
+        "read {read} of {total} bytes"
+    );
     worker.running.stop().await;
 }
 
@@ -149,7 +200,19 @@ async fn corrupt_objects_fail_with_their_key_or_are_skipped_and_listed() {
     // Flip one byte in the body of the second object; truncate a v0 copy between records.
     let second = skiff_format::object_key("", topic, 0, 25, 49);
     let client = skiff_testenv::s3_client();
-    let mut body = client.get_object().bucket(&bucket).key(&second).send().await.unwrap().body.collect().await.unwrap().into_bytes().to_vec();
+    let mut body = client
+        .get_object()
+        .bucket(&bucket)
+        .key(&second)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes()
+        .to_vec();
     let last = body.len() - 3;
     body[last] ^= 0x55;
     put(&bucket, &second, body).await;
@@ -163,11 +226,19 @@ async fn corrupt_objects_fail_with_their_key_or_are_skipped_and_listed() {
         let url = url.clone();
         async move {
             let v: Value = http().get(url).send().await.ok()?.json().await.ok()?;
-            (v["tasks"][0]["state"] == "FAILED").then(|| v["tasks"][0]["trace"].as_str().unwrap_or_default().to_string())
+            (v["tasks"][0]["state"] == "FAILED").then(|| {
+                v["tasks"][0]["trace"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
         }
     })
     .await;
-    assert!(trace.contains(&second), "the trace names the object: {trace}");
+    assert!(
+        trace.contains(&second),
+        "the trace names the object: {trace}"
+    );
     // Nothing after the corrupt object was written: the first object's 25 records only.
     assert_eq!(consume_all(&target, 1)[&0].len(), 25);
 
@@ -177,7 +248,9 @@ async fn corrupt_objects_fail_with_their_key_or_are_skipped_and_listed() {
     c.insert("restore.on.corrupt".into(), "skip".into());
     create(&worker, "skips", c).await;
     let progress = progress_done(&worker, "skips").await;
-    let skipped = progress["tasks"][0]["progress"]["skippedObjects"].as_array().unwrap();
+    let skipped = progress["tasks"][0]["progress"]["skippedObjects"]
+        .as_array()
+        .unwrap();
     assert_eq!(skipped, &vec![json!(second)], "{progress}");
     assert_eq!(consume_all(&target2, 1)[&0].len(), 75);
     worker.running.stop().await;
@@ -199,10 +272,18 @@ async fn a_target_with_too_few_partitions_is_a_clear_error() {
         let url = url.clone();
         async move {
             let v: Value = http().get(url).send().await.ok()?.json().await.ok()?;
-            (v["tasks"][0]["state"] == "FAILED").then(|| v["tasks"][0]["trace"].as_str().unwrap_or_default().to_string())
+            (v["tasks"][0]["state"] == "FAILED").then(|| {
+                v["tasks"][0]["trace"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
         }
     })
     .await;
-    assert!(trace.contains(&target) && trace.contains("at least 2 partitions"), "{trace}");
+    assert!(
+        trace.contains(&target) && trace.contains("at least 2 partitions"),
+        "{trace}"
+    );
     worker.running.stop().await;
 }

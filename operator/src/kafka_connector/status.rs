@@ -116,6 +116,7 @@ mod tests {
             connector: ConnectorState {
                 state,
                 worker_id: "w:8083".into(),
+                version: None,
                 trace: None,
             },
             tasks: tasks
@@ -125,6 +126,7 @@ mod tests {
                     id: i as u32,
                     state: *s,
                     worker_id: "w:8083".into(),
+                    version: None,
                     trace: (*s == State::Failed).then(|| "boom\n at x".into()),
                 })
                 .collect(),

@@ -131,7 +131,10 @@ pub fn client_config(worker: &Properties, role: ClientRole) -> Result<ClientConf
 
 /// Translates Java client settings (unprefixed) into librdkafka settings. `origins` maps each
 /// key to the name it had in the user's file, so messages name the key the user wrote.
-pub fn translate(java: &BTreeMap<String, String>, origins: &BTreeMap<String, String>) -> Result<ClientConfig, ConfigError> {
+pub fn translate(
+    java: &BTreeMap<String, String>,
+    origins: &BTreeMap<String, String>,
+) -> Result<ClientConfig, ConfigError> {
     let mut out = ClientConfig::default();
     let name = |k: &str| origins.get(k).cloned().unwrap_or_else(|| k.to_string());
     let truststore_type = java
@@ -161,12 +164,20 @@ pub fn translate(java: &BTreeMap<String, String>, origins: &BTreeMap<String, Str
             }
             "sasl.mechanism" => {
                 let m = value.to_ascii_uppercase();
-                if !["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GSSAPI"]
-                    .contains(&m.as_str())
+                if ![
+                    "PLAIN",
+                    "SCRAM-SHA-256",
+                    "SCRAM-SHA-512",
+                    "OAUTHBEARER",
+                    "GSSAPI",
+                ]
+                .contains(&m.as_str())
                 {
                     return Err(ConfigError::invalid(
                         name(key),
-                        format!("unsupported SASL mechanism '{value}': use PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or GSSAPI"),
+                        format!(
+                            "unsupported SASL mechanism '{value}': use PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or GSSAPI"
+                        ),
                     ));
                 }
                 s.insert("sasl.mechanisms".into(), m);
@@ -190,7 +201,9 @@ pub fn translate(java: &BTreeMap<String, String>, origins: &BTreeMap<String, Str
                 if truststore_type != "PEM" {
                     return Err(ConfigError::invalid(
                         name(key),
-                        format!("a {truststore_type} truststore cannot be read by librdkafka: convert it to PEM and set ssl.truststore.type=PEM (or use ssl.truststore.certificates)"),
+                        format!(
+                            "a {truststore_type} truststore cannot be read by librdkafka: convert it to PEM and set ssl.truststore.type=PEM (or use ssl.truststore.certificates)"
+                        ),
                     ));
                 }
                 s.insert("ssl.ca.location".into(), value.clone());
@@ -212,7 +225,9 @@ pub fn translate(java: &BTreeMap<String, String>, origins: &BTreeMap<String, Str
                 other => {
                     return Err(ConfigError::invalid(
                         name(key),
-                        format!("a {other} keystore cannot be read by librdkafka: use ssl.keystore.type=PKCS12 or PEM"),
+                        format!(
+                            "a {other} keystore cannot be read by librdkafka: use ssl.keystore.type=PKCS12 or PEM"
+                        ),
                     ));
                 }
             },
@@ -223,9 +238,10 @@ pub fn translate(java: &BTreeMap<String, String>, origins: &BTreeMap<String, Str
             "ssl.keystore.key" => {
                 s.insert("ssl.key.pem".into(), value.clone());
             }
-            other => out
-                .warnings
-                .push(format!("'{}' has no librdkafka equivalent and is ignored", name(other))),
+            other => out.warnings.push(format!(
+                "'{}' has no librdkafka equivalent and is ignored",
+                name(other)
+            )),
         }
     }
     Ok(out)
@@ -258,7 +274,10 @@ mod tests {
     use super::*;
 
     fn props(pairs: &[(&str, &str)]) -> Properties {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -267,7 +286,10 @@ mod tests {
             ("bootstrap.servers", "b:9092"),
             ("security.protocol", "SASL_SSL"),
             ("sasl.mechanism", "SCRAM-SHA-512"),
-            ("sasl.jaas.config", r#"org.apache.kafka.common.security.scram.ScramLoginModule required username="alice" password="p\"w";"#),
+            (
+                "sasl.jaas.config",
+                r#"org.apache.kafka.common.security.scram.ScramLoginModule required username="alice" password="p\"w";"#,
+            ),
             ("ssl.truststore.type", "PEM"),
             ("ssl.truststore.location", "/certs/ca.crt"),
         ]);
@@ -283,8 +305,13 @@ mod tests {
     #[test]
     fn jks_truststore_is_an_error_naming_the_key_and_the_fix() {
         let p = props(&[("ssl.truststore.location", "/certs/truststore.jks")]);
-        let err = client_config(&p, ClientRole::Producer).unwrap_err().to_string();
-        assert!(err.contains("ssl.truststore.location") && err.contains("PEM"), "{err}");
+        let err = client_config(&p, ClientRole::Producer)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ssl.truststore.location") && err.contains("PEM"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -300,7 +327,11 @@ mod tests {
         assert_eq!(c.settings["bootstrap.servers"], "c:1");
         assert!(!c.settings.contains_key("linger.ms"));
         assert_eq!(c.warnings.len(), 1);
-        assert!(c.warnings[0].contains("consumer.some.java.only"), "{:?}", c.warnings);
+        assert!(
+            c.warnings[0].contains("consumer.some.java.only"),
+            "{:?}",
+            c.warnings
+        );
         let pc = client_config(&p, ClientRole::Producer).unwrap();
         assert_eq!(pc.settings["linger.ms"], "5");
         assert_eq!(pc.settings["bootstrap.servers"], "a:1");
@@ -322,7 +353,10 @@ mod tests {
 
     #[test]
     fn jaas_other_modules_are_refused() {
-        let p = props(&[("sasl.jaas.config", "com.sun.security.auth.module.Krb5LoginModule required;")]);
+        let p = props(&[(
+            "sasl.jaas.config",
+            "com.sun.security.auth.module.Krb5LoginModule required;",
+        )]);
         assert!(client_config(&p, ClientRole::Admin).is_err());
     }
 }

@@ -3,8 +3,8 @@
 //! contents. References are resolved when a task starts, so Kubernetes Secrets mounted as files
 //! or env vars work; the REST API keeps showing the `${...}` form.
 
-use super::properties::{Properties, parse_properties};
 use super::ConfigError;
+use super::properties::{Properties, parse_properties};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -125,18 +125,24 @@ impl ConfigProviders {
             }),
             ProviderKind::File => {
                 let path = path.ok_or_else(|| {
-                    fail(format!("${{{alias}:...}} needs a path: ${{{alias}:/path/file:key}}"))
+                    fail(format!(
+                        "${{{alias}:...}} needs a path: ${{{alias}:/path/file:key}}"
+                    ))
                 })?;
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| fail(format!("cannot read '{path}': {e}")))?;
                 let props = parse_properties(&text, path)?;
-                props.get(item).cloned().map(Some).ok_or_else(|| {
-                    fail(format!("'{path}' has no key '{item}'"))
-                })
+                props
+                    .get(item)
+                    .cloned()
+                    .map(Some)
+                    .ok_or_else(|| fail(format!("'{path}' has no key '{item}'")))
             }
             ProviderKind::Dir => {
                 let dir = path.ok_or_else(|| {
-                    fail(format!("${{{alias}:...}} needs a folder: ${{{alias}:/folder:file}}"))
+                    fail(format!(
+                        "${{{alias}:...}} needs a folder: ${{{alias}:/folder:file}}"
+                    ))
                 })?;
                 let file = Path::new(dir).join(item);
                 std::fs::read_to_string(&file)
@@ -180,7 +186,10 @@ mod tests {
         let mut c = Properties::new();
         c.insert("a".into(), format!("${{file:{}:secret}}", file.display()));
         c.insert("b".into(), "x-${env:SKIFF_TEST_PROVIDER_VAR}-y".into());
-        c.insert("c".into(), format!("${{dir:{}:token}}", dir.path().display()));
+        c.insert(
+            "c".into(),
+            format!("${{dir:{}:token}}", dir.path().display()),
+        );
         c.insert("d".into(), "${unknown:thing}".into());
         let r = providers().resolve(&c).unwrap();
         assert_eq!(r["a"], "s3cr3t");
@@ -192,9 +201,15 @@ mod tests {
     #[test]
     fn missing_sources_are_errors_naming_the_key() {
         let mut c = Properties::new();
-        c.insert("aws.secretKey".into(), "${env:SKIFF_SURELY_UNSET_VAR}".into());
+        c.insert(
+            "aws.secretKey".into(),
+            "${env:SKIFF_SURELY_UNSET_VAR}".into(),
+        );
         let err = providers().resolve(&c).unwrap_err().to_string();
-        assert!(err.contains("aws.secretKey") && err.contains("SKIFF_SURELY_UNSET_VAR"), "{err}");
+        assert!(
+            err.contains("aws.secretKey") && err.contains("SKIFF_SURELY_UNSET_VAR"),
+            "{err}"
+        );
         c.insert("aws.secretKey".into(), "${file:/nonexistent/x:k}".into());
         assert!(providers().resolve(&c).is_err());
     }
@@ -203,7 +218,10 @@ mod tests {
     fn unknown_provider_class_is_refused() {
         let mut p = Properties::new();
         p.insert("config.providers".into(), "vault".into());
-        p.insert("config.providers.vault.class".into(), "com.example.Vault".into());
+        p.insert(
+            "config.providers.vault.class".into(),
+            "com.example.Vault".into(),
+        );
         let err = ConfigProviders::from_worker(&p).unwrap_err().to_string();
         assert!(err.contains("config.providers.vault.class"), "{err}");
     }

@@ -1,10 +1,10 @@
 //! The worker's own settings, read from the worker `.properties` file with the keys Apache
 //! Kafka Connect users already have. Unknown keys are warnings naming the key.
 
+use super::ConfigError;
 use super::client::{ClientConfig, ClientRole, client_config};
 use super::properties::Properties;
 use super::providers::ConfigProviders;
-use super::ConfigError;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -99,7 +99,9 @@ impl WorkerConfig {
             );
         }
         let get = |k: &str| raw.get(k).map(String::as_str);
-        let bootstrap_servers = get("bootstrap.servers").unwrap_or("localhost:9092").to_string();
+        let bootstrap_servers = get("bootstrap.servers")
+            .unwrap_or("localhost:9092")
+            .to_string();
         let rest_listen = rest_listen(&raw)?;
         let advertised_host = match get("rest.advertised.host.name") {
             Some(h) if !h.is_empty() => h.to_string(),
@@ -123,8 +125,12 @@ impl WorkerConfig {
             bootstrap_servers,
             rest_listen,
             worker_id: format!("{advertised_host}:{advertised_port}"),
-            key_converter: get("key.converter").unwrap_or(DEFAULT_CONVERTER).to_string(),
-            value_converter: get("value.converter").unwrap_or(DEFAULT_CONVERTER).to_string(),
+            key_converter: get("key.converter")
+                .unwrap_or(DEFAULT_CONVERTER)
+                .to_string(),
+            value_converter: get("value.converter")
+                .unwrap_or(DEFAULT_CONVERTER)
+                .to_string(),
             header_converter: get("header.converter")
                 .unwrap_or("org.apache.kafka.connect.storage.SimpleHeaderConverter")
                 .to_string(),
@@ -137,7 +143,11 @@ impl WorkerConfig {
             raw,
         };
         // Fail early on client settings librdkafka cannot honour.
-        for role in [ClientRole::Consumer, ClientRole::Producer, ClientRole::Admin] {
+        for role in [
+            ClientRole::Consumer,
+            ClientRole::Producer,
+            ClientRole::Admin,
+        ] {
             let c = cfg.client(role)?;
             for w in c.warnings {
                 if !cfg.warnings.contains(&w) {
@@ -177,7 +187,10 @@ fn rest_listen(raw: &Properties) -> Result<SocketAddr, ConfigError> {
             )
         })?;
         let (h, p) = rest.rsplit_once(':').ok_or_else(|| {
-            ConfigError::invalid("listeners", format!("'{first}' has no port: use http://host:port"))
+            ConfigError::invalid(
+                "listeners",
+                format!("'{first}' has no port: use http://host:port"),
+            )
         })?;
         (h.to_string(), parse_num::<u16>("listeners", p)?)
     } else {
@@ -194,7 +207,9 @@ fn rest_listen(raw: &Properties) -> Result<SocketAddr, ConfigError> {
         h => h.parse().map_err(|_| {
             ConfigError::invalid(
                 "listeners",
-                format!("'{h}' is not an IP address: listen on an address such as 0.0.0.0 or 127.0.0.1"),
+                format!(
+                    "'{h}' is not an IP address: listen on an address such as 0.0.0.0 or 127.0.0.1"
+                ),
             )
         })?,
     };
@@ -205,7 +220,11 @@ fn hostname() -> String {
     std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_string()))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_string())
+        })
         .unwrap_or_else(|| "localhost".into())
 }
 
@@ -214,7 +233,10 @@ mod tests {
     use super::*;
 
     fn props(pairs: &[(&str, &str)]) -> Properties {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

@@ -55,8 +55,22 @@ pub struct ConfigDef {
 
 impl ConfigDef {
     /// A setting the user must give.
-    pub const fn required(name: &'static str, ty: ConfigType, group: &'static str, doc: &'static str) -> Self {
-        ConfigDef { name, ty, default: None, required: true, importance: Importance::High, doc, group, choices: &[] }
+    pub const fn required(
+        name: &'static str,
+        ty: ConfigType,
+        group: &'static str,
+        doc: &'static str,
+    ) -> Self {
+        ConfigDef {
+            name,
+            ty,
+            default: None,
+            required: true,
+            importance: Importance::High,
+            doc,
+            group,
+            choices: &[],
+        }
     }
 
     /// An optional setting with a default (`None`: no default, unset is fine).
@@ -67,7 +81,22 @@ impl ConfigDef {
         group: &'static str,
         doc: &'static str,
     ) -> Self {
-        ConfigDef { name, ty, default, required: false, importance: Importance::Medium, doc, group, choices: &[] }
+        ConfigDef {
+            name,
+            ty,
+            default,
+            required: false,
+            importance: Importance::Medium,
+            doc,
+            group,
+            choices: &[],
+        }
+    }
+
+    /// Sets how much the setting matters, as Connect lists it for the same key.
+    pub const fn importance(mut self, importance: Importance) -> Self {
+        self.importance = importance;
+        self
     }
 
     /// Restricts the setting to a list of values.
@@ -80,7 +109,10 @@ impl ConfigDef {
     pub fn check(&self, value: Option<&str>) -> Vec<String> {
         let Some(v) = value else {
             return if self.required {
-                vec![format!("Missing required configuration \"{}\" which has no default value.", self.name)]
+                vec![format!(
+                    "Missing required configuration \"{}\" which has no default value.",
+                    self.name
+                )]
             } else {
                 Vec::new()
             };
@@ -88,7 +120,9 @@ impl ConfigDef {
         let bad_type = match self.ty {
             ConfigType::Int => v.trim().parse::<i32>().is_err(),
             ConfigType::Long => v.trim().parse::<i64>().is_err(),
-            ConfigType::Boolean => !v.trim().eq_ignore_ascii_case("true") && !v.trim().eq_ignore_ascii_case("false"),
+            ConfigType::Boolean => {
+                !v.trim().eq_ignore_ascii_case("true") && !v.trim().eq_ignore_ascii_case("false")
+            }
             _ => false,
         };
         if bad_type {
@@ -102,7 +136,12 @@ impl ConfigDef {
                 self.name
             )];
         }
-        if !self.choices.is_empty() && !self.choices.iter().any(|c| c.eq_ignore_ascii_case(v.trim())) {
+        if !self.choices.is_empty()
+            && !self
+                .choices
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(v.trim()))
+        {
             return vec![format!(
                 "Invalid value {v} for configuration {}: must be one of {}",
                 self.name,
@@ -152,11 +191,18 @@ pub fn config_infos(
         }
         let given = config.get(def.name).map(String::as_str);
         let mut errors = def.check(given);
-        errors.extend(extra_errors.iter().filter(|(k, _)| k == def.name).map(|(_, e)| e.clone()));
+        errors.extend(
+            extra_errors
+                .iter()
+                .filter(|(k, _)| k == def.name)
+                .map(|(_, e)| e.clone()),
+        );
         error_count += errors.len() as u32;
         let shown = match (def.ty, given) {
             (ConfigType::Password, Some(_)) => Some("[hidden]".to_string()),
-            (_, g) => g.map(str::to_string).or_else(|| def.default.map(str::to_string)),
+            (_, g) => g
+                .map(str::to_string)
+                .or_else(|| def.default.map(str::to_string)),
         };
         configs.push(ConfigInfo {
             definition: def.key_info(i as i32 + 1),
@@ -184,7 +230,12 @@ pub fn config_infos(
             });
         }
     }
-    ConfigInfos { name: class.to_string(), error_count, groups, configs }
+    ConfigInfos {
+        name: class.to_string(),
+        error_count,
+        groups,
+        configs,
+    }
 }
 
 /// The definition shown for a key the connector does not define (an error is reported on it).

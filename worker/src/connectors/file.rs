@@ -2,7 +2,7 @@
 //! value as a line to a file, and a source that turns a file's lines into records. They give the
 //! REST conformance tests a connector that Skiff and Apache Connect both have.
 
-use super::config_def::{ConfigDef, ConfigType};
+use super::config_def::{ConfigDef, ConfigType, Importance};
 use crate::config::properties::Properties;
 use crate::runtime::offsets::JsonMap;
 use crate::runtime::sink::{self, SinkRecord, SinkTask};
@@ -14,20 +14,36 @@ use std::collections::BTreeMap;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 /// FileStreamSink's settings.
-pub const SINK_DEFS: &[ConfigDef] = &[ConfigDef::optional("file", ConfigType::String, None, "Common", "Destination filename. If not specified, the standard output will be used")];
+pub const SINK_DEFS: &[ConfigDef] = &[ConfigDef::optional(
+    "file",
+    ConfigType::String,
+    None,
+    "Common",
+    "Destination filename. If not specified, the standard output will be used",
+)
+.importance(Importance::High)];
 
 /// FileStreamSource's settings.
 pub const SOURCE_DEFS: &[ConfigDef] = &[
-    ConfigDef::optional("file", ConfigType::String, None, "Common", "Source filename. If not specified, the standard input will be used"),
-    ConfigDef::required("topic", ConfigType::List, "Common", "The topic to publish data to"),
-    ConfigDef::optional("batch.size", ConfigType::Int, Some("2000"), "Common", "The maximum number of records the source task can read from the file each time it is polled"),
+    ConfigDef::optional("file", ConfigType::String, None, "Common", "Source filename. If not specified, the standard input will be used").importance(Importance::High),
+    ConfigDef::required("topic", ConfigType::List, "Common", "The topic to publish data to").importance(Importance::High),
+    ConfigDef::optional("batch.size", ConfigType::Int, Some("2000"), "Common", "The maximum number of records the source task can read from the file each time it is polled").importance(Importance::Low),
 ];
 
 /// Runs a FileStreamSink task.
 pub async fn run_sink_task(ctx: TaskContext, config: Properties) -> Result<(), TaskError> {
-    let subscription = super::subscription(&config).map_err(|(k, e)| TaskError::Config(format!("{k}: {e}")))?;
+    let subscription =
+        super::subscription(&config).map_err(|(k, e)| TaskError::Config(format!("{k}: {e}")))?;
     let path = config.get("file").filter(|f| !f.is_empty()).cloned();
-    sink::run(ctx, FileSink { path, next: BTreeMap::new() }, subscription).await
+    sink::run(
+        ctx,
+        FileSink {
+            path,
+            next: BTreeMap::new(),
+        },
+        subscription,
+    )
+    .await
 }
 
 struct FileSink {
@@ -42,15 +58,28 @@ impl SinkTask for FileSink {
         for r in &records {
             out.extend_from_slice(r.record.value.as_deref().unwrap_or(b"null"));
             out.push(b'\n');
-            self.next.insert((r.topic.clone(), r.partition), r.record.offset + 1);
+            self.next
+                .insert((r.topic.clone(), r.partition), r.record.offset + 1);
         }
         match &self.path {
             Some(p) => {
-                let mut f = tokio::fs::OpenOptions::new().create(true).append(true).open(p).await.map_err(|e| TaskError::Other(format!("cannot open {p}: {e}")))?;
-                f.write_all(&out).await.map_err(|e| TaskError::Other(format!("cannot write {p}: {e}")))?;
-                f.sync_data().await.map_err(|e| TaskError::Other(format!("cannot sync {p}: {e}")))?;
+                let mut f = tokio::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .await
+                    .map_err(|e| TaskError::Other(format!("cannot open {p}: {e}")))?;
+                f.write_all(&out)
+                    .await
+                    .map_err(|e| TaskError::Other(format!("cannot write {p}: {e}")))?;
+                f.sync_data()
+                    .await
+                    .map_err(|e| TaskError::Other(format!("cannot sync {p}: {e}")))?;
             }
-            None => tokio::io::stdout().write_all(&out).await.map_err(|e| TaskError::Other(e.to_string()))?,
+            None => tokio::io::stdout()
+                .write_all(&out)
+                .await
+                .map_err(|e| TaskError::Other(e.to_string()))?,
         }
         Ok(())
     }
@@ -68,13 +97,35 @@ impl SinkTask for FileSink {
 
 /// Runs a FileStreamSource task.
 pub async fn run_source_task(ctx: TaskContext, config: Properties) -> Result<(), TaskError> {
-    let path = config.get("file").filter(|f| !f.is_empty()).cloned().ok_or_else(|| TaskError::Config("'file' is required: Skiff's FileStreamSource does not read standard input".into()))?;
+    let path = config
+        .get("file")
+        .filter(|f| !f.is_empty())
+        .cloned()
+        .ok_or_else(|| {
+            TaskError::Config(
+                "'file' is required: Skiff's FileStreamSource does not read standard input".into(),
+            )
+        })?;
     let topic = config.get("topic").cloned().unwrap_or_default();
     let batch = super::number(&config, "batch.size", 2000usize)?;
     let mut partition = JsonMap::new();
     partition.insert("filename".into(), Value::String(path.clone()));
-    let position = ctx.offsets.get(&ctx.connector, &partition).and_then(|o| o.get("position").and_then(Value::as_u64)).unwrap_or(0);
-    source::run(ctx, FileSource { path, topic, batch, partition, position }).await
+    let position = ctx
+        .offsets
+        .get(&ctx.connector, &partition)
+        .and_then(|o| o.get("position").and_then(Value::as_u64))
+        .unwrap_or(0);
+    source::run(
+        ctx,
+        FileSource {
+            path,
+            topic,
+            batch,
+            partition,
+            position,
+        },
+    )
+    .await
 }
 
 struct FileSource {
@@ -93,9 +144,13 @@ impl SourceTask for FileSource {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(TaskError::Other(format!("cannot open {}: {e}", self.path))),
         };
-        f.seek(std::io::SeekFrom::Start(self.position)).await.map_err(|e| TaskError::Other(e.to_string()))?;
+        f.seek(std::io::SeekFrom::Start(self.position))
+            .await
+            .map_err(|e| TaskError::Other(e.to_string()))?;
         let mut buf = Vec::new();
-        f.read_to_end(&mut buf).await.map_err(|e| TaskError::Other(e.to_string()))?;
+        f.read_to_end(&mut buf)
+            .await
+            .map_err(|e| TaskError::Other(e.to_string()))?;
         let mut out = Vec::new();
         let mut consumed = 0usize;
         for line in buf.split_inclusive(|b| *b == b'\n') {
@@ -103,7 +158,9 @@ impl SourceTask for FileSource {
                 break;
             }
             consumed += line.len();
-            let text = String::from_utf8_lossy(&line[..line.len() - 1]).trim_end_matches('\r').to_string();
+            let text = String::from_utf8_lossy(&line[..line.len() - 1])
+                .trim_end_matches('\r')
+                .to_string();
             let mut offset = JsonMap::new();
             offset.insert("position".into(), json!(self.position + consumed as u64));
             out.push(SourceRecord {

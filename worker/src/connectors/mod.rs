@@ -10,7 +10,7 @@ pub mod s3_source;
 use crate::config::properties::Properties;
 use crate::runtime::sink::{Subscription, anchored};
 use crate::runtime::{TaskContext, TaskError};
-use config_def::{ConfigDef, ConfigType};
+use config_def::{ConfigDef, ConfigType, Importance};
 use skiff_api::rest::{ConnectorType, PluginInfo};
 
 /// A connector plugin built into the worker.
@@ -24,30 +24,96 @@ pub enum Plugin {
 
 /// Class names the plugins answer to, first the canonical one of each listing.
 const CLASSES: &[(&str, Plugin)] = &[
-    ("com.instaclustr.kafka.connect.s3.sink.AwsStorageSinkConnector", Plugin::S3Sink),
+    (
+        "com.instaclustr.kafka.connect.s3.sink.AwsStorageSinkConnector",
+        Plugin::S3Sink,
+    ),
     ("dev.skiff.connect.s3.S3BackupSinkConnector", Plugin::S3Sink),
-    ("com.instaclustr.kafka.connect.s3.source.AwsStorageSourceConnector", Plugin::S3Source),
-    ("dev.skiff.connect.s3.S3RestoreSourceConnector", Plugin::S3Source),
-    ("org.apache.kafka.connect.file.FileStreamSinkConnector", Plugin::FileSink),
-    ("org.apache.kafka.connect.file.FileStreamSourceConnector", Plugin::FileSource),
+    (
+        "com.instaclustr.kafka.connect.s3.source.AwsStorageSourceConnector",
+        Plugin::S3Source,
+    ),
+    (
+        "dev.skiff.connect.s3.S3RestoreSourceConnector",
+        Plugin::S3Source,
+    ),
+    (
+        "org.apache.kafka.connect.file.FileStreamSinkConnector",
+        Plugin::FileSink,
+    ),
+    (
+        "org.apache.kafka.connect.file.FileStreamSourceConnector",
+        Plugin::FileSource,
+    ),
 ];
 
 /// Settings every connector has.
 const COMMON_DEFS: &[ConfigDef] = &[
-    ConfigDef::required("name", ConfigType::String, "Common", "Globally unique name to use for this connector."),
-    ConfigDef::required("connector.class", ConfigType::String, "Common", "Name or alias of the class for this connector."),
-    ConfigDef::optional("tasks.max", ConfigType::Int, Some("1"), "Common", "Maximum number of tasks to use for this connector."),
-    ConfigDef::optional("key.converter", ConfigType::Class, None, "Common", "Converter class for keys; Skiff's S3 connectors always move bytes untouched."),
-    ConfigDef::optional("value.converter", ConfigType::Class, None, "Common", "Converter class for values; Skiff's S3 connectors always move bytes untouched."),
-    ConfigDef::optional("header.converter", ConfigType::Class, None, "Common", "Converter class for headers."),
-    ConfigDef::optional("errors.tolerance", ConfigType::String, Some("none"), "Error Handling", "Behavior for tolerating errors during connector operation.").one_of(&["none", "all"]),
-    ConfigDef::optional("errors.log.enable", ConfigType::Boolean, Some("false"), "Error Handling", "Log each error with its record."),
+    ConfigDef::required(
+        "name",
+        ConfigType::String,
+        "Common",
+        "Globally unique name to use for this connector.",
+    ),
+    ConfigDef::required(
+        "connector.class",
+        ConfigType::String,
+        "Common",
+        "Name or alias of the class for this connector.",
+    ),
+    ConfigDef::optional(
+        "tasks.max",
+        ConfigType::Int,
+        Some("1"),
+        "Common",
+        "Maximum number of tasks to use for this connector.",
+    )
+    .importance(Importance::High),
+    ConfigDef::optional(
+        "key.converter",
+        ConfigType::Class,
+        None,
+        "Common",
+        "Converter class for keys; Skiff's S3 connectors always move bytes untouched.",
+    )
+    .importance(Importance::Low),
+    ConfigDef::optional(
+        "value.converter",
+        ConfigType::Class,
+        None,
+        "Common",
+        "Converter class for values; Skiff's S3 connectors always move bytes untouched.",
+    )
+    .importance(Importance::Low),
+    ConfigDef::optional(
+        "header.converter",
+        ConfigType::Class,
+        None,
+        "Common",
+        "Converter class for headers.",
+    )
+    .importance(Importance::Low),
+    ConfigDef::optional(
+        "errors.tolerance",
+        ConfigType::String,
+        Some("none"),
+        "Error Handling",
+        "Behavior for tolerating errors during connector operation.",
+    )
+    .one_of(&["none", "all"]),
+    ConfigDef::optional(
+        "errors.log.enable",
+        ConfigType::Boolean,
+        Some("false"),
+        "Error Handling",
+        "Log each error with its record.",
+    ),
 ];
 
 /// Settings every sink has.
 const SINK_DEFS: &[ConfigDef] = &[
-    ConfigDef::optional("topics", ConfigType::List, Some(""), "Common", "Comma-separated topics to consume."),
-    ConfigDef::optional("topics.regex", ConfigType::String, Some(""), "Common", "Regular expression of topics to consume (the whole name must match); picks up topics created later."),
+    ConfigDef::optional("topics", ConfigType::List, Some(""), "Common", "Comma-separated topics to consume.").importance(Importance::High),
+    ConfigDef::optional("topics.regex", ConfigType::String, Some(""), "Common", "Regular expression of topics to consume (the whole name must match); picks up topics created later.").importance(Importance::High),
     ConfigDef::optional("errors.deadletterqueue.topic.name", ConfigType::String, Some(""), "Error Handling", "Topic for records that fail (sinks only)."),
 ];
 
@@ -125,15 +191,24 @@ impl Plugin {
     /// The plugin's rules beyond each key's type and choices (which [`ConfigDef::check`] covers).
     pub fn rule_errors(self, config: &Properties) -> Vec<(String, String)> {
         let mut errors: Vec<(String, String)> = Vec::new();
-        if let Some(n) = config.get("tasks.max").and_then(|v| v.trim().parse::<i32>().ok()) {
-            if n < 1 {
-                errors.push(("tasks.max".into(), format!("Invalid value {n} for configuration tasks.max: must be at least 1")));
-            }
+        if let Some(n) = config
+            .get("tasks.max")
+            .and_then(|v| v.trim().parse::<i32>().ok())
+            && n < 1
+        {
+            errors.push((
+                "tasks.max".into(),
+                format!("Invalid value {n} for configuration tasks.max: must be at least 1"),
+            ));
         }
-        if self.kind() == ConnectorType::Sink {
-            if let Err(e) = subscription(config) {
-                errors.push(e);
+        if self.kind() == ConnectorType::Sink
+            && let Err((key, message)) = subscription(config)
+        {
+            // Connect reports a missing or doubled subscription on both keys.
+            if key == "topics" {
+                errors.push(("topics.regex".into(), message.clone()));
             }
+            errors.push((key, message));
         }
         errors.extend(match self {
             Plugin::S3Sink => s3_sink::validate(config),
@@ -155,7 +230,9 @@ impl Plugin {
         match self {
             Plugin::S3Source => s3_source::task_configs(config, resolved, max_tasks).await,
             Plugin::FileSource => Ok(vec![config.clone()]),
-            Plugin::S3Sink | Plugin::FileSink => Ok((0..max_tasks.max(1)).map(|_| config.clone()).collect()),
+            Plugin::S3Sink | Plugin::FileSink => {
+                Ok((0..max_tasks.max(1)).map(|_| config.clone()).collect())
+            }
         }
     }
 
@@ -174,9 +251,18 @@ impl Plugin {
 pub fn subscription(config: &Properties) -> Result<Subscription, (String, String)> {
     let topics: Vec<String> = config
         .get("topics")
-        .map(|t| t.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect())
+        .map(|t| {
+            t.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
-    let regex = config.get("topics.regex").map(|r| r.trim()).filter(|r| !r.is_empty());
+    let regex = config
+        .get("topics.regex")
+        .map(|r| r.trim())
+        .filter(|r| !r.is_empty());
     match (topics.is_empty(), regex) {
         (false, Some(_)) => Err((
             "topics".into(),
@@ -187,14 +273,18 @@ pub fn subscription(config: &Properties) -> Result<Subscription, (String, String
             "Must configure one of topics or topics.regex".into(),
         )),
         (false, None) => Ok(Subscription::Topics(topics)),
-        (true, Some(re)) => anchored(re).map(Subscription::Regex).map_err(|e| {
-            ("topics.regex".into(), format!("Invalid regex '{re}': {e}"))
-        }),
+        (true, Some(re)) => anchored(re)
+            .map(Subscription::Regex)
+            .map_err(|e| ("topics.regex".into(), format!("Invalid regex '{re}': {e}"))),
     }
 }
 
 /// Reads an optional numeric setting, naming the key when it is not a number.
-pub fn number<T: std::str::FromStr>(config: &Properties, key: &str, default: T) -> Result<T, TaskError> {
+pub fn number<T: std::str::FromStr>(
+    config: &Properties,
+    key: &str,
+    default: T,
+) -> Result<T, TaskError> {
     match config.get(key).map(|v| v.trim()).filter(|v| !v.is_empty()) {
         None => Ok(default),
         Some(v) => v
@@ -208,13 +298,22 @@ mod tests {
     use super::*;
 
     fn props(pairs: &[(&str, &str)]) -> Properties {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn plugins_are_found_by_class_simple_name_and_alias() {
-        assert_eq!(Plugin::find("com.instaclustr.kafka.connect.s3.sink.AwsStorageSinkConnector"), Some(Plugin::S3Sink));
-        assert_eq!(Plugin::find("AwsStorageSourceConnector"), Some(Plugin::S3Source));
+        assert_eq!(
+            Plugin::find("com.instaclustr.kafka.connect.s3.sink.AwsStorageSinkConnector"),
+            Some(Plugin::S3Sink)
+        );
+        assert_eq!(
+            Plugin::find("AwsStorageSourceConnector"),
+            Some(Plugin::S3Source)
+        );
         assert_eq!(Plugin::find("FileStreamSink"), Some(Plugin::FileSink));
         assert_eq!(Plugin::find("com.example.Nope"), None);
     }
@@ -224,8 +323,12 @@ mod tests {
         let both = props(&[("topics", "a"), ("topics.regex", ".*")]);
         assert!(subscription(&both).is_err());
         assert!(subscription(&props(&[])).is_err());
-        assert!(matches!(subscription(&props(&[("topics", "a, b")])), Ok(Subscription::Topics(t)) if t == ["a", "b"]));
-        let bad = subscription(&props(&[("topics.regex", "(")])).err().unwrap();
+        assert!(
+            matches!(subscription(&props(&[("topics", "a, b")])), Ok(Subscription::Topics(t)) if t == ["a", "b"])
+        );
+        let bad = subscription(&props(&[("topics.regex", "(")]))
+            .err()
+            .unwrap();
         assert_eq!(bad.0, "topics.regex");
     }
 

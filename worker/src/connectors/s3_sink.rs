@@ -18,17 +18,83 @@ use tracing::{debug, info, warn};
 
 /// Settings shared by the S3 sink and source.
 pub const S3_DEFS: &[ConfigDef] = &[
-    ConfigDef::required("aws.s3.bucket", ConfigType::String, "S3", "The bucket that holds the backup."),
-    ConfigDef::optional("prefix", ConfigType::String, Some(""), "S3", "Key prefix for every object; a '/' is appended when missing."),
-    ConfigDef::optional("aws.accessKeyId", ConfigType::Password, None, "S3", "Static access key id; leave unset to use the default chain (IRSA, Pod Identity, env, profile, instance role)."),
-    ConfigDef::optional("aws.secretKey", ConfigType::Password, None, "S3", "Static secret key, with aws.accessKeyId."),
-    ConfigDef::optional("aws.region", ConfigType::String, None, "S3", "The bucket's region (default: the SDK's region chain, else us-east-1)."),
-    ConfigDef::optional("aws.role.arn", ConfigType::String, None, "S3", "A role to assume with STS on top of the base credentials."),
-    ConfigDef::optional("s3.endpoint", ConfigType::String, None, "S3", "Endpoint of an S3-compatible store (default: AWS, or AWS_ENDPOINT_URL)."),
-    ConfigDef::optional("s3.enablePathStyle", ConfigType::Boolean, None, "S3", "Path-style addressing; automatic for IP-address and localhost endpoints."),
-    ConfigDef::optional("s3.sse", ConfigType::String, None, "S3", "Server-side encryption: AES256 or aws:kms.").one_of(&["AES256", "aws:kms", "aws:kms:dsse"]),
-    ConfigDef::optional("s3.sse.kms.key.id", ConfigType::String, None, "S3", "KMS key id for s3.sse=aws:kms."),
-    ConfigDef::optional("s3.storage.class", ConfigType::String, None, "S3", "Storage class of written objects, e.g. STANDARD_IA."),
+    ConfigDef::required(
+        "aws.s3.bucket",
+        ConfigType::String,
+        "S3",
+        "The bucket that holds the backup.",
+    ),
+    ConfigDef::optional(
+        "prefix",
+        ConfigType::String,
+        Some(""),
+        "S3",
+        "Key prefix for every object; a '/' is appended when missing.",
+    ),
+    ConfigDef::optional(
+        "aws.accessKeyId",
+        ConfigType::Password,
+        None,
+        "S3",
+        "Static access key id; leave unset to use the default chain (IRSA, Pod Identity, env, profile, instance role).",
+    ),
+    ConfigDef::optional(
+        "aws.secretKey",
+        ConfigType::Password,
+        None,
+        "S3",
+        "Static secret key, with aws.accessKeyId.",
+    ),
+    ConfigDef::optional(
+        "aws.region",
+        ConfigType::String,
+        None,
+        "S3",
+        "The bucket's region (default: the SDK's region chain, else us-east-1).",
+    ),
+    ConfigDef::optional(
+        "aws.role.arn",
+        ConfigType::String,
+        None,
+        "S3",
+        "A role to assume with STS on top of the base credentials.",
+    ),
+    ConfigDef::optional(
+        "s3.endpoint",
+        ConfigType::String,
+        None,
+        "S3",
+        "Endpoint of an S3-compatible store (default: AWS, or AWS_ENDPOINT_URL).",
+    ),
+    ConfigDef::optional(
+        "s3.enablePathStyle",
+        ConfigType::Boolean,
+        None,
+        "S3",
+        "Path-style addressing; automatic for IP-address and localhost endpoints.",
+    ),
+    ConfigDef::optional(
+        "s3.sse",
+        ConfigType::String,
+        None,
+        "S3",
+        "Server-side encryption: AES256 or aws:kms.",
+    )
+    .one_of(&["AES256", "aws:kms", "aws:kms:dsse"]),
+    ConfigDef::optional(
+        "s3.sse.kms.key.id",
+        ConfigType::String,
+        None,
+        "S3",
+        "KMS key id for s3.sse=aws:kms.",
+    ),
+    ConfigDef::optional(
+        "s3.storage.class",
+        ConfigType::String,
+        None,
+        "S3",
+        "Storage class of written objects, e.g. STANDARD_IA.",
+    ),
 ];
 
 /// The sink's own settings.
@@ -47,25 +113,32 @@ pub const DEFS: &[ConfigDef] = &[
 pub fn validate(config: &Properties) -> Vec<(String, String)> {
     let mut errors = Vec::new();
     let n = |k: &str| config.get(k).and_then(|v| v.trim().parse::<i64>().ok());
-    if let (Some(flush), Some(budget)) = (n("flush.size.bytes"), n("buffer.max.bytes")) {
-        if budget < flush {
-            errors.push(("buffer.max.bytes".into(), format!("buffer.max.bytes ({budget}) must be at least flush.size.bytes ({flush})")));
-        }
+    if let (Some(flush), Some(budget)) = (n("flush.size.bytes"), n("buffer.max.bytes"))
+        && budget < flush
+    {
+        errors.push((
+            "buffer.max.bytes".into(),
+            format!("buffer.max.bytes ({budget}) must be at least flush.size.bytes ({flush})"),
+        ));
     }
     if n("flush.size.bytes").is_some_and(|v| v <= 0) {
-        errors.push(("flush.size.bytes".into(), "flush.size.bytes must be positive".into()));
+        errors.push((
+            "flush.size.bytes".into(),
+            "flush.size.bytes must be positive".into(),
+        ));
     }
-    if let Err(e) = S3Settings::from_config(config) {
-        if config.contains_key("aws.s3.bucket") {
-            errors.push(("aws.accessKeyId".into(), e.to_string()));
-        }
+    if let Err(e) = S3Settings::from_config(config)
+        && config.contains_key("aws.s3.bucket")
+    {
+        errors.push(("aws.accessKeyId".into(), e.to_string()));
     }
     errors
 }
 
 /// Runs one backup task.
 pub async fn run_task(ctx: TaskContext, config: Properties) -> Result<(), TaskError> {
-    let subscription = super::subscription(&config).map_err(|(k, e)| TaskError::Config(format!("{k}: {e}")))?;
+    let subscription =
+        super::subscription(&config).map_err(|(k, e)| TaskError::Config(format!("{k}: {e}")))?;
     let task = S3SinkTask::new(&ctx, &config).await?;
     sink::run(ctx, task, subscription).await
 }
@@ -121,7 +194,9 @@ impl S3SinkTask {
             .map(String::as_str)
             .unwrap_or("zstd")
             .parse()
-            .map_err(|_| TaskError::Config("'compression' must be zstd, lz4, gzip or none".into()))?;
+            .map_err(|_| {
+                TaskError::Config("'compression' must be zstd, lz4, gzip or none".into())
+            })?;
         info!(bucket = %store.bucket(), prefix = %store.settings.prefix, ?format, ?compression, "backup task configured");
         Ok(S3SinkTask {
             store,
@@ -131,7 +206,11 @@ impl S3SinkTask {
             flush_bytes: number(config, "flush.size.bytes", 8 * 1024 * 1024usize)?,
             flush_interval: Duration::from_millis(number(config, "flush.interval.ms", 60_000u64)?),
             budget: number(config, "buffer.max.bytes", 64 * 1024 * 1024usize)?,
-            retry_timeout: Duration::from_millis(number(config, "s3.retry.timeout.ms", 900_000u64)?),
+            retry_timeout: Duration::from_millis(number(
+                config,
+                "s3.retry.timeout.ms",
+                900_000u64,
+            )?),
             partitions: HashMap::new(),
             buffered: 0,
             stats: Stats::default(),
@@ -153,14 +232,25 @@ impl S3SinkTask {
             .map(|k| k.last_offset)
             .max();
         debug!(topic = %tp.0, partition = tp.1, ?last, "opened partition");
-        Ok(PartitionState { durable_next: last.map(|l| l + 1), consumed_next: None, writer: None, opened_at: Instant::now() })
+        Ok(PartitionState {
+            durable_next: last.map(|l| l + 1),
+            consumed_next: None,
+            writer: None,
+            opened_at: Instant::now(),
+        })
     }
 
     /// Writes one partition's buffered records as one object.
     async fn upload(&mut self, tp: &TopicPartition) -> Result<(), TaskError> {
-        let Some(state) = self.partitions.get_mut(tp) else { return Ok(()) };
-        let Some(writer) = state.writer.take() else { return Ok(()) };
-        let (Some(first), Some(last)) = (writer.first_offset(), writer.last_offset()) else { return Ok(()) };
+        let Some(state) = self.partitions.get_mut(tp) else {
+            return Ok(());
+        };
+        let Some(writer) = state.writer.take() else {
+            return Ok(());
+        };
+        let (Some(first), Some(last)) = (writer.first_offset(), writer.last_offset()) else {
+            return Ok(());
+        };
         let len = writer.encoded_len();
         let count = writer.record_count();
         let body = bytes::Bytes::from(writer.finish());
@@ -248,25 +338,34 @@ impl SinkTask for S3SinkTask {
                 let state = self.open(&tp).await?;
                 self.partitions.insert(tp.clone(), state);
             }
-            let Some(state) = self.partitions.get_mut(&tp) else { continue };
+            let Some(state) = self.partitions.get_mut(&tp) else {
+                continue;
+            };
             let offset = r.record.offset;
-            state.consumed_next = Some(state.consumed_next.map_or(offset + 1, |c| c.max(offset + 1)));
+            state.consumed_next = Some(
+                state
+                    .consumed_next
+                    .map_or(offset + 1, |c| c.max(offset + 1)),
+            );
             if state.durable_next.is_some_and(|d| offset < d) {
                 continue;
             }
-            if let Some(w) = &state.writer {
-                if w.last_offset().is_some_and(|l| offset <= l) {
-                    continue;
-                }
+            if let Some(w) = &state.writer
+                && w.last_offset().is_some_and(|l| offset <= l)
+            {
+                continue;
             }
-            let writer = state.writer.get_or_insert_with(|| ObjectWriter::new(self.format, self.compression));
+            let writer = state
+                .writer
+                .get_or_insert_with(|| ObjectWriter::new(self.format, self.compression));
             if writer.record_count() == 0 {
                 state.opened_at = Instant::now();
             }
             let before = writer.encoded_len();
             writer.push(&r.record);
             let after = writer.encoded_len();
-            let full = after >= self.flush_bytes || (self.flush_records > 0 && writer.record_count() >= self.flush_records);
+            let full = after >= self.flush_bytes
+                || (self.flush_records > 0 && writer.record_count() >= self.flush_records);
             self.buffered += after - before;
             if full {
                 self.upload(&tp).await?;
@@ -279,7 +378,10 @@ impl SinkTask for S3SinkTask {
         let due: Vec<TopicPartition> = self
             .partitions
             .iter()
-            .filter(|(_, s)| s.writer.as_ref().is_some_and(|w| w.record_count() > 0) && (all || s.opened_at.elapsed() >= self.flush_interval))
+            .filter(|(_, s)| {
+                s.writer.as_ref().is_some_and(|w| w.record_count() > 0)
+                    && (all || s.opened_at.elapsed() >= self.flush_interval)
+            })
             .map(|(tp, _)| tp.clone())
             .collect();
         for tp in due {
@@ -301,11 +403,11 @@ impl SinkTask for S3SinkTask {
 
     fn revoked(&mut self, partitions: &[TopicPartition]) {
         for tp in partitions {
-            if let Some(s) = self.partitions.remove(tp) {
-                if let Some(w) = s.writer {
-                    self.buffered = self.buffered.saturating_sub(w.encoded_len());
-                    debug!(topic = %tp.0, partition = tp.1, records = w.record_count(), "partition revoked: dropping unwritten records (they are not committed)");
-                }
+            if let Some(s) = self.partitions.remove(tp)
+                && let Some(w) = s.writer
+            {
+                self.buffered = self.buffered.saturating_sub(w.encoded_len());
+                debug!(topic = %tp.0, partition = tp.1, records = w.record_count(), "partition revoked: dropping unwritten records (they are not committed)");
             }
         }
     }

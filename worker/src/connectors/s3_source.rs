@@ -56,16 +56,26 @@ pub fn validate(config: &Properties) -> Vec<(String, String)> {
     if let Err(e) = mapping(config) {
         errors.push(("topics.mapping".into(), e));
     }
-    if let Some(p) = config.get("kafka.topicPrefix").filter(|p| !p.is_empty()) {
-        if !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') {
-            errors.push(("kafka.topicPrefix".into(), format!("'{p}' is not a valid topic name prefix: use letters, digits, '.', '_' and '-'")));
-        }
+    if let Some(p) = config.get("kafka.topicPrefix").filter(|p| !p.is_empty())
+        && !p
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    {
+        errors.push((
+            "kafka.topicPrefix".into(),
+            format!(
+                "'{p}' is not a valid topic name prefix: use letters, digits, '.', '_' and '-'"
+            ),
+        ));
     }
     let ts = |k: &str| config.get(k).and_then(|v| v.trim().parse::<i64>().ok());
-    if let (Some(f), Some(t)) = (ts("restore.timestamp.from"), ts("restore.timestamp.to")) {
-        if f >= t {
-            errors.push(("restore.timestamp.to".into(), format!("restore.timestamp.to ({t}) must be after restore.timestamp.from ({f})")));
-        }
+    if let (Some(f), Some(t)) = (ts("restore.timestamp.from"), ts("restore.timestamp.to"))
+        && f >= t
+    {
+        errors.push((
+            "restore.timestamp.to".into(),
+            format!("restore.timestamp.to ({t}) must be after restore.timestamp.from ({f})"),
+        ));
     }
     errors
 }
@@ -73,7 +83,14 @@ pub fn validate(config: &Properties) -> Vec<(String, String)> {
 /// `topics.mapping` as pairs.
 fn mapping(config: &Properties) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
-    for pair in config.get("topics.mapping").map(String::as_str).unwrap_or("").split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for pair in config
+        .get("topics.mapping")
+        .map(String::as_str)
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
         let (src, dst) = pair
             .split_once(':')
             .ok_or_else(|| format!("'{pair}' is not 'source:target'"))?;
@@ -89,22 +106,47 @@ fn mapping(config: &Properties) -> Result<BTreeMap<String, String>, String> {
 pub fn target_topic(config: &Properties, topic: &str) -> Result<String, TaskError> {
     let map = mapping(config).map_err(|e| TaskError::Config(format!("topics.mapping: {e}")))?;
     let base = map.get(topic).cloned().unwrap_or_else(|| topic.to_string());
-    Ok(match config.get("kafka.topicPrefix").map(|p| p.trim()).filter(|p| !p.is_empty()) {
-        Some(p) => format!("{p}-{base}"),
-        None => base,
-    })
+    Ok(
+        match config
+            .get("kafka.topicPrefix")
+            .map(|p| p.trim())
+            .filter(|p| !p.is_empty())
+        {
+            Some(p) => format!("{p}-{base}"),
+            None => base,
+        },
+    )
 }
 
 /// Lists the backed-up partitions and deals them out to at most `max_tasks` tasks.
-pub async fn task_configs(config: &Properties, resolved: &Properties, max_tasks: u32) -> Result<Vec<Properties>, TaskError> {
+pub async fn task_configs(
+    config: &Properties,
+    resolved: &Properties,
+    max_tasks: u32,
+) -> Result<Vec<Properties>, TaskError> {
     let store = S3Settings::from_config(resolved)?.connect().await?;
     let prefix = store.settings.prefix.clone();
     let wanted: Vec<String> = config
         .get("s3.topics")
-        .map(|t| t.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect())
+        .map(|t| {
+            t.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
-    let found: Vec<String> = store.list_folders(&prefix).await?.into_iter().filter(|t| t != METADATA_FOLDER).collect();
-    let topics = if wanted.is_empty() { found.clone() } else { wanted };
+    let found: Vec<String> = store
+        .list_folders(&prefix)
+        .await?
+        .into_iter()
+        .filter(|t| t != METADATA_FOLDER)
+        .collect();
+    let topics = if wanted.is_empty() {
+        found.clone()
+    } else {
+        wanted
+    };
     let mut partitions = Vec::new();
     for topic in &topics {
         let mut parts: Vec<i32> = store
@@ -117,14 +159,21 @@ pub async fn task_configs(config: &Properties, resolved: &Properties, max_tasks:
             return Err(TaskError::Config(format!(
                 "s3.topics names '{topic}', but s3://{}/{prefix}{topic}/ holds no backup (topics found: {})",
                 store.bucket(),
-                if found.is_empty() { "none".to_string() } else { found.join(", ") }
+                if found.is_empty() {
+                    "none".to_string()
+                } else {
+                    found.join(", ")
+                }
             )));
         }
         parts.sort_unstable();
         partitions.extend(parts.into_iter().map(|p| format!("{topic}/{p}")));
     }
     if partitions.is_empty() {
-        return Err(TaskError::Config(format!("no backup found under s3://{}/{prefix}: check aws.s3.bucket and prefix", store.bucket())));
+        return Err(TaskError::Config(format!(
+            "no backup found under s3://{}/{prefix}: check aws.s3.bucket and prefix",
+            store.bucket()
+        )));
     }
     let n = (max_tasks.max(1) as usize).min(partitions.len());
     let mut tasks: Vec<Vec<String>> = vec![Vec::new(); n];
@@ -143,7 +192,11 @@ pub async fn task_configs(config: &Properties, resolved: &Properties, max_tasks:
 
 /// Checks that an object holds the offsets its name promises: a v0 object cut between two
 /// records decodes cleanly, and only this check notices that records are missing.
-fn check_range(prefix: &str, key: &str, obj: skiff_format::DecodedObject) -> Result<skiff_format::DecodedObject, String> {
+fn check_range(
+    prefix: &str,
+    key: &str,
+    obj: skiff_format::DecodedObject,
+) -> Result<skiff_format::DecodedObject, String> {
     let Some(named) = parse_object_key(prefix, key) else {
         return Err("not a backup object name".into());
     };
@@ -215,13 +268,22 @@ impl S3SourceTask {
         let store = S3Settings::from_config(config)?.connect().await?;
         let target_prefix = config.get("kafka.topicPrefix").cloned().unwrap_or_default();
         let mut cursors = Vec::new();
-        for tp in config.get(PARTITIONS_KEY).map(String::as_str).unwrap_or("").split(',').filter(|s| !s.is_empty()) {
+        for tp in config
+            .get(PARTITIONS_KEY)
+            .map(String::as_str)
+            .unwrap_or("")
+            .split(',')
+            .filter(|s| !s.is_empty())
+        {
             let (topic, partition) = tp
                 .rsplit_once('/')
                 .and_then(|(t, p)| Some((t.to_string(), p.parse::<i32>().ok()?)))
                 .ok_or_else(|| TaskError::Config(format!("bad task partition '{tp}'")))?;
             let mut sp = JsonMap::new();
-            sp.insert("source".into(), Value::String(format!("{topic}/{partition}")));
+            sp.insert(
+                "source".into(),
+                Value::String(format!("{topic}/{partition}")),
+            );
             sp.insert("targetPrefix".into(), Value::String(target_prefix.clone()));
             cursors.push(Cursor {
                 target: target_topic(config, &topic)?,
@@ -244,7 +306,9 @@ impl S3SourceTask {
             });
         }
         let mut probe_cfg = ctx.worker.client(ClientRole::Consumer)?.to_rdkafka();
-        probe_cfg.set("group.id", format!("connect-{}-probe", ctx.connector)).set("enable.auto.commit", "false");
+        probe_cfg
+            .set("group.id", format!("connect-{}-probe", ctx.connector))
+            .set("enable.auto.commit", "false");
         let probe: BaseConsumer = probe_cfg.create()?;
         let ts = |k: &str| number::<i64>(config, k, i64::MIN).map(|v| (v != i64::MIN).then_some(v));
         Ok(S3SourceTask {
@@ -254,8 +318,12 @@ impl S3SourceTask {
             index: 0,
             from: ts("restore.timestamp.from")?,
             to: ts("restore.timestamp.to")?,
-            skip_corrupt: config.get("restore.on.corrupt").is_some_and(|v| v.eq_ignore_ascii_case("skip")),
-            follow: config.get("restore.mode").is_some_and(|v| v.eq_ignore_ascii_case("follow")),
+            skip_corrupt: config
+                .get("restore.on.corrupt")
+                .is_some_and(|v| v.eq_ignore_ascii_case("skip")),
+            follow: config
+                .get("restore.mode")
+                .is_some_and(|v| v.eq_ignore_ascii_case("follow")),
             rate: number(config, "maxRecordsPerSecond", 0u64)?,
             probe: Arc::new(probe),
             skipped_objects: Vec::new(),
@@ -268,15 +336,21 @@ impl S3SourceTask {
     async fn target_end(&self, topic: &str, partition: i32) -> Result<i64, TaskError> {
         let probe = self.probe.clone();
         let t = topic.to_string();
-        let (partitions, high) = tokio::task::spawn_blocking(move || -> Result<(usize, i64), rdkafka::error::KafkaError> {
-            let md = probe.fetch_metadata(Some(&t), KAFKA_CALL_TIMEOUT)?;
-            let count = md.topics().first().map(|m| m.partitions().len()).unwrap_or(0);
-            if (partition as usize) >= count {
-                return Ok((count, -1));
-            }
-            let (_, high) = probe.fetch_watermarks(&t, partition, KAFKA_CALL_TIMEOUT)?;
-            Ok((count, high))
-        })
+        let (partitions, high) = tokio::task::spawn_blocking(
+            move || -> Result<(usize, i64), rdkafka::error::KafkaError> {
+                let md = probe.fetch_metadata(Some(&t), KAFKA_CALL_TIMEOUT)?;
+                let count = md
+                    .topics()
+                    .first()
+                    .map(|m| m.partitions().len())
+                    .unwrap_or(0);
+                if (partition as usize) >= count {
+                    return Ok((count, -1));
+                }
+                let (_, high) = probe.fetch_watermarks(&t, partition, KAFKA_CALL_TIMEOUT)?;
+                Ok((count, high))
+            },
+        )
         .await
         .map_err(|e| TaskError::Other(e.to_string()))??;
         if high < 0 {
@@ -292,7 +366,12 @@ impl S3SourceTask {
     async fn open(&mut self, i: usize) -> Result<(), TaskError> {
         let (topic, partition, target, sp) = {
             let c = &self.cursors[i];
-            (c.topic.clone(), c.partition, c.target.clone(), c.source_partition.clone())
+            (
+                c.topic.clone(),
+                c.partition,
+                c.target.clone(),
+                c.source_partition.clone(),
+            )
         };
         let end = self.target_end(&target, partition).await?;
         let stored = self.ctx.offsets.get(&self.ctx.connector, &sp);
@@ -319,13 +398,18 @@ impl S3SourceTask {
                 o.insert("s3ObjectKey".into(), json!(""));
                 o.insert("lastReadOffset".into(), json!(-1));
                 o.insert("targetOffset".into(), json!(end));
-                self.ctx.offsets.put(&self.ctx.connector, vec![(sp.clone(), Some(o))]);
+                self.ctx
+                    .offsets
+                    .put(&self.ctx.connector, vec![(sp.clone(), Some(o))]);
                 source::flush_offsets(&self.ctx).await?;
                 (-1, end, 0)
             }
         };
         let prefix = self.store.settings.prefix.clone();
-        let keys = self.store.list_keys(&format!("{prefix}{topic}/{partition}/"), None).await?;
+        let keys = self
+            .store
+            .list_keys(&format!("{prefix}{topic}/{partition}/"), None)
+            .await?;
         let mut objects = Vec::new();
         for k in keys {
             match parse_object_key(&prefix, &k) {
@@ -374,11 +458,19 @@ impl S3SourceTask {
             }
             let body = self.store.get(&key).await?;
             let size = body.len() as u64;
-            match decode(&body).map_err(|e| e.to_string()).and_then(|obj| check_range(&self.store.settings.prefix, &key, obj)) {
+            match decode(&body)
+                .map_err(|e| e.to_string())
+                .and_then(|obj| check_range(&self.store.settings.prefix, &key, obj))
+            {
                 Ok(obj) => {
                     let c = &mut self.cursors[i];
                     c.bytes += size;
-                    c.current_range = obj.records.first().zip(obj.records.last()).map(|(a, b)| (a.offset, b.offset)).unwrap_or((-1, -1));
+                    c.current_range = obj
+                        .records
+                        .first()
+                        .zip(obj.records.last())
+                        .map(|(a, b)| (a.offset, b.offset))
+                        .unwrap_or((-1, -1));
                     c.current_key = key;
                     c.pending = obj.records.into();
                     return Ok(true);
@@ -387,7 +479,12 @@ impl S3SourceTask {
                     warn!(%key, "skipping corrupt object: {e}");
                     self.skipped_objects.push(key);
                 }
-                Err(e) => return Err(TaskError::Corrupt { key, message: format!("{e}; set restore.on.corrupt=skip to skip it") }),
+                Err(e) => {
+                    return Err(TaskError::Corrupt {
+                        key,
+                        message: format!("{e}; set restore.on.corrupt=skip to skip it"),
+                    });
+                }
             }
         }
         Ok(false)
@@ -402,15 +499,18 @@ impl S3SourceTask {
             .cursors
             .iter()
             .map(|c| {
-                (format!("{}/{}", c.topic, c.partition), json!({
-                    "target": format!("{}/{}", c.target, c.partition),
-                    "recordsRestored": c.records,
-                    "bytesRead": c.bytes,
-                    "objectsRead": c.objects_read,
-                    "objectsTotal": c.objects_total,
-                    "lastReadOffset": c.last_read,
-                    "done": c.done,
-                }))
+                (
+                    format!("{}/{}", c.topic, c.partition),
+                    json!({
+                        "target": format!("{}/{}", c.target, c.partition),
+                        "recordsRestored": c.records,
+                        "bytesRead": c.bytes,
+                        "objectsRead": c.objects_read,
+                        "objectsTotal": c.objects_total,
+                        "lastReadOffset": c.last_read,
+                        "done": c.done,
+                    }),
+                )
             })
             .collect();
         let done = self.cursors.iter().all(|c| c.done);
@@ -445,7 +545,9 @@ impl S3SourceTask {
                     Err(e) => return Err(e),
                 }
             }
-            let Some(r) = self.cursors[i].pending.pop_front() else { continue };
+            let Some(r) = self.cursors[i].pending.pop_front() else {
+                continue;
+            };
             let wanted = self.wanted(&r);
             let c = &mut self.cursors[i];
             if r.offset <= c.last_read {
@@ -505,7 +607,10 @@ impl SourceTask for S3SourceTask {
                     continue;
                 }
                 if self.rate > 0 {
-                    tokio::time::sleep(Duration::from_secs_f64(batch.len() as f64 / self.rate as f64)).await;
+                    tokio::time::sleep(Duration::from_secs_f64(
+                        batch.len() as f64 / self.rate as f64,
+                    ))
+                    .await;
                 }
                 return Ok(batch);
             }
@@ -531,12 +636,18 @@ mod tests {
     use super::*;
 
     fn props(pairs: &[(&str, &str)]) -> Properties {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn target_names_apply_mapping_then_prefix() {
-        let c = props(&[("topics.mapping", "orders:orders-restored, a:b"), ("kafka.topicPrefix", "dr")]);
+        let c = props(&[
+            ("topics.mapping", "orders:orders-restored, a:b"),
+            ("kafka.topicPrefix", "dr"),
+        ]);
         assert_eq!(target_topic(&c, "orders").unwrap(), "dr-orders-restored");
         assert_eq!(target_topic(&c, "other").unwrap(), "dr-other");
         assert_eq!(target_topic(&props(&[]), "t").unwrap(), "t");
@@ -544,7 +655,11 @@ mod tests {
 
     #[test]
     fn bad_mapping_and_time_range_are_reported_by_key() {
-        let errs = validate(&props(&[("topics.mapping", "nocolon"), ("restore.timestamp.from", "10"), ("restore.timestamp.to", "5")]));
+        let errs = validate(&props(&[
+            ("topics.mapping", "nocolon"),
+            ("restore.timestamp.from", "10"),
+            ("restore.timestamp.to", "5"),
+        ]));
         let keys: Vec<&str> = errs.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["topics.mapping", "restore.timestamp.to"]);
     }

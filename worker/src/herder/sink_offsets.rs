@@ -19,20 +19,30 @@ fn group(name: &str) -> String {
 }
 
 fn consumer(worker: &WorkerConfig, name: &str) -> Result<BaseConsumer, HerderError> {
-    let mut cfg = worker.client(ClientRole::Consumer).map_err(|e| HerderError::Internal(e.to_string()))?.to_rdkafka();
-    cfg.set("group.id", group(name)).set("enable.auto.commit", "false");
-    cfg.create().map_err(|e| HerderError::Internal(format!("cannot create a Kafka consumer: {e}")))
+    let mut cfg = worker
+        .client(ClientRole::Consumer)
+        .map_err(|e| HerderError::Internal(e.to_string()))?
+        .to_rdkafka();
+    cfg.set("group.id", group(name))
+        .set("enable.auto.commit", "false");
+    cfg.create()
+        .map_err(|e| HerderError::Internal(format!("cannot create a Kafka consumer: {e}")))
 }
 
-fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, HerderError> + Send + 'static) -> impl std::future::Future<Output = Result<T, HerderError>> {
-    async move { tokio::task::spawn_blocking(f).await.map_err(|e| HerderError::Internal(e.to_string()))? }
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, HerderError> + Send + 'static,
+) -> Result<T, HerderError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| HerderError::Internal(e.to_string()))?
 }
 
 /// The group's committed offsets for every partition of every topic in the cluster.
 pub async fn list(worker: &WorkerConfig, name: &str) -> Result<ConnectorOffsets, HerderError> {
     let c = consumer(worker, name)?;
     blocking(move || {
-        let kafka = |e: rdkafka::error::KafkaError| HerderError::Internal(format!("Kafka error: {e}"));
+        let kafka =
+            |e: rdkafka::error::KafkaError| HerderError::Internal(format!("Kafka error: {e}"));
         let md = c.fetch_metadata(None, TIMEOUT).map_err(kafka)?;
         let mut tpl = TopicPartitionList::new();
         for t in md.topics().iter().filter(|t| !t.name().starts_with("__")) {
@@ -46,7 +56,9 @@ pub async fn list(worker: &WorkerConfig, name: &str) -> Result<ConnectorOffsets,
             .iter()
             .filter_map(|e| match e.offset() {
                 Offset::Offset(o) => Some(ConnectorOffset {
-                    partition: as_map(json!({"kafka_topic": e.topic(), "kafka_partition": e.partition()})),
+                    partition: as_map(
+                        json!({"kafka_topic": e.topic(), "kafka_partition": e.partition()}),
+                    ),
                     offset: Some(as_map(json!({"kafka_offset": o}))),
                 }),
                 _ => None,
@@ -65,7 +77,11 @@ fn as_map(v: Value) -> serde_json::Map<String, Value> {
 }
 
 /// Commits the given offsets for the group, or deletes the group (`None`: reset).
-pub async fn alter(worker: &WorkerConfig, name: &str, changes: Option<Vec<ConnectorOffset>>) -> Result<(), HerderError> {
+pub async fn alter(
+    worker: &WorkerConfig,
+    name: &str,
+    changes: Option<Vec<ConnectorOffset>>,
+) -> Result<(), HerderError> {
     let Some(changes) = changes else {
         let admin: AdminClient<DefaultClientContext> = worker
             .client(ClientRole::Admin)
@@ -75,30 +91,56 @@ pub async fn alter(worker: &WorkerConfig, name: &str, changes: Option<Vec<Connec
             .map_err(|e| HerderError::Internal(e.to_string()))?;
         let g = group(name);
         let res = admin
-            .delete_groups(&[g.as_str()], &AdminOptions::new().request_timeout(Some(TIMEOUT)))
+            .delete_groups(
+                &[g.as_str()],
+                &AdminOptions::new().request_timeout(Some(TIMEOUT)),
+            )
             .await
             .map_err(|e| HerderError::Internal(format!("Kafka error: {e}")))?;
         for r in res {
-            if let Err((g, code)) = r {
-                if code != rdkafka::types::RDKafkaErrorCode::GroupIdNotFound {
-                    return Err(HerderError::Internal(format!("cannot reset the offsets of consumer group {g}: {code}")));
-                }
+            if let Err((g, code)) = r
+                && code != rdkafka::types::RDKafkaErrorCode::GroupIdNotFound
+            {
+                return Err(HerderError::Internal(format!(
+                    "cannot reset the offsets of consumer group {g}: {code}"
+                )));
             }
         }
         return Ok(());
     };
     let mut tpl = TopicPartitionList::new();
     for o in &changes {
-        let topic = o.partition.get("kafka_topic").and_then(Value::as_str).ok_or_else(|| HerderError::BadRequest("Each partition must have a 'kafka_topic' (a string)".into()))?;
-        let partition = o.partition.get("kafka_partition").and_then(Value::as_i64).ok_or_else(|| HerderError::BadRequest("Each partition must have a 'kafka_partition' (an integer)".into()))?;
+        let topic = o
+            .partition
+            .get("kafka_topic")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                HerderError::BadRequest(
+                    "Each partition must have a 'kafka_topic' (a string)".into(),
+                )
+            })?;
+        let partition = o
+            .partition
+            .get("kafka_partition")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| {
+                HerderError::BadRequest(
+                    "Each partition must have a 'kafka_partition' (an integer)".into(),
+                )
+            })?;
         let offset = o
             .offset
             .as_ref()
             .and_then(|m| m.get("kafka_offset"))
             .and_then(Value::as_i64)
             .ok_or_else(|| HerderError::BadRequest("Each offset must have a 'kafka_offset' (an integer); removing a single partition's offset is not supported, reset them all with DELETE".into()))?;
-        tpl.add_partition_offset(topic, partition as i32, Offset::Offset(offset)).map_err(|e| HerderError::BadRequest(e.to_string()))?;
+        tpl.add_partition_offset(topic, partition as i32, Offset::Offset(offset))
+            .map_err(|e| HerderError::BadRequest(e.to_string()))?;
     }
     let c = consumer(worker, name)?;
-    blocking(move || c.commit(&tpl, CommitMode::Sync).map_err(|e| HerderError::Internal(format!("Kafka error: {e}")))).await
+    blocking(move || {
+        c.commit(&tpl, CommitMode::Sync)
+            .map_err(|e| HerderError::Internal(format!("Kafka error: {e}")))
+    })
+    .await
 }

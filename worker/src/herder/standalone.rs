@@ -7,7 +7,8 @@ use crate::connectors::config_def::config_infos;
 use crate::runtime::offsets::JsonMap;
 use crate::runtime::worker::Worker;
 use skiff_api::rest::{
-    ConfigInfos, ConnectorInfo, ConnectorOffset, ConnectorOffsets, ConnectorState, ConnectorStateInfo, ConnectorType, State, TargetState, TaskId, TaskInfo, TaskState,
+    ConfigInfos, ConnectorInfo, ConnectorOffset, ConnectorOffsets, ConnectorState,
+    ConnectorStateInfo, ConnectorType, State, TargetState, TaskId, TaskInfo, TaskState,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,10 +42,14 @@ fn check_name(name: &str) -> Result<(), HerderError> {
         return Err(HerderError::BadRequest("Connector name is required".into()));
     }
     if name.chars().any(|c| c.is_control()) {
-        return Err(HerderError::BadRequest(format!("Connector name {name:?} contains control characters, which are not allowed")));
+        return Err(HerderError::BadRequest(format!(
+            "Connector name {name:?} contains control characters, which are not allowed"
+        )));
     }
     if name.contains('/') {
-        return Err(HerderError::BadRequest(format!("Connector name {name:?} contains '/', which cannot be used in REST paths")));
+        return Err(HerderError::BadRequest(format!(
+            "Connector name {name:?} contains '/', which cannot be used in REST paths"
+        )));
     }
     Ok(())
 }
@@ -80,7 +85,11 @@ fn sink_offsets(offsets: ConnectorOffsets) -> SinkOffsets {
 impl Herder {
     /// A herder over a worker.
     pub fn new(worker: Arc<Worker>) -> Self {
-        Herder { worker, connectors: Mutex::new(BTreeMap::new()), topics_baseline: Mutex::new(BTreeMap::new()) }
+        Herder {
+            worker,
+            connectors: Mutex::new(BTreeMap::new()),
+            topics_baseline: Mutex::new(BTreeMap::new()),
+        }
     }
 
     /// The worker id statuses report.
@@ -99,7 +108,11 @@ impl Herder {
         config.insert("name".into(), name.to_string());
         let class = config
             .get("connector.class")
-            .ok_or_else(|| HerderError::BadRequest("Connector config contains no connector type: set 'connector.class'".into()))?
+            .ok_or_else(|| {
+                HerderError::BadRequest(
+                    "Connector config contains no connector type: set 'connector.class'".into(),
+                )
+            })?
             .clone();
         let plugin = Plugin::find(&class).ok_or_else(|| {
             HerderError::BadRequest(format!(
@@ -120,13 +133,25 @@ impl Herder {
     }
 
     /// `POST /connectors`: 409 when the name exists.
-    pub async fn create(&self, name: &str, mut config: Properties, initial: Option<TargetState>) -> Result<ConnectorInfo, HerderError> {
+    pub async fn create(
+        &self,
+        name: &str,
+        mut config: Properties,
+        initial: Option<TargetState>,
+    ) -> Result<ConnectorInfo, HerderError> {
         let plugin = self.check_config(name, &mut config)?;
         let mut map = self.connectors.lock().await;
         if map.contains_key(name) {
-            return Err(HerderError::Conflict(format!("Connector {name} already exists")));
+            return Err(HerderError::Conflict(format!(
+                "Connector {name} already exists"
+            )));
         }
-        let mut entry = Entry { plugin, config, target: initial.unwrap_or(TargetState::Running), tasks: Vec::new() };
+        let mut entry = Entry {
+            plugin,
+            config,
+            target: initial.unwrap_or(TargetState::Running),
+            tasks: Vec::new(),
+        };
         self.apply(name, &mut entry).await;
         let info = info_of(name, &entry);
         map.insert(name.to_string(), entry);
@@ -135,7 +160,11 @@ impl Herder {
     }
 
     /// `PUT /connectors/{c}/config`: returns whether it was created.
-    pub async fn put_config(&self, name: &str, mut config: Properties) -> Result<(bool, ConnectorInfo), HerderError> {
+    pub async fn put_config(
+        &self,
+        name: &str,
+        mut config: Properties,
+    ) -> Result<(bool, ConnectorInfo), HerderError> {
         let plugin = self.check_config(name, &mut config)?;
         let mut map = self.connectors.lock().await;
         let (created, target) = match map.get(name) {
@@ -143,14 +172,19 @@ impl Herder {
             None => (true, TargetState::Running),
         };
         if !created {
-            if let Some(e) = map.get(name) {
-                if e.config == config {
-                    return Ok((false, info_of(name, e)));
-                }
+            if let Some(e) = map.get(name)
+                && e.config == config
+            {
+                return Ok((false, info_of(name, e)));
             }
             self.worker.stop_connector_tasks(name).await;
         }
-        let mut entry = Entry { plugin, config, target, tasks: Vec::new() };
+        let mut entry = Entry {
+            plugin,
+            config,
+            target,
+            tasks: Vec::new(),
+        };
         self.apply(name, &mut entry).await;
         let info = info_of(name, &entry);
         map.insert(name.to_string(), entry);
@@ -159,7 +193,11 @@ impl Herder {
     }
 
     /// `PATCH /connectors/{c}/config`: merges; a null value removes the key.
-    pub async fn patch_config(&self, name: &str, patch: BTreeMap<String, Option<String>>) -> Result<ConnectorInfo, HerderError> {
+    pub async fn patch_config(
+        &self,
+        name: &str,
+        patch: BTreeMap<String, Option<String>>,
+    ) -> Result<ConnectorInfo, HerderError> {
         let mut config = self.config(name).await?;
         for (k, v) in patch {
             match v {
@@ -187,7 +225,11 @@ impl Herder {
             TargetState::Paused => status.set_connector(name, State::Paused, None),
             TargetState::Running => status.set_connector(name, State::Running, None),
         }
-        let max_tasks = entry.config.get("tasks.max").and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(1);
+        let max_tasks = entry
+            .config
+            .get("tasks.max")
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .unwrap_or(1);
         let resolved = match self.worker.config.providers.resolve(&entry.config) {
             Ok(r) => r,
             Err(e) => {
@@ -195,7 +237,11 @@ impl Herder {
                 return;
             }
         };
-        match entry.plugin.task_configs(&entry.config, &resolved, max_tasks).await {
+        match entry
+            .plugin
+            .task_configs(&entry.config, &resolved, max_tasks)
+            .await
+        {
             Ok(tasks) => {
                 let class = task_class(entry.plugin);
                 entry.tasks = tasks
@@ -215,7 +261,9 @@ impl Herder {
         }
         for (i, tc) in entry.tasks.iter().enumerate() {
             if entry.target == TargetState::Running {
-                self.worker.start_task(name, i as u32, entry.plugin, tc.clone()).await;
+                self.worker
+                    .start_task(name, i as u32, entry.plugin, tc.clone())
+                    .await;
             } else {
                 status.set_task(name, i as u32, State::Paused, None);
             }
@@ -224,25 +272,47 @@ impl Herder {
 
     /// The stored configuration.
     pub async fn config(&self, name: &str) -> Result<Properties, HerderError> {
-        self.connectors.lock().await.get(name).map(|e| e.config.clone()).ok_or_else(|| not_found(name))
+        self.connectors
+            .lock()
+            .await
+            .get(name)
+            .map(|e| e.config.clone())
+            .ok_or_else(|| not_found(name))
     }
 
     /// `GET /connectors/{c}`.
     pub async fn info(&self, name: &str) -> Result<ConnectorInfo, HerderError> {
-        self.connectors.lock().await.get(name).map(|e| info_of(name, e)).ok_or_else(|| not_found(name))
+        self.connectors
+            .lock()
+            .await
+            .get(name)
+            .map(|e| info_of(name, e))
+            .ok_or_else(|| not_found(name))
     }
 
     /// `GET /connectors/{c}/tasks`.
     pub async fn tasks(&self, name: &str) -> Result<Vec<TaskInfo>, HerderError> {
         let map = self.connectors.lock().await;
         let e = map.get(name).ok_or_else(|| not_found(name))?;
-        Ok(e.tasks.iter().enumerate().map(|(i, c)| TaskInfo { id: TaskId { connector: name.to_string(), task: i as u32 }, config: c.clone() }).collect())
+        Ok(e.tasks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| TaskInfo {
+                id: TaskId {
+                    connector: name.to_string(),
+                    task: i as u32,
+                },
+                config: c.clone(),
+            })
+            .collect())
     }
 
     /// `GET /connectors/{c}/status`.
     pub async fn status(&self, name: &str) -> Result<ConnectorStateInfo, HerderError> {
         let map = self.connectors.lock().await;
-        let e = map.get(name).ok_or_else(|| HerderError::NotFound(format!("No status found for connector {name}")))?;
+        let e = map.get(name).ok_or_else(|| {
+            HerderError::NotFound(format!("No status found for connector {name}"))
+        })?;
         Ok(self.status_of(name, e))
     }
 
@@ -265,7 +335,12 @@ impl Herder {
             .collect();
         ConnectorStateInfo {
             name: name.to_string(),
-            connector: ConnectorState { state: c.as_ref().map_or(State::Unassigned, |c| c.state), worker_id: wid, version, trace: c.and_then(|c| c.trace) },
+            connector: ConnectorState {
+                state: c.as_ref().map_or(State::Unassigned, |c| c.state),
+                worker_id: wid,
+                version,
+                trace: c.and_then(|c| c.trace),
+            },
             tasks,
             connector_type: e.plugin.kind(),
         }
@@ -279,11 +354,18 @@ impl Herder {
         if task as usize >= e.tasks.len() {
             return Err(missing());
         }
-        self.status_of(name, e).tasks.into_iter().nth(task as usize).ok_or_else(missing)
+        self.status_of(name, e)
+            .tasks
+            .into_iter()
+            .nth(task as usize)
+            .ok_or_else(missing)
     }
 
     /// Each task's progress document (restores report records, bytes and completion).
-    pub async fn progress(&self, name: &str) -> Result<BTreeMap<u32, serde_json::Value>, HerderError> {
+    pub async fn progress(
+        &self,
+        name: &str,
+    ) -> Result<BTreeMap<u32, serde_json::Value>, HerderError> {
         if !self.connectors.lock().await.contains_key(name) {
             return Err(not_found(name));
         }
@@ -306,7 +388,9 @@ impl Herder {
     /// `PUT .../pause|resume|stop`: idempotent target-state changes.
     pub async fn set_target(&self, name: &str, target: TargetState) -> Result<(), HerderError> {
         let mut map = self.connectors.lock().await;
-        let entry = map.get_mut(name).ok_or_else(|| HerderError::NotFound(format!("Unknown connector {name}")))?;
+        let entry = map
+            .get_mut(name)
+            .ok_or_else(|| HerderError::NotFound(format!("Unknown connector {name}")))?;
         if entry.target == target {
             return Ok(());
         }
@@ -319,16 +403,26 @@ impl Herder {
 
     /// `POST /connectors/{c}/restart`: with `include_tasks`/`only_failed` returns the planned
     /// restarts (202), else restarts the connector instance only (204).
-    pub async fn restart(&self, name: &str, include_tasks: bool, only_failed: bool) -> Result<Option<ConnectorStateInfo>, HerderError> {
+    pub async fn restart(
+        &self,
+        name: &str,
+        include_tasks: bool,
+        only_failed: bool,
+    ) -> Result<Option<ConnectorStateInfo>, HerderError> {
         let mut map = self.connectors.lock().await;
-        let entry = map.get_mut(name).ok_or_else(|| HerderError::NotFound(format!("Unknown connector: {name}")))?;
+        let entry = map
+            .get_mut(name)
+            .ok_or_else(|| HerderError::NotFound(format!("Unknown connector: {name}")))?;
         let before = self.status_of(name, entry);
         let connector_failed = before.connector.state == State::Failed;
         if !include_tasks && !only_failed {
-            if entry.target == TargetState::Running && (connector_failed || entry.tasks.is_empty()) {
+            if entry.target == TargetState::Running && (connector_failed || entry.tasks.is_empty())
+            {
                 self.apply(name, entry).await;
             } else {
-                self.worker.status.set_connector(name, before.connector.state, None);
+                self.worker
+                    .status
+                    .set_connector(name, before.connector.state, None);
             }
             return Ok(None);
         }
@@ -366,8 +460,14 @@ impl Herder {
     /// `POST /connectors/{c}/tasks/{t}/restart`.
     pub async fn restart_task(&self, name: &str, task: u32) -> Result<(), HerderError> {
         let map = self.connectors.lock().await;
-        let entry = map.get(name).ok_or_else(|| HerderError::NotFound(format!("Unknown connector: {name}")))?;
-        let tc = entry.tasks.get(task as usize).cloned().ok_or_else(|| HerderError::NotFound(format!("Unknown task: {name}-{task}")))?;
+        let entry = map
+            .get(name)
+            .ok_or_else(|| HerderError::NotFound(format!("Unknown connector: {name}")))?;
+        let tc = entry
+            .tasks
+            .get(task as usize)
+            .cloned()
+            .ok_or_else(|| HerderError::NotFound(format!("Unknown task: {name}-{task}")))?;
         if entry.target == TargetState::Running {
             self.worker.start_task(name, task, entry.plugin, tc).await;
         }
@@ -375,20 +475,34 @@ impl Herder {
     }
 
     /// `PUT /connector-plugins/{p}/config/validate`.
-    pub async fn validate(&self, plugin_name: &str, config: &Properties) -> Result<ConfigInfos, HerderError> {
-        let class = config.get("connector.class").ok_or_else(|| HerderError::BadRequest("Connector config must contain 'connector.class'".into()))?;
-        let plugin = Plugin::find(plugin_name).ok_or_else(|| HerderError::NotFound(format!("Unknown plugin {plugin_name}.")))?;
+    pub async fn validate(
+        &self,
+        plugin_name: &str,
+        config: &Properties,
+    ) -> Result<ConfigInfos, HerderError> {
+        let class = config.get("connector.class").ok_or_else(|| {
+            HerderError::BadRequest("Connector config must contain 'connector.class'".into())
+        })?;
+        let plugin = Plugin::find(plugin_name)
+            .ok_or_else(|| HerderError::NotFound(format!("Unknown plugin {plugin_name}.")))?;
         if Plugin::find(class) != Some(plugin) {
-            return Err(HerderError::BadRequest(format!("Included connector type {class} does not match request type {plugin_name}")));
+            return Err(HerderError::BadRequest(format!(
+                "Included connector type {class} does not match request type {plugin_name}"
+            )));
         }
-        let class = canonical_class(plugin_name);
+        // Connect names the result after `connector.class` as given (an alias stays an alias).
+        let class = class.clone();
         let mut errors = plugin.rule_errors(config);
         let defs = plugin.defs();
-        let fields_ok = defs.iter().all(|d| d.check(config.get(d.name).map(String::as_str)).is_empty());
-        if matches!(plugin, Plugin::S3Sink | Plugin::S3Source) && fields_ok && errors.is_empty() {
-            if let Some(e) = self.check_bucket(config).await {
-                errors.push(("aws.s3.bucket".into(), e));
-            }
+        let fields_ok = defs
+            .iter()
+            .all(|d| d.check(config.get(d.name).map(String::as_str)).is_empty());
+        if matches!(plugin, Plugin::S3Sink | Plugin::S3Source)
+            && fields_ok
+            && errors.is_empty()
+            && let Some(e) = self.check_bucket(config).await
+        {
+            errors.push(("aws.s3.bucket".into(), e));
         }
         Ok(config_infos(&class, &defs, config, &errors))
     }
@@ -409,7 +523,10 @@ impl Herder {
         match tokio::time::timeout(std::time::Duration::from_secs(15), store.check_bucket()).await {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(e),
-            Err(_) => Some(format!("bucket '{}' did not answer within 15 s: check s3.endpoint and the network", store.bucket())),
+            Err(_) => Some(format!(
+                "bucket '{}' did not answer within 15 s: check s3.endpoint and the network",
+                store.bucket()
+            )),
         }
     }
 
@@ -420,7 +537,16 @@ impl Herder {
         if entry.plugin.kind() == ConnectorType::Sink {
             return crate::herder::sink_offsets::list(&self.worker.config, name).await;
         }
-        let offsets = self.worker.offsets.list(name).into_iter().map(|(p, o)| ConnectorOffset { partition: p, offset: Some(o) }).collect();
+        let offsets = self
+            .worker
+            .offsets
+            .list(name)
+            .into_iter()
+            .map(|(p, o)| ConnectorOffset {
+                partition: p,
+                offset: Some(o),
+            })
+            .collect();
         Ok(ConnectorOffsets { offsets })
     }
 
@@ -428,13 +554,28 @@ impl Herder {
     /// last reset (those its consumer group committed offsets for since then), sorted. Unknown
     /// connectors and source connectors have none, as in Connect.
     pub async fn active_topics(&self, name: &str) -> Result<Vec<String>, HerderError> {
-        let is_sink = self.connectors.lock().await.get(name).is_some_and(|e| e.plugin.kind() == ConnectorType::Sink);
+        let is_sink = self
+            .connectors
+            .lock()
+            .await
+            .get(name)
+            .is_some_and(|e| e.plugin.kind() == ConnectorType::Sink);
         if !is_sink {
             return Ok(Vec::new());
         }
         let now = sink_offsets(crate::herder::sink_offsets::list(&self.worker.config, name).await?);
-        let baseline = self.topics_baseline.lock().await.get(name).cloned().unwrap_or_default();
-        let mut topics: Vec<String> = now.into_iter().filter(|(tp, o)| baseline.get(tp).is_none_or(|b| o > b)).map(|((t, _), _)| t).collect();
+        let baseline = self
+            .topics_baseline
+            .lock()
+            .await
+            .get(name)
+            .cloned()
+            .unwrap_or_default();
+        let mut topics: Vec<String> = now
+            .into_iter()
+            .filter(|(tp, o)| baseline.get(tp).is_none_or(|b| o > b))
+            .map(|((t, _), _)| t)
+            .collect();
         topics.dedup();
         Ok(topics)
     }
@@ -442,16 +583,29 @@ impl Herder {
     /// `PUT /connectors/{c}/topics/reset`: forgets the active topics; a topic is listed again
     /// once the sink consumes from it anew.
     pub async fn reset_active_topics(&self, name: &str) -> Result<(), HerderError> {
-        let is_sink = self.connectors.lock().await.get(name).is_some_and(|e| e.plugin.kind() == ConnectorType::Sink);
+        let is_sink = self
+            .connectors
+            .lock()
+            .await
+            .get(name)
+            .is_some_and(|e| e.plugin.kind() == ConnectorType::Sink);
         if is_sink {
-            let now = sink_offsets(crate::herder::sink_offsets::list(&self.worker.config, name).await?);
-            self.topics_baseline.lock().await.insert(name.to_string(), now);
+            let now =
+                sink_offsets(crate::herder::sink_offsets::list(&self.worker.config, name).await?);
+            self.topics_baseline
+                .lock()
+                .await
+                .insert(name.to_string(), now);
         }
         Ok(())
     }
 
     /// `PATCH`/`DELETE /connectors/{c}/offsets`: only while STOPPED, as in Kafka.
-    pub async fn alter_offsets(&self, name: &str, changes: Option<Vec<ConnectorOffset>>) -> Result<String, HerderError> {
+    pub async fn alter_offsets(
+        &self,
+        name: &str,
+        changes: Option<Vec<ConnectorOffset>>,
+    ) -> Result<String, HerderError> {
         let map = self.connectors.lock().await;
         let entry = map.get(name).ok_or_else(|| not_found(name))?;
         if entry.target != TargetState::Stopped {
@@ -467,13 +621,23 @@ impl Herder {
             match changes {
                 None => self.worker.offsets.remove_connector(name),
                 Some(list) => {
-                    let updates: Vec<(JsonMap, Option<JsonMap>)> = list.into_iter().map(|o| (o.partition, o.offset)).collect();
+                    let updates: Vec<(JsonMap, Option<JsonMap>)> =
+                        list.into_iter().map(|o| (o.partition, o.offset)).collect();
                     self.worker.offsets.put(name, updates);
                 }
             }
-            self.worker.offsets.flush().await.map_err(|e| HerderError::Internal(e.to_string()))?;
+            self.worker
+                .offsets
+                .flush()
+                .await
+                .map_err(|e| HerderError::Internal(e.to_string()))?;
         }
-        Ok(if reset { "The offsets for this connector have been reset successfully" } else { "The offsets for this connector have been altered successfully" }.to_string())
+        Ok(if reset {
+            "The offsets for this connector have been reset successfully"
+        } else {
+            "The offsets for this connector have been altered successfully"
+        }
+        .to_string())
     }
 
     /// Stops every task (worker shutdown), flushing and committing.
@@ -485,23 +649,16 @@ impl Herder {
     }
 }
 
-/// The listed class name a plugin name refers to.
-fn canonical_class(plugin_name: &str) -> String {
-    Plugin::listings()
-        .into_iter()
-        .map(|p| p.class)
-        .find(|c| {
-            let simple = c.rsplit('.').next().unwrap_or(c);
-            c == plugin_name || simple == plugin_name || simple.strip_suffix("Connector") == Some(plugin_name)
-        })
-        .unwrap_or_else(|| plugin_name.to_string())
-}
-
 fn info_of(name: &str, e: &Entry) -> ConnectorInfo {
     ConnectorInfo {
         name: name.to_string(),
         config: e.config.clone(),
-        tasks: (0..e.tasks.len() as u32).map(|t| TaskId { connector: name.to_string(), task: t }).collect(),
+        tasks: (0..e.tasks.len() as u32)
+            .map(|t| TaskId {
+                connector: name.to_string(),
+                task: t,
+            })
+            .collect(),
         connector_type: e.plugin.kind(),
     }
 }

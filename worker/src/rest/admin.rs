@@ -27,15 +27,24 @@ impl LogControl {
     pub fn new(handle: Option<reload::Handle<EnvFilter, Registry>>, root_level: &str) -> Self {
         let mut levels = BTreeMap::new();
         levels.insert("root".to_string(), (root_level.to_ascii_uppercase(), None));
-        LogControl { handle, levels: Mutex::new(levels) }
+        LogControl {
+            handle,
+            levels: Mutex::new(levels),
+        }
     }
 
     fn snapshot(&self) -> BTreeMap<String, (String, Option<i64>)> {
-        self.levels.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.levels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn set(&self, logger: &str, level: &str) -> Result<(), String> {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
         let mut levels = self.levels.lock().unwrap_or_else(|p| p.into_inner());
         levels.insert(logger.to_string(), (level.to_string(), Some(now)));
         let directives: Vec<String> = levels
@@ -46,11 +55,16 @@ impl LogControl {
                     other => other,
                 }
                 .to_ascii_lowercase();
-                if name == "root" { l } else { format!("{name}={l}") }
+                if name == "root" {
+                    l
+                } else {
+                    format!("{name}={l}")
+                }
             })
             .collect();
         if let Some(h) = &self.handle {
-            let filter = EnvFilter::try_new(directives.join(",")).map_err(|e| format!("invalid logger name '{logger}': {e}"))?;
+            let filter = EnvFilter::try_new(directives.join(","))
+                .map_err(|e| format!("invalid logger name '{logger}': {e}"))?;
             h.reload(filter).map_err(|e| e.to_string())?;
         }
         Ok(())
@@ -59,28 +73,54 @@ impl LogControl {
 
 /// The routes of this module.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/admin/loggers", get(list)).route("/admin/loggers/{logger}", get(get_one).put(put_one))
+    Router::new()
+        .route("/admin/loggers", get(list))
+        .route("/admin/loggers/{logger}", get(get_one).put(put_one))
 }
 
 async fn list(State(s): State<AppState>) -> Json<Value> {
-    let out: serde_json::Map<String, Value> = s.logs.snapshot().into_iter().map(|(k, (l, m))| (k, json!({"level": l, "last_modified": m}))).collect();
+    let out: serde_json::Map<String, Value> = s
+        .logs
+        .snapshot()
+        .into_iter()
+        .map(|(k, (l, m))| (k, json!({"level": l, "last_modified": m})))
+        .collect();
     Json(Value::Object(out))
 }
 
-async fn get_one(State(s): State<AppState>, Path(logger): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn get_one(
+    State(s): State<AppState>,
+    Path(logger): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let levels = s.logs.snapshot();
-    let (level, m) = levels.get(&logger).or_else(|| levels.get("root")).cloned().ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("Logger {logger} not found.")))?;
+    let (level, m) = levels
+        .get(&logger)
+        .or_else(|| levels.get("root"))
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, format!("Logger {logger} not found."))
+        })?;
     Ok(Json(json!({"level": level, "last_modified": m})))
 }
 
-async fn put_one(State(s): State<AppState>, Path(logger): Path<String>, RawQuery(q): RawQuery, JsonBody(body): JsonBody<Value>) -> Result<Response, ApiError> {
+async fn put_one(
+    State(s): State<AppState>,
+    Path(logger): Path<String>,
+    RawQuery(q): RawQuery,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
     let level = body
         .get("level")
         .and_then(Value::as_str)
         .map(str::to_ascii_uppercase)
-        .ok_or_else(|| ApiError::bad_request("Desired 'level' parameter was not specified in request."))?;
+        .ok_or_else(|| {
+            ApiError::bad_request("Desired 'level' parameter was not specified in request.")
+        })?;
     if !LEVELS.contains(&level.as_str()) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("invalid log level '{level}'.")));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("invalid log level '{level}'."),
+        ));
     }
     s.logs.set(&logger, &level).map_err(ApiError::bad_request)?;
     if q.as_deref().is_some_and(|q| q.contains("scope=cluster")) {

@@ -23,10 +23,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             }
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::bad_request("Request body is empty: a JSON document is expected"));
+            return Err(ApiError::bad_request(
+                "Request body is empty: a JSON document is expected",
+            ));
         }
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError::bad_request(format!("Cannot deserialize the request body as JSON: {e}")))
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            ApiError::bad_request(format!("Cannot deserialize the request body as JSON: {e}"))
+        })
     }
 }

@@ -18,7 +18,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/connectors", get(list).post(create))
         .route("/connectors/{name}", get(info).delete(delete))
-        .route("/connectors/{name}/config", get(config).put(put_config).patch(patch_config))
+        .route(
+            "/connectors/{name}/config",
+            get(config).put(put_config).patch(patch_config),
+        )
         .route("/connectors/{name}/status", get(status))
         .route("/connectors/{name}/progress", get(progress))
         .route("/connectors/{name}/restart", post(restart))
@@ -27,8 +30,14 @@ pub fn routes() -> Router<AppState> {
         .route("/connectors/{name}/stop", put(stop))
         .route("/connectors/{name}/tasks", get(tasks))
         .route("/connectors/{name}/tasks/{task}/status", get(task_status))
-        .route("/connectors/{name}/tasks/{task}/restart", post(restart_task))
-        .route("/connectors/{name}/offsets", get(offsets).patch(alter_offsets).delete(reset_offsets))
+        .route(
+            "/connectors/{name}/tasks/{task}/restart",
+            post(restart_task),
+        )
+        .route(
+            "/connectors/{name}/offsets",
+            get(offsets).patch(alter_offsets).delete(reset_offsets),
+        )
         .route("/connectors/{name}/topics", get(topics))
         .route("/connectors/{name}/topics/reset", put(reset_topics))
 }
@@ -53,25 +62,37 @@ fn query_bool(q: &Option<String>, key: &str) -> Result<bool, ApiError> {
         None => Ok(false),
         Some((_, v)) if v.eq_ignore_ascii_case("true") => Ok(true),
         Some((_, v)) if v.eq_ignore_ascii_case("false") || v.is_empty() => Ok(false),
-        Some((_, v)) => Err(ApiError::bad_request(format!("Query parameter '{key}' must be true or false, not '{v}'"))),
+        Some((_, v)) => Err(ApiError::bad_request(format!(
+            "Query parameter '{key}' must be true or false, not '{v}'"
+        ))),
     }
 }
 
 /// A config object whose values are strings (numbers and booleans are accepted as strings).
 fn config_map(v: &Map<String, Value>) -> Result<Properties, ApiError> {
     v.iter()
-        .map(|(k, v)| json_scalar(k, v).map(|s| (k.clone(), s)).map_err(ApiError::bad_request))
+        .map(|(k, v)| {
+            json_scalar(k, v)
+                .map(|s| (k.clone(), s))
+                .map_err(ApiError::bad_request)
+        })
         .collect()
 }
 
 /// A task id from the path; anything but a number matches no route, as in Connect.
 fn task_id(task: &str) -> Result<u32, ApiError> {
-    task.parse().map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "HTTP 404 Not Found"))
+    task.parse()
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "HTTP 404 Not Found"))
 }
 
-fn created(name: &str, body: impl serde::Serialize) -> Response {
+/// 201 with `Location`, absolute as Connect (Jersey) makes it, from the request's `Host`.
+fn created(request: &HeaderMap, name: &str, body: impl serde::Serialize) -> Response {
     let mut headers = HeaderMap::new();
-    let location = format!("/connectors/{}", urlencoding_path(name));
+    let path = format!("/connectors/{}", urlencoding_path(name));
+    let location = match request.get(header::HOST).and_then(|h| h.to_str().ok()) {
+        Some(host) => format!("http://{host}{path}"),
+        None => path,
+    };
     if let Ok(v) = HeaderValue::from_str(&location) {
         headers.insert(header::LOCATION, v);
     }
@@ -82,7 +103,9 @@ fn created(name: &str, body: impl serde::Serialize) -> Response {
 fn urlencoding_path(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -90,7 +113,11 @@ fn urlencoding_path(s: &str) -> String {
 
 async fn list(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<Value>, ApiError> {
     let names = s.herder.connectors().await;
-    let expand: Vec<String> = query_pairs(&q).into_iter().filter(|(k, _)| k == "expand").map(|(_, v)| v).collect();
+    let expand: Vec<String> = query_pairs(&q)
+        .into_iter()
+        .filter(|(k, _)| k == "expand")
+        .map(|(_, v)| v)
+        .collect();
     if expand.is_empty() {
         return Ok(Json(json!(names)));
     }
@@ -100,37 +127,49 @@ async fn list(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<V
     let mut out = Map::new();
     for n in names {
         let mut entry = Map::new();
-        if want_status {
-            if let Ok(st) = s.herder.status(&n).await {
-                entry.insert("status".into(), json!(st));
-            }
+        if want_status && let Ok(st) = s.herder.status(&n).await {
+            entry.insert("status".into(), json!(st));
         }
-        if want_info {
-            if let Ok(info) = s.herder.info(&n).await {
-                entry.insert("info".into(), json!(info));
-            }
+        if want_info && let Ok(info) = s.herder.info(&n).await {
+            entry.insert("info".into(), json!(info));
         }
         out.insert(n, Value::Object(entry));
     }
     Ok(Json(Value::Object(out)))
 }
 
-async fn create(State(s): State<AppState>, JsonBody(body): JsonBody<Value>) -> Result<Response, ApiError> {
-    let obj = body.as_object().ok_or_else(|| ApiError::bad_request("Request body must be a JSON object with 'name' and 'config'"))?;
+async fn create(
+    State(s): State<AppState>,
+    request: HeaderMap,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let obj = body.as_object().ok_or_else(|| {
+        ApiError::bad_request("Request body must be a JSON object with 'name' and 'config'")
+    })?;
     let config = match obj.get("config") {
         Some(Value::Object(c)) => config_map(c)?,
-        Some(Value::Null) | None => return Err(ApiError::bad_request("Connector config is required: the body needs a 'config' object")),
-        Some(_) => return Err(ApiError::bad_request("'config' must be a JSON object of string values")),
+        Some(Value::Null) | None => {
+            return Err(ApiError::bad_request(
+                "Connector config is required: the body needs a 'config' object",
+            ));
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "'config' must be a JSON object of string values",
+            ));
+        }
     };
     let name = match obj.get("name") {
         Some(Value::String(n)) => n.clone(),
         None | Some(Value::Null) => config.get("name").cloned().unwrap_or_default(),
         Some(_) => return Err(ApiError::bad_request("'name' must be a string")),
     };
-    if let Some(cn) = config.get("name") {
-        if *cn != name {
-            return Err(ApiError::bad_request(format!("Connector name configuration ({cn}) doesn't match connector name in the URL ({name})")));
-        }
+    if let Some(cn) = config.get("name")
+        && *cn != name
+    {
+        return Err(ApiError::bad_request(format!(
+            "Connector name configuration ({cn}) doesn't match connector name in the URL ({name})"
+        )));
     }
     let initial = match obj.get("initial_state") {
         None | Some(Value::Null) => None,
@@ -138,19 +177,26 @@ async fn create(State(s): State<AppState>, JsonBody(body): JsonBody<Value>) -> R
             "RUNNING" => TargetState::Running,
             "PAUSED" => TargetState::Paused,
             "STOPPED" => TargetState::Stopped,
-            _ => return Err(ApiError::bad_request(format!("Invalid initial_state '{st}': must be RUNNING, PAUSED or STOPPED"))),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid initial_state '{st}': must be RUNNING, PAUSED or STOPPED"
+                )));
+            }
         }),
         Some(_) => return Err(ApiError::bad_request("'initial_state' must be a string")),
     };
     let info = s.herder.create(&name, config, initial).await?;
-    Ok(created(&name, info))
+    Ok(created(&request, &name, info))
 }
 
 async fn info(State(s): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
     Ok(Json(s.herder.info(&name).await?).into_response())
 }
 
-async fn delete(State(s): State<AppState>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
     s.herder.delete(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -159,29 +205,54 @@ async fn config(State(s): State<AppState>, Path(name): Path<String>) -> Result<R
     Ok(Json(s.herder.config(&name).await?).into_response())
 }
 
-async fn put_config(State(s): State<AppState>, Path(name): Path<String>, JsonBody(body): JsonBody<Value>) -> Result<Response, ApiError> {
-    let obj = body.as_object().ok_or_else(|| ApiError::bad_request("Request body must be a JSON object of connector settings"))?;
+async fn put_config(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    request: HeaderMap,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let obj = body.as_object().ok_or_else(|| {
+        ApiError::bad_request("Request body must be a JSON object of connector settings")
+    })?;
     let config = config_map(obj)?;
-    if let Some(cn) = config.get("name") {
-        if *cn != name {
-            return Err(ApiError::bad_request(format!("Connector name configuration ({cn}) doesn't match connector name in the URL ({name})")));
-        }
+    if let Some(cn) = config.get("name")
+        && *cn != name
+    {
+        return Err(ApiError::bad_request(format!(
+            "Connector name configuration ({cn}) doesn't match connector name in the URL ({name})"
+        )));
     }
     let (was_created, info) = s.herder.put_config(&name, config).await?;
-    Ok(if was_created { created(&name, info) } else { Json(info).into_response() })
+    Ok(if was_created {
+        created(&request, &name, info)
+    } else {
+        Json(info).into_response()
+    })
 }
 
-async fn patch_config(State(s): State<AppState>, Path(name): Path<String>, JsonBody(body): JsonBody<Value>) -> Result<Response, ApiError> {
-    let obj = body.as_object().ok_or_else(|| ApiError::bad_request("Request body must be a JSON object of connector settings"))?;
+async fn patch_config(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let obj = body.as_object().ok_or_else(|| {
+        ApiError::bad_request("Request body must be a JSON object of connector settings")
+    })?;
     let mut patch = BTreeMap::new();
     for (k, v) in obj {
-        let value = if v.is_null() { None } else { Some(json_scalar(k, v).map_err(ApiError::bad_request)?) };
+        let value = if v.is_null() {
+            None
+        } else {
+            Some(json_scalar(k, v).map_err(ApiError::bad_request)?)
+        };
         patch.insert(k.clone(), value);
     }
-    if let Some(Some(cn)) = patch.get("name") {
-        if *cn != name {
-            return Err(ApiError::bad_request(format!("Connector name configuration ({cn}) doesn't match connector name in the URL ({name})")));
-        }
+    if let Some(Some(cn)) = patch.get("name")
+        && *cn != name
+    {
+        return Err(ApiError::bad_request(format!(
+            "Connector name configuration ({cn}) doesn't match connector name in the URL ({name})"
+        )));
     }
     Ok(Json(s.herder.patch_config(&name, patch).await?).into_response())
 }
@@ -190,14 +261,24 @@ async fn status(State(s): State<AppState>, Path(name): Path<String>) -> Result<R
     Ok(Json(s.herder.status(&name).await?).into_response())
 }
 
-async fn progress(State(s): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
+async fn progress(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
     let p = s.herder.progress(&name).await?;
-    let tasks: Vec<Value> = p.into_iter().map(|(id, v)| json!({"id": id, "progress": v})).collect();
+    let tasks: Vec<Value> = p
+        .into_iter()
+        .map(|(id, v)| json!({"id": id, "progress": v}))
+        .collect();
     let done = !tasks.is_empty() && tasks.iter().all(|t| t["progress"]["done"] == json!(true));
     Ok(Json(json!({"name": name, "done": done, "tasks": tasks})).into_response())
 }
 
-async fn restart(State(s): State<AppState>, Path(name): Path<String>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+async fn restart(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
     let include_tasks = query_bool(&q, "includeTasks")?;
     let only_failed = query_bool(&q, "onlyFailed")?;
     match s.herder.restart(&name, include_tasks, only_failed).await? {
@@ -210,12 +291,18 @@ async fn set_target(s: &AppState, name: &str, target: TargetState) -> Result<(),
     Ok(s.herder.set_target(name, target).await?)
 }
 
-async fn pause(State(s): State<AppState>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+async fn pause(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
     set_target(&s, &name, TargetState::Paused).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
-async fn resume(State(s): State<AppState>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+async fn resume(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
     set_target(&s, &name, TargetState::Running).await?;
     Ok(StatusCode::ACCEPTED)
 }
@@ -229,31 +316,54 @@ async fn tasks(State(s): State<AppState>, Path(name): Path<String>) -> Result<Re
     Ok(Json(s.herder.tasks(&name).await?).into_response())
 }
 
-async fn task_status(State(s): State<AppState>, Path((name, task)): Path<(String, String)>) -> Result<Response, ApiError> {
+async fn task_status(
+    State(s): State<AppState>,
+    Path((name, task)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     let id = task_id(&task)?;
     Ok(Json(s.herder.task_status(&name, id).await?).into_response())
 }
 
-async fn restart_task(State(s): State<AppState>, Path((name, task)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+async fn restart_task(
+    State(s): State<AppState>,
+    Path((name, task)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
     let id = task_id(&task)?;
     s.herder.restart_task(&name, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn offsets(State(s): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
+async fn offsets(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
     Ok(Json(s.herder.offsets(&name).await?).into_response())
 }
 
-async fn alter_offsets(State(s): State<AppState>, Path(name): Path<String>, JsonBody(body): JsonBody<Value>) -> Result<Response, ApiError> {
-    if body.get("offsets").and_then(Value::as_array).is_none_or(Vec::is_empty) {
-        return Err(ApiError::bad_request("Partitions / offsets need to be provided for an alter offsets request"));
+async fn alter_offsets(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    if body
+        .get("offsets")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty)
+    {
+        return Err(ApiError::bad_request(
+            "Partitions / offsets need to be provided for an alter offsets request",
+        ));
     }
-    let body: ConnectorOffsets = serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("Cannot deserialize the offsets: {e}")))?;
+    let body: ConnectorOffsets = serde_json::from_value(body)
+        .map_err(|e| ApiError::bad_request(format!("Cannot deserialize the offsets: {e}")))?;
     let message = s.herder.alter_offsets(&name, Some(body.offsets)).await?;
     Ok(Json(Message { message }).into_response())
 }
 
-async fn reset_offsets(State(s): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
+async fn reset_offsets(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
     let message = s.herder.alter_offsets(&name, None).await?;
     Ok(Json(Message { message }).into_response())
 }
@@ -264,7 +374,10 @@ async fn topics(State(s): State<AppState>, Path(name): Path<String>) -> Result<R
     Ok(Json(json!({ name: {"topics": topics} })).into_response())
 }
 
-async fn reset_topics(State(s): State<AppState>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+async fn reset_topics(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
     s.herder.reset_active_topics(&name).await?;
     Ok(StatusCode::ACCEPTED)
 }

@@ -16,7 +16,10 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a status and message.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into() }
+        ApiError {
+            status,
+            message: message.into(),
+        }
     }
 
     /// 400.
@@ -34,7 +37,10 @@ impl From<HerderError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error_code: self.status.as_u16(), message: self.message };
+        let body = ErrorBody {
+            error_code: self.status.as_u16(),
+            message: self.message,
+        };
         (self.status, Json(body)).into_response()
     }
 }
@@ -46,5 +52,8 @@ pub async fn not_found() -> ApiError {
 
 /// Known paths with another method.
 pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "HTTP 405 Method Not Allowed")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "HTTP 405 Method Not Allowed",
+    )
 }

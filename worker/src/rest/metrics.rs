@@ -16,43 +16,105 @@ pub fn routes() -> Router<AppState> {
 
 /// Escapes a label value for the Prometheus text format.
 fn label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Progress counters exported as metrics: (document key, metric name, help).
 const COUNTERS: &[(&str, &str, &str)] = &[
-    ("recordsWritten", "skiff_sink_records_written_total", "Records a backup task wrote to S3."),
-    ("bytesWritten", "skiff_sink_bytes_written_total", "Object bytes a backup task wrote to S3."),
-    ("objectsWritten", "skiff_sink_objects_written_total", "Objects a backup task wrote to S3."),
-    ("bufferedBytes", "skiff_sink_buffered_bytes", "Bytes a backup task holds in memory."),
-    ("recordsRestored", "skiff_source_records_restored_total", "Records a restore task wrote to Kafka."),
-    ("bytesRead", "skiff_source_bytes_read_total", "Object bytes a restore task read from S3."),
-    ("objectsRead", "skiff_source_objects_read_total", "Objects a restore task read."),
-    ("objectsTotal", "skiff_source_objects_total", "Objects a restore task has to read."),
+    (
+        "recordsWritten",
+        "skiff_sink_records_written_total",
+        "Records a backup task wrote to S3.",
+    ),
+    (
+        "bytesWritten",
+        "skiff_sink_bytes_written_total",
+        "Object bytes a backup task wrote to S3.",
+    ),
+    (
+        "objectsWritten",
+        "skiff_sink_objects_written_total",
+        "Objects a backup task wrote to S3.",
+    ),
+    (
+        "bufferedBytes",
+        "skiff_sink_buffered_bytes",
+        "Bytes a backup task holds in memory.",
+    ),
+    (
+        "recordsRestored",
+        "skiff_source_records_restored_total",
+        "Records a restore task wrote to Kafka.",
+    ),
+    (
+        "bytesRead",
+        "skiff_source_bytes_read_total",
+        "Object bytes a restore task read from S3.",
+    ),
+    (
+        "objectsRead",
+        "skiff_source_objects_read_total",
+        "Objects a restore task read.",
+    ),
+    (
+        "objectsTotal",
+        "skiff_source_objects_total",
+        "Objects a restore task has to read.",
+    ),
 ];
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     let mut out = String::new();
-    let _ = writeln!(out, "# HELP skiff_connector_state 1 for the connector's current state.\n# TYPE skiff_connector_state gauge");
-    let mut tasks_out = String::from("# HELP skiff_task_state 1 for the task's current state.\n# TYPE skiff_task_state gauge\n");
-    let mut counters: Vec<String> = COUNTERS.iter().map(|(_, m, h)| format!("# HELP {m} {h}\n# TYPE {m} gauge\n")).collect();
-    let mut done = String::from("# HELP skiff_source_done 1 once a restore task restored everything.\n# TYPE skiff_source_done gauge\n");
+    let _ = writeln!(
+        out,
+        "# HELP skiff_connector_state 1 for the connector's current state.\n# TYPE skiff_connector_state gauge"
+    );
+    let mut tasks_out = String::from(
+        "# HELP skiff_task_state 1 for the task's current state.\n# TYPE skiff_task_state gauge\n",
+    );
+    let mut counters: Vec<String> = COUNTERS
+        .iter()
+        .map(|(_, m, h)| format!("# HELP {m} {h}\n# TYPE {m} gauge\n"))
+        .collect();
+    let mut done = String::from(
+        "# HELP skiff_source_done 1 once a restore task restored everything.\n# TYPE skiff_source_done gauge\n",
+    );
     for name in s.herder.connectors().await {
-        let Ok(st) = s.herder.status(&name).await else { continue };
+        let Ok(st) = s.herder.status(&name).await else {
+            continue;
+        };
         let c = label(&name);
-        let _ = writeln!(out, "skiff_connector_state{{connector=\"{c}\",state=\"{}\"}} 1", st.connector.state.as_str());
+        let _ = writeln!(
+            out,
+            "skiff_connector_state{{connector=\"{c}\",state=\"{}\"}} 1",
+            st.connector.state.as_str()
+        );
         for t in &st.tasks {
-            let _ = writeln!(tasks_out, "skiff_task_state{{connector=\"{c}\",task=\"{}\",state=\"{}\"}} 1", t.id, t.state.as_str());
+            let _ = writeln!(
+                tasks_out,
+                "skiff_task_state{{connector=\"{c}\",task=\"{}\",state=\"{}\"}} 1",
+                t.id,
+                t.state.as_str()
+            );
         }
         if let Ok(progress) = s.herder.progress(&name).await {
             for (task, doc) in progress {
                 for (i, (key, metric, _)) in COUNTERS.iter().enumerate() {
                     if let Some(v) = doc.get(*key).and_then(serde_json::Value::as_f64) {
-                        let _ = writeln!(counters[i], "{metric}{{connector=\"{c}\",task=\"{task}\"}} {v}");
+                        let _ = writeln!(
+                            counters[i],
+                            "{metric}{{connector=\"{c}\",task=\"{task}\"}} {v}"
+                        );
                     }
                 }
                 if let Some(d) = doc.get("done").and_then(serde_json::Value::as_bool) {
-                    let _ = writeln!(done, "skiff_source_done{{connector=\"{c}\",task=\"{task}\"}} {}", u8::from(d));
+                    let _ = writeln!(
+                        done,
+                        "skiff_source_done{{connector=\"{c}\",task=\"{task}\"}} {}",
+                        u8::from(d)
+                    );
                 }
             }
         }

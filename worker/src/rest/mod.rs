@@ -6,6 +6,7 @@ mod body;
 mod connectors;
 mod error;
 mod metrics;
+mod openapi;
 mod plugins;
 mod root;
 
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .merge(plugins::routes())
         .merge(admin::routes())
         .merge(metrics::routes())
+        .merge(openapi::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -20,7 +20,9 @@ pub struct ClusterInfo {
 
 /// The routes of this module.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/", get(root)).route("/health", get(health))
+    Router::new()
+        .route("/", get(root))
+        .route("/health", get(health))
 }
 
 /// The Kafka Connect version whose REST API this worker speaks, with Skiff's own version.
@@ -31,7 +33,9 @@ pub fn version() -> String {
 async fn root(State(s): State<AppState>) -> Json<ServerInfo> {
     Json(ServerInfo {
         version: version(),
-        commit: option_env!("SKIFF_GIT_COMMIT").unwrap_or("unknown").to_string(),
+        commit: option_env!("SKIFF_GIT_COMMIT")
+            .unwrap_or("unknown")
+            .to_string(),
         kafka_cluster_id: s.info.kafka_cluster_id.get().cloned(),
     })
 }
@@ -40,6 +44,10 @@ async fn health(State(s): State<AppState>) -> Response {
     if s.info.ready.load(Ordering::Acquire) {
         Json(json!({"status": "healthy", "message": "Worker has completed startup and is ready to handle requests."})).into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "starting", "message": "Worker is still starting up."}))).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "starting", "message": "Worker is still starting up."})),
+        )
+            .into_response()
     }
 }

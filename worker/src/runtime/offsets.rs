@@ -145,7 +145,11 @@ impl OffsetStore {
         match result {
             Ok(r) => r,
             Err(e) => Err(OffsetError::Write {
-                path: self.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                path: self
+                    .path
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
                 source: std::io::Error::other(e.to_string()),
             }),
         }
@@ -166,10 +170,10 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), OffsetError> {
     f.write_all(bytes).map_err(err)?;
     f.sync_all().map_err(err)?;
     std::fs::rename(&tmp, path).map_err(err)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
     }
     Ok(())
 }
@@ -192,8 +196,14 @@ mod tests {
         let path = dir.path().join("offsets.json");
         let store = OffsetStore::open(Some(&path)).unwrap();
         let part = map(json!({"source": "t/0", "targetPrefix": ""}));
-        store.put("c", vec![(part.clone(), Some(map(json!({"lastReadOffset": 7}))))]);
-        store.put("other", vec![(part.clone(), Some(map(json!({"lastReadOffset": 1}))))]);
+        store.put(
+            "c",
+            vec![(part.clone(), Some(map(json!({"lastReadOffset": 7}))))],
+        );
+        store.put(
+            "other",
+            vec![(part.clone(), Some(map(json!({"lastReadOffset": 1}))))],
+        );
         store.flush().await.unwrap();
         let reopened = OffsetStore::open(Some(&path)).unwrap();
         assert_eq!(reopened.get("c", &part).unwrap()["lastReadOffset"], 7);

@@ -10,7 +10,9 @@ use super::{TaskContext, TaskError, TopicPartition};
 use crate::config::client::ClientRole;
 use async_trait::async_trait;
 use futures::FutureExt;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientContext, Offset, Timestamp, TopicPartitionList};
 use regex::Regex;
@@ -94,7 +96,10 @@ pub async fn run<T: SinkTask>(
 ) -> Result<(), TaskError> {
     let mut cfg = ctx.worker.client(ClientRole::Consumer)?.to_rdkafka();
     cfg.set("group.id", format!("connect-{}", ctx.connector))
-        .set("client.id", format!("connector-consumer-{}", ctx.task_name()))
+        .set(
+            "client.id",
+            format!("connector-consumer-{}", ctx.task_name()),
+        )
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false");
@@ -104,13 +109,18 @@ pub async fn run<T: SinkTask>(
     let (tx, rx) = mpsc::channel();
     let consumer: Arc<StreamConsumer<RebalanceForwarder>> =
         Arc::new(cfg.create_with_context(RebalanceForwarder { revoked: tx })?);
-    let internal: BTreeSet<String> = ["config.storage.topic", "offset.storage.topic", "status.storage.topic"]
-        .iter()
-        .filter_map(|k| ctx.worker.raw.get(*k).cloned())
-        .collect();
+    let internal: BTreeSet<String> = [
+        "config.storage.topic",
+        "offset.storage.topic",
+        "status.storage.topic",
+    ]
+    .iter()
+    .filter_map(|k| ctx.worker.raw.get(*k).cloned())
+    .collect();
     let mut subscribed: Vec<String> = Vec::new();
     resubscribe(&consumer, &subscription, &internal, &mut subscribed).await?;
-    ctx.status.set_task(&ctx.connector, ctx.task, State::Running, None);
+    ctx.status
+        .set_task(&ctx.connector, ctx.task, State::Running, None);
     info!(task = %ctx.task_name(), "sink task started");
 
     let mut flush_tick = tokio::time::interval(FLUSH_TICK);
@@ -173,7 +183,10 @@ fn push_message<M: Message>(batch: &mut Vec<SinkRecord>, m: &M, internal: &BTree
         .headers()
         .map(|hs| {
             hs.iter()
-                .map(|h| Header { key: h.key.to_string(), value: h.value.map(<[u8]>::to_vec) })
+                .map(|h| Header {
+                    key: h.key.to_string(),
+                    value: h.value.map(<[u8]>::to_vec),
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -244,9 +257,10 @@ async fn resubscribe(
         Subscription::Topics(t) => t.clone(),
         Subscription::Regex(re) => {
             let c = consumer.clone();
-            let md = tokio::task::spawn_blocking(move || c.fetch_metadata(None, KAFKA_CALL_TIMEOUT))
-                .await
-                .map_err(|e| TaskError::Other(e.to_string()))??;
+            let md =
+                tokio::task::spawn_blocking(move || c.fetch_metadata(None, KAFKA_CALL_TIMEOUT))
+                    .await
+                    .map_err(|e| TaskError::Other(e.to_string()))??;
             let mut names: Vec<String> = md
                 .topics()
                 .iter()

@@ -45,10 +45,16 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(120);
 /// Builds the idempotent producer source tasks write with.
 pub fn producer(ctx: &TaskContext) -> Result<FutureProducer, TaskError> {
     let mut cfg = ctx.worker.client(ClientRole::Producer)?.to_rdkafka();
-    cfg.set("client.id", format!("connector-producer-{}", ctx.task_name()))
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("message.timeout.ms", DELIVERY_TIMEOUT.as_millis().to_string());
+    cfg.set(
+        "client.id",
+        format!("connector-producer-{}", ctx.task_name()),
+    )
+    .set("enable.idempotence", "true")
+    .set("acks", "all")
+    .set(
+        "message.timeout.ms",
+        DELIVERY_TIMEOUT.as_millis().to_string(),
+    );
     if cfg.get("linger.ms").is_none() {
         cfg.set("linger.ms", "5");
     }
@@ -61,7 +67,8 @@ pub fn producer(ctx: &TaskContext) -> Result<FutureProducer, TaskError> {
 /// Runs a source task until it is asked to stop or fails.
 pub async fn run<T: SourceTask>(mut ctx: TaskContext, mut task: T) -> Result<(), TaskError> {
     let producer = producer(&ctx)?;
-    ctx.status.set_task(&ctx.connector, ctx.task, State::Running, None);
+    ctx.status
+        .set_task(&ctx.connector, ctx.task, State::Running, None);
     info!(task = %ctx.task_name(), "source task started");
     let mut last_flush = Instant::now();
     while !ctx.stopping() {
@@ -111,7 +118,10 @@ async fn deliver(
     for r in records {
         let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
         for (k, v) in &r.headers {
-            headers = headers.insert(Header { key: k, value: v.as_deref() });
+            headers = headers.insert(Header {
+                key: k,
+                value: v.as_deref(),
+            });
         }
         let mut fr: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&r.topic).headers(headers);
         if let Some(k) = &r.key {
@@ -131,7 +141,12 @@ async fn deliver(
                 Ok(f) => break f,
                 Err((e, back)) => {
                     // The local queue is full: wait for deliveries to drain it.
-                    if matches!(e, rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull)) {
+                    if matches!(
+                        e,
+                        rdkafka::error::KafkaError::MessageProduction(
+                            rdkafka::types::RDKafkaErrorCode::QueueFull
+                        )
+                    ) {
                         tokio::time::sleep(Duration::from_millis(10)).await;
                         fr = back;
                     } else {

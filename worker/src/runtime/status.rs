@@ -34,17 +34,23 @@ impl StatusStore {
 
     /// Records a connector's state.
     pub fn set_connector(&self, name: &str, state: State, trace: Option<String>) {
-        self.lock().connectors.insert(name.to_string(), StateEntry { state, trace });
+        self.lock()
+            .connectors
+            .insert(name.to_string(), StateEntry { state, trace });
     }
 
     /// Records a task's state.
     pub fn set_task(&self, name: &str, task: u32, state: State, trace: Option<String>) {
-        self.lock().tasks.insert((name.to_string(), task), StateEntry { state, trace });
+        self.lock()
+            .tasks
+            .insert((name.to_string(), task), StateEntry { state, trace });
     }
 
     /// Replaces a task's progress document.
     pub fn set_progress(&self, name: &str, task: u32, progress: serde_json::Value) {
-        self.lock().progress.insert((name.to_string(), task), progress);
+        self.lock()
+            .progress
+            .insert((name.to_string(), task), progress);
     }
 
     /// A connector's state, if it has one.

@@ -2,9 +2,9 @@
 //! through config providers, stop them gracefully within `task.shutdown.graceful.timeout.ms`,
 //! and record FAILED with the error when one fails.
 
+use super::TaskContext;
 use super::offsets::OffsetStore;
 use super::status::StatusStore;
-use super::TaskContext;
 use crate::config::properties::Properties;
 use crate::config::worker::WorkerConfig;
 use crate::connectors::Plugin;
@@ -31,7 +31,12 @@ pub struct Worker {
 impl Worker {
     /// A worker with no tasks yet.
     pub fn new(config: Arc<WorkerConfig>, status: StatusStore, offsets: Arc<OffsetStore>) -> Self {
-        Worker { config, status, offsets, tasks: Mutex::new(BTreeMap::new()) }
+        Worker {
+            config,
+            status,
+            offsets,
+            tasks: Mutex::new(BTreeMap::new()),
+        }
     }
 
     /// Starts one task. Its `${...}` references are resolved now, so a rotated secret is picked
@@ -68,16 +73,23 @@ impl Worker {
             .instrument(span),
         );
         self.status.set_task(connector, task, State::Running, None);
-        self.tasks
-            .lock()
-            .await
-            .insert((connector.to_string(), task), RunningTask { stop: stop_tx, handle });
+        self.tasks.lock().await.insert(
+            (connector.to_string(), task),
+            RunningTask {
+                stop: stop_tx,
+                handle,
+            },
+        );
     }
 
     /// Stops one task: asks it to flush and commit, waits up to the graceful timeout, then
     /// aborts it.
     pub async fn stop_task(&self, connector: &str, task: u32) {
-        let running = self.tasks.lock().await.remove(&(connector.to_string(), task));
+        let running = self
+            .tasks
+            .lock()
+            .await
+            .remove(&(connector.to_string(), task));
         if let Some(t) = running {
             self.await_stop(connector, task, t).await;
         }
@@ -88,21 +100,32 @@ impl Worker {
         let mut taken = Vec::new();
         {
             let mut tasks = self.tasks.lock().await;
-            let ids: Vec<u32> = tasks.keys().filter(|(c, _)| c == connector).map(|(_, t)| *t).collect();
+            let ids: Vec<u32> = tasks
+                .keys()
+                .filter(|(c, _)| c == connector)
+                .map(|(_, t)| *t)
+                .collect();
             for id in ids {
                 if let Some(t) = tasks.remove(&(connector.to_string(), id)) {
                     taken.push((id, t));
                 }
             }
         }
-        let waits = taken.into_iter().map(|(id, t)| self.await_stop(connector, id, t));
+        let waits = taken
+            .into_iter()
+            .map(|(id, t)| self.await_stop(connector, id, t));
         futures::future::join_all(waits).await;
     }
 
     /// Stops every task (worker shutdown).
     pub async fn stop_all(&self) {
-        let taken: Vec<((String, u32), RunningTask)> = std::mem::take(&mut *self.tasks.lock().await).into_iter().collect();
-        let waits = taken.into_iter().map(|((c, id), t)| async move { self.await_stop(&c, id, t).await });
+        let taken: Vec<((String, u32), RunningTask)> =
+            std::mem::take(&mut *self.tasks.lock().await)
+                .into_iter()
+                .collect();
+        let waits = taken
+            .into_iter()
+            .map(|((c, id), t)| async move { self.await_stop(&c, id, t).await });
         futures::future::join_all(waits).await;
     }
 
@@ -119,7 +142,11 @@ impl Worker {
         let _ = t.stop.send(true);
         let timeout = self.config.task_shutdown_timeout;
         if tokio::time::timeout(timeout, &mut t.handle).await.is_err() {
-            warn!(connector, task, "task did not stop within {timeout:?} (task.shutdown.graceful.timeout.ms); aborting it");
+            warn!(
+                connector,
+                task,
+                "task did not stop within {timeout:?} (task.shutdown.graceful.timeout.ms); aborting it"
+            );
             t.handle.abort();
         }
     }

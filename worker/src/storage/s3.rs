@@ -45,7 +45,10 @@ impl std::fmt::Debug for S3Settings {
 }
 
 fn non_empty(config: &Properties, key: &str) -> Option<String> {
-    config.get(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    config
+        .get(key)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 impl S3Settings {
@@ -53,13 +56,20 @@ impl S3Settings {
     /// `aws.region`, `aws.role.arn`, `s3.endpoint`, `s3.enablePathStyle`) and Skiff's
     /// encryption and storage-class keys.
     pub fn from_config(config: &Properties) -> Result<Self, TaskError> {
-        let bucket = non_empty(config, "aws.s3.bucket")
-            .ok_or_else(|| TaskError::Config("'aws.s3.bucket' is required: the bucket that holds the backup".into()))?;
+        let bucket = non_empty(config, "aws.s3.bucket").ok_or_else(|| {
+            TaskError::Config(
+                "'aws.s3.bucket' is required: the bucket that holds the backup".into(),
+            )
+        })?;
         let path_style = match non_empty(config, "s3.enablePathStyle") {
             None => None,
             Some(v) if v.eq_ignore_ascii_case("true") => Some(true),
             Some(v) if v.eq_ignore_ascii_case("false") => Some(false),
-            Some(v) => return Err(TaskError::Config(format!("'s3.enablePathStyle' must be true or false, not '{v}'"))),
+            Some(v) => {
+                return Err(TaskError::Config(format!(
+                    "'s3.enablePathStyle' must be true or false, not '{v}'"
+                )));
+            }
         };
         let access_key = non_empty(config, "aws.accessKeyId");
         let secret_key = non_empty(config, "aws.secretKey");
@@ -70,7 +80,9 @@ impl S3Settings {
         }
         Ok(S3Settings {
             bucket,
-            prefix: skiff_format::normalize_prefix(config.get("prefix").map(String::as_str).unwrap_or("")),
+            prefix: skiff_format::normalize_prefix(
+                config.get("prefix").map(String::as_str).unwrap_or(""),
+            ),
             region: non_empty(config, "aws.region"),
             endpoint: non_empty(config, "s3.endpoint"),
             path_style,
@@ -123,13 +135,20 @@ impl S3Settings {
             loader = loader.region(Region::new(r.clone()));
         }
         if let (Some(a), Some(s)) = (&self.access_key, &self.secret_key) {
-            loader = loader.credentials_provider(Credentials::new(a, s, None, None, "skiff-connector-config"));
+            loader = loader.credentials_provider(Credentials::new(
+                a,
+                s,
+                None,
+                None,
+                "skiff-connector-config",
+            ));
         }
         let mut base = loader.load().await;
         if base.region().is_none() {
             base = base.into_builder().region(Region::new("us-east-1")).build();
         }
-        let mut builder = aws_sdk_s3::config::Builder::from(&base).force_path_style(self.use_path_style());
+        let mut builder =
+            aws_sdk_s3::config::Builder::from(&base).force_path_style(self.use_path_style());
         if let Some(arn) = &self.role_arn {
             let provider = aws_config::sts::AssumeRoleProvider::builder(arn)
                 .session_name("skiff")
@@ -141,7 +160,10 @@ impl S3Settings {
         if let Some(e) = &self.endpoint {
             builder = builder.endpoint_url(e);
         }
-        Ok(Store { client: Client::from_conf(builder.build()), settings: self.clone() })
+        Ok(Store {
+            client: Client::from_conf(builder.build()),
+            settings: self.clone(),
+        })
     }
 }
 
@@ -180,9 +202,19 @@ impl Store {
             Err(e) => {
                 let code = e.raw_response().map(|r| r.status().as_u16());
                 Err(match code {
-                    Some(404) => format!("bucket '{}' does not exist: create it or fix aws.s3.bucket", self.bucket()),
-                    Some(403) => format!("access to bucket '{}' is denied: check the credentials and the bucket policy (s3:ListBucket, s3:GetObject, s3:PutObject)", self.bucket()),
-                    _ => format!("bucket '{}' cannot be reached: {}", self.bucket(), DisplayErrorContext(e)),
+                    Some(404) => format!(
+                        "bucket '{}' does not exist: create it or fix aws.s3.bucket",
+                        self.bucket()
+                    ),
+                    Some(403) => format!(
+                        "access to bucket '{}' is denied: check the credentials and the bucket policy (s3:ListBucket, s3:GetObject, s3:PutObject)",
+                        self.bucket()
+                    ),
+                    _ => format!(
+                        "bucket '{}' cannot be reached: {}",
+                        self.bucket(),
+                        DisplayErrorContext(e)
+                    ),
                 })
             }
         }
@@ -190,7 +222,12 @@ impl Store {
 
     /// Writes an object unless one with the same key exists (`If-None-Match: *`), so two
     /// writers of the same partition never overwrite each other.
-    pub async fn put_new(&self, key: &str, body: bytes::Bytes, metadata: &[(&str, String)]) -> Result<PutOutcome, TaskError> {
+    pub async fn put_new(
+        &self,
+        key: &str,
+        body: bytes::Bytes,
+        metadata: &[(&str, String)],
+    ) -> Result<PutOutcome, TaskError> {
         let s = &self.settings;
         let mut req = self
             .client
@@ -226,18 +263,33 @@ impl Store {
     }
 
     /// Every key under `prefix` (after `start_after`), in key order.
-    pub async fn list_keys(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<String>, TaskError> {
+    pub async fn list_keys(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<String>, TaskError> {
         let mut keys = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut req = self.client.list_objects_v2().bucket(self.bucket()).prefix(prefix);
+            let mut req = self
+                .client
+                .list_objects_v2()
+                .bucket(self.bucket())
+                .prefix(prefix);
             if let Some(t) = &token {
                 req = req.continuation_token(t);
             } else if let Some(sa) = start_after {
                 req = req.start_after(sa);
             }
-            let out = req.send().await.map_err(|e| storage_error("cannot list", prefix, e))?;
-            keys.extend(out.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+            let out = req
+                .send()
+                .await
+                .map_err(|e| storage_error("cannot list", prefix, e))?;
+            keys.extend(
+                out.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
             match out.next_continuation_token() {
                 Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_string()),
                 _ => break,
@@ -252,11 +304,19 @@ impl Store {
         let mut out_names = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut req = self.client.list_objects_v2().bucket(self.bucket()).prefix(prefix).delimiter("/");
+            let mut req = self
+                .client
+                .list_objects_v2()
+                .bucket(self.bucket())
+                .prefix(prefix)
+                .delimiter("/");
             if let Some(t) = &token {
                 req = req.continuation_token(t);
             }
-            let out = req.send().await.map_err(|e| storage_error("cannot list", prefix, e))?;
+            let out = req
+                .send()
+                .await
+                .map_err(|e| storage_error("cannot list", prefix, e))?;
             for cp in out.common_prefixes() {
                 if let Some(p) = cp.prefix() {
                     let name = p.strip_prefix(prefix).unwrap_or(p).trim_end_matches('/');
@@ -284,7 +344,10 @@ impl Store {
         if let Some(n) = len {
             req = req.range(format!("bytes=0-{}", n.saturating_sub(1)));
         }
-        let out = req.send().await.map_err(|e| storage_error("cannot read", key, e))?;
+        let out = req
+            .send()
+            .await
+            .map_err(|e| storage_error("cannot read", key, e))?;
         let body = out
             .body
             .collect()
@@ -314,33 +377,67 @@ mod tests {
     use super::*;
 
     fn props(pairs: &[(&str, &str)]) -> Properties {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn path_style_is_automatic_for_ip_and_localhost_endpoints() {
-        let s = S3Settings::from_config(&props(&[("aws.s3.bucket", "b"), ("s3.endpoint", "http://127.0.0.1:7070")])).unwrap();
+        let s = S3Settings::from_config(&props(&[
+            ("aws.s3.bucket", "b"),
+            ("s3.endpoint", "http://127.0.0.1:7070"),
+        ]))
+        .unwrap();
         assert!(s.use_path_style());
-        let s = S3Settings::from_config(&props(&[("aws.s3.bucket", "b"), ("s3.endpoint", "http://localhost:7070")])).unwrap();
+        let s = S3Settings::from_config(&props(&[
+            ("aws.s3.bucket", "b"),
+            ("s3.endpoint", "http://localhost:7070"),
+        ]))
+        .unwrap();
         assert!(s.use_path_style());
-        let s = S3Settings::from_config(&props(&[("aws.s3.bucket", "b"), ("s3.endpoint", "https://s3.eu-west-1.amazonaws.com")])).unwrap();
+        let s = S3Settings::from_config(&props(&[
+            ("aws.s3.bucket", "b"),
+            ("s3.endpoint", "https://s3.eu-west-1.amazonaws.com"),
+        ]))
+        .unwrap();
         assert!(!s.use_path_style());
-        let s = S3Settings::from_config(&props(&[("aws.s3.bucket", "b"), ("s3.endpoint", "http://10.0.0.1"), ("s3.enablePathStyle", "false")])).unwrap();
+        let s = S3Settings::from_config(&props(&[
+            ("aws.s3.bucket", "b"),
+            ("s3.endpoint", "http://10.0.0.1"),
+            ("s3.enablePathStyle", "false"),
+        ]))
+        .unwrap();
         assert!(!s.use_path_style());
     }
 
     #[test]
     fn keys_must_come_in_pairs_and_are_never_printed() {
-        let err = S3Settings::from_config(&props(&[("aws.s3.bucket", "b"), ("aws.accessKeyId", "AKIAXXXX")])).err().unwrap();
+        let err = S3Settings::from_config(&props(&[
+            ("aws.s3.bucket", "b"),
+            ("aws.accessKeyId", "AKIAXXXX"),
+        ]))
+        .err()
+        .unwrap();
         assert!(err.to_string().contains("aws.secretKey"));
-        let s = S3Settings::from_config(&props(&[("aws.s3.bucket", "b"), ("aws.accessKeyId", "AKIAXXXX"), ("aws.secretKey", "verysecret")])).unwrap();
+        let s = S3Settings::from_config(&props(&[
+            ("aws.s3.bucket", "b"),
+            ("aws.accessKeyId", "AKIAXXXX"),
+            ("aws.secretKey", "verysecret"),
+        ]))
+        .unwrap();
         let dbg = format!("{s:?}");
-        assert!(!dbg.contains("AKIAXXXX") && !dbg.contains("verysecret"), "{dbg}");
+        assert!(
+            !dbg.contains("AKIAXXXX") && !dbg.contains("verysecret"),
+            "{dbg}"
+        );
     }
 
     #[test]
     fn prefix_gets_a_slash_and_bucket_is_required() {
-        let s = S3Settings::from_config(&props(&[("aws.s3.bucket", "b"), ("prefix", "backups")])).unwrap();
+        let s = S3Settings::from_config(&props(&[("aws.s3.bucket", "b"), ("prefix", "backups")]))
+            .unwrap();
         assert_eq!(s.prefix, "backups/");
         assert!(S3Settings::from_config(&props(&[])).is_err());
     }

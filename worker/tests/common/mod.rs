@@ -18,12 +18,24 @@ pub struct TestWorker {
 /// Worker properties pointing at the test Kafka.
 pub fn worker_props(offsets_file: &std::path::Path) -> Properties {
     let mut p = Properties::new();
-    p.insert("bootstrap.servers".into(), skiff_testenv::kafka().bootstrap.clone());
+    p.insert(
+        "bootstrap.servers".into(),
+        skiff_testenv::kafka().bootstrap.clone(),
+    );
     p.insert("listeners".into(), "http://127.0.0.1:0".into());
-    p.insert("offset.storage.file.filename".into(), offsets_file.display().to_string());
+    p.insert(
+        "offset.storage.file.filename".into(),
+        offsets_file.display().to_string(),
+    );
     p.insert("offset.flush.interval.ms".into(), "500".into());
-    p.insert("key.converter".into(), "org.apache.kafka.connect.converters.ByteArrayConverter".into());
-    p.insert("value.converter".into(), "org.apache.kafka.connect.converters.ByteArrayConverter".into());
+    p.insert(
+        "key.converter".into(),
+        "org.apache.kafka.connect.converters.ByteArrayConverter".into(),
+    );
+    p.insert(
+        "value.converter".into(),
+        "org.apache.kafka.connect.converters.ByteArrayConverter".into(),
+    );
     p
 }
 
@@ -32,8 +44,14 @@ pub async fn start_worker() -> TestWorker {
     let offsets_file = tempfile::NamedTempFile::new().unwrap().into_temp_path();
     std::fs::remove_file(&offsets_file).ok();
     let logs = skiff_worker::rest::LogControl::new(None, "info");
-    let running = skiff_worker::standalone::start(worker_props(&offsets_file), Vec::new(), logs).await.unwrap();
-    TestWorker { url: format!("http://{}", running.addr), running, offsets_file }
+    let running = skiff_worker::standalone::start(worker_props(&offsets_file), Vec::new(), logs)
+        .await
+        .unwrap();
+    TestWorker {
+        url: format!("http://{}", running.addr),
+        running,
+        offsets_file,
+    }
 }
 
 /// The S3 settings of a connector writing to `bucket` on the test server.
@@ -50,7 +68,10 @@ pub fn s3_config(bucket: &str) -> serde_json::Map<String, Value> {
 
 /// A REST client with a timeout.
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
 }
 
 /// Polls `f` every 250 ms until it returns `Some`, or panics after `secs` with `what`.
@@ -78,7 +99,9 @@ pub fn sample_records(partitions: i32, per_partition: usize) -> BTreeMap<i32, Ve
 
 /// Produces records to their partitions, in order, and waits for every acknowledgement.
 pub async fn produce(topic: &str, records: &BTreeMap<i32, Vec<Record>>) {
-    skiff_testenv::records::produce(topic, records).await.unwrap();
+    skiff_testenv::records::produce(topic, records)
+        .await
+        .unwrap();
 }
 
 /// Reads every record of a topic's partitions from the beginning up to their end offsets.
@@ -87,22 +110,43 @@ pub fn consume_all(topic: &str, partitions: i32) -> BTreeMap<i32, Vec<Record>> {
 }
 
 /// Every record in the bucket's backup of `topic`, decoded, by partition, in key order.
-pub async fn objects_in_bucket(bucket: &str, prefix: &str, topic: &str) -> BTreeMap<i32, Vec<(String, Vec<Record>)>> {
+pub async fn objects_in_bucket(
+    bucket: &str,
+    prefix: &str,
+    topic: &str,
+) -> BTreeMap<i32, Vec<(String, Vec<Record>)>> {
     let client = skiff_testenv::s3_client();
     let mut out: BTreeMap<i32, Vec<(String, Vec<Record>)>> = BTreeMap::new();
     let mut token = None;
     loop {
-        let mut req = client.list_objects_v2().bucket(bucket).prefix(format!("{prefix}{topic}/"));
+        let mut req = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(format!("{prefix}{topic}/"));
         if let Some(t) = token.take() {
             req = req.continuation_token(t);
         }
         let page = req.send().await.unwrap();
         for o in page.contents() {
             let key = o.key().unwrap().to_string();
-            let parsed = skiff_format::parse_object_key(prefix, &key).unwrap_or_else(|| panic!("foreign key {key}"));
-            let body = client.get_object().bucket(bucket).key(&key).send().await.unwrap().body.collect().await.unwrap().into_bytes();
+            let parsed = skiff_format::parse_object_key(prefix, &key)
+                .unwrap_or_else(|| panic!("foreign key {key}"));
+            let body = client
+                .get_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .unwrap()
+                .body
+                .collect()
+                .await
+                .unwrap()
+                .into_bytes();
             let decoded = skiff_format::decode(&body).unwrap();
-            out.entry(parsed.partition).or_default().push((key, decoded.records));
+            out.entry(parsed.partition)
+                .or_default()
+                .push((key, decoded.records));
         }
         match page.next_continuation_token() {
             Some(t) => token = Some(t.to_string()),
@@ -113,7 +157,37 @@ pub async fn objects_in_bucket(bucket: &str, prefix: &str, topic: &str) -> BTree
 }
 
 /// Fails with every difference between two record sets.
-pub fn assert_same_records(expected: &BTreeMap<i32, Vec<Record>>, actual: &BTreeMap<i32, Vec<Record>>, check_offsets: bool) {
+pub fn assert_same_records(
+    expected: &BTreeMap<i32, Vec<Record>>,
+    actual: &BTreeMap<i32, Vec<Record>>,
+    check_offsets: bool,
+) {
     let diffs = skiff_testenv::records::differences(expected, actual, check_offsets);
-    assert!(diffs.is_empty(), "{} differences, first ones: {:#?}", diffs.len(), &diffs[..diffs.len().min(10)]);
+    assert!(
+        diffs.is_empty(),
+        "{} differences, first ones: {:#?}",
+        diffs.len(),
+        &diffs[..diffs.len().min(10)]
+    );
+}
+
+/// How many records of `topic` a sink connector has committed (sum of its group's offsets for
+/// that topic), from `GET /connectors/{c}/offsets`.
+pub async fn committed_records(url: &str, connector: &str, topic: &str) -> Option<i64> {
+    let v: Value = http()
+        .get(format!("{url}/connectors/{connector}/offsets"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    Some(
+        v["offsets"]
+            .as_array()?
+            .iter()
+            .filter(|o| o["partition"]["kafka_topic"] == topic)
+            .filter_map(|o| o["offset"]["kafka_offset"].as_i64())
+            .sum(),
+    )
 }
