@@ -10,7 +10,8 @@ use tracing_subscriber::{EnvFilter, reload};
 /// Installs the global subscriber. `level` is a level or `tracing` directives
 /// (`info,skiff_worker::connectors=debug`); `json` selects JSON lines.
 pub fn init(level: &str, json: bool) -> LogControl {
-    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_new(with_quiet_clients(level)).unwrap_or_else(|_| EnvFilter::new("info"));
     let (filter, handle) = reload::Layer::new(filter);
     let registry = tracing_subscriber::registry().with(filter);
     let installed = if json {
@@ -32,4 +33,47 @@ pub fn init(level: &str, json: bool) -> LogControl {
         .filter(|l| !l.contains('='))
         .unwrap_or("info");
     LogControl::new(installed.is_ok().then_some(handle), root)
+}
+
+/// Client libraries whose debug output carries wire details (request signatures, raw error
+/// bodies that echo the access key id): kept at `info` unless a directive names them.
+const QUIET_CLIENTS: &[&str] = &[
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http_client",
+    "aws_sdk_s3",
+    "aws_sdk_sts",
+    "aws_config",
+    "aws_sigv4",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "rustls",
+];
+
+/// Adds `<client>=info` for each quiet client the directives do not mention.
+pub fn with_quiet_clients(level: &str) -> String {
+    let mut out = level.to_string();
+    for c in QUIET_CLIENTS {
+        if !level.contains(c) {
+            out.push_str(&format!(",{c}=info"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_keeps_sdk_wire_logs_quiet_unless_asked() {
+        let d = with_quiet_clients("debug");
+        assert!(
+            d.starts_with("debug,") && d.contains("aws_smithy_runtime=info"),
+            "{d}"
+        );
+        let asked = with_quiet_clients("debug,aws_smithy_runtime=trace");
+        assert!(!asked.contains("aws_smithy_runtime=info"), "{asked}");
+    }
 }

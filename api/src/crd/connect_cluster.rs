@@ -213,7 +213,7 @@ fn default_secret_access_key_key() -> String {
 #[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Logging {
-    /// Log filter in `RUST_LOG` syntax, e.g. `info,skiff_worker=debug`.
+    /// Log level or tracing directives (the worker's `SKIFF_LOG_LEVEL`), e.g. `info,skiff_worker=debug`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<String>,
     /// Output format.

@@ -188,7 +188,7 @@ fn worker_env(cc: &ConnectCluster) -> Vec<EnvVar> {
     ];
     if let Some(logging) = &cc.spec.logging {
         if let Some(level) = &logging.level {
-            env.push(plain("RUST_LOG", level.clone()));
+            env.push(plain("SKIFF_LOG_LEVEL", level.clone()));
         }
         if let Some(format) = logging.format {
             let format = match format {
@@ -341,7 +341,7 @@ mod tests {
         let env = c.env.as_ref().unwrap();
         assert!(
             env.iter()
-                .any(|e| e.name == "RUST_LOG" && e.value.as_deref() == Some("debug"))
+                .any(|e| e.name == "SKIFF_LOG_LEVEL" && e.value.as_deref() == Some("debug"))
         );
         assert!(
             env.iter()

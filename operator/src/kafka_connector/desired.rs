@@ -58,9 +58,23 @@ pub fn needs_update(
 ) -> bool {
     match actual {
         None => true,
-        Some(actual) => normalise(desired, name) != normalise(actual, name),
+        Some(actual) => {
+            let mut actual = normalise(actual, name);
+            // Skiff workers show secret values as `[hidden]`: such a key matches any desired value.
+            for (k, v) in actual.iter_mut() {
+                if v == HIDDEN
+                    && let Some(d) = desired.get(k)
+                {
+                    v.clone_from(d);
+                }
+            }
+            normalise(desired, name) != actual
+        }
     }
 }
+
+/// How Skiff workers show a secret value in REST responses.
+const HIDDEN: &str = "[hidden]";
 
 #[cfg(test)]
 mod tests {
@@ -100,6 +114,11 @@ mod tests {
         let kc = connector("c1");
         let desired = desired_config(&kc).unwrap();
         assert!(needs_update("c1", &desired, None));
+        let mut hidden = desired.clone();
+        hidden.insert("aws.secretKey".into(), "[hidden]".into());
+        let mut with_secret = desired.clone();
+        with_secret.insert("aws.secretKey".into(), "s3cr3t".into());
+        assert!(!needs_update("c1", &with_secret, Some(&hidden)));
         let mut changed = desired.clone();
         changed.insert("tasks.max".into(), "5".into());
         assert!(needs_update("c1", &desired, Some(&changed)));

@@ -63,8 +63,9 @@ impl LogControl {
             })
             .collect();
         if let Some(h) = &self.handle {
-            let filter = EnvFilter::try_new(directives.join(","))
-                .map_err(|e| format!("invalid logger name '{logger}': {e}"))?;
+            let filter =
+                EnvFilter::try_new(crate::logging::with_quiet_clients(&directives.join(",")))
+                    .map_err(|e| format!("invalid logger name '{logger}': {e}"))?;
             h.reload(filter).map_err(|e| e.to_string())?;
         }
         Ok(())

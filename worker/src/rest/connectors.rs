@@ -2,7 +2,7 @@
 //! topics of connectors.
 
 use super::body::JsonBody;
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, secrets};
 use crate::config::properties::{Properties, json_scalar};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -131,7 +131,7 @@ async fn list(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<V
             entry.insert("status".into(), json!(st));
         }
         if want_info && let Ok(info) = s.herder.info(&n).await {
-            entry.insert("info".into(), json!(info));
+            entry.insert("info".into(), json!(secrets::mask_info(info)));
         }
         out.insert(n, Value::Object(entry));
     }
@@ -185,12 +185,14 @@ async fn create(
         }),
         Some(_) => return Err(ApiError::bad_request("'initial_state' must be a string")),
     };
+    let mut config = config;
+    secrets::restore_hidden(&mut config, None)?;
     let info = s.herder.create(&name, config, initial).await?;
-    Ok(created(&request, &name, info))
+    Ok(created(&request, &name, secrets::mask_info(info)))
 }
 
 async fn info(State(s): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
-    Ok(Json(s.herder.info(&name).await?).into_response())
+    Ok(Json(secrets::mask_info(s.herder.info(&name).await?)).into_response())
 }
 
 async fn delete(
@@ -202,7 +204,9 @@ async fn delete(
 }
 
 async fn config(State(s): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
-    Ok(Json(s.herder.config(&name).await?).into_response())
+    let mut config = s.herder.config(&name).await?;
+    secrets::mask(&mut config);
+    Ok(Json(config).into_response())
 }
 
 async fn put_config(
@@ -214,7 +218,7 @@ async fn put_config(
     let obj = body.as_object().ok_or_else(|| {
         ApiError::bad_request("Request body must be a JSON object of connector settings")
     })?;
-    let config = config_map(obj)?;
+    let mut config = config_map(obj)?;
     if let Some(cn) = config.get("name")
         && *cn != name
     {
@@ -222,7 +226,10 @@ async fn put_config(
             "Connector name configuration ({cn}) doesn't match connector name in the URL ({name})"
         )));
     }
+    let stored = s.herder.config(&name).await.ok();
+    secrets::restore_hidden(&mut config, stored.as_ref())?;
     let (was_created, info) = s.herder.put_config(&name, config).await?;
+    let info = secrets::mask_info(info);
     Ok(if was_created {
         created(&request, &name, info)
     } else {
@@ -254,7 +261,21 @@ async fn patch_config(
             "Connector name configuration ({cn}) doesn't match connector name in the URL ({name})"
         )));
     }
-    Ok(Json(s.herder.patch_config(&name, patch).await?).into_response())
+    let stored = s.herder.config(&name).await.ok();
+    for (k, v) in patch.iter_mut() {
+        if v.as_deref() == Some(secrets::HIDDEN) {
+            let old = stored.as_ref().and_then(|c| c.get(k)).cloned();
+            if old.is_none() {
+                return Err(ApiError::bad_request(format!(
+                    "'{k}' is '{}' but no value is stored for it: give the real value or a ${{file:...}}/${{env:...}} reference",
+                    secrets::HIDDEN
+                )));
+            }
+            *v = old;
+        }
+    }
+    let info = s.herder.patch_config(&name, patch).await?;
+    Ok(Json(secrets::mask_info(info)).into_response())
 }
 
 async fn status(State(s): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
@@ -313,7 +334,7 @@ async fn stop(State(s): State<AppState>, Path(name): Path<String>) -> Result<Sta
 }
 
 async fn tasks(State(s): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
-    Ok(Json(s.herder.tasks(&name).await?).into_response())
+    Ok(Json(secrets::mask_tasks(s.herder.tasks(&name).await?)).into_response())
 }
 
 async fn task_status(

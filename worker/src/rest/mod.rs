@@ -9,6 +9,7 @@ mod metrics;
 mod openapi;
 mod plugins;
 mod root;
+mod secrets;
 
 use crate::herder::Herder;
 use axum::Router;

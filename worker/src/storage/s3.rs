@@ -182,11 +182,24 @@ pub enum PutOutcome {
     AlreadyExists,
 }
 
+/// An S3 failure as a task error. A service error is told by its code and message only: the
+/// raw error carries the response body, which echoes the access key id on signature errors.
 fn storage_error<E>(what: &str, key: &str, e: aws_sdk_s3::error::SdkError<E>) -> TaskError
 where
     E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
 {
-    TaskError::Storage(format!("{what} {key}: {}", DisplayErrorContext(e)))
+    match &e {
+        aws_sdk_s3::error::SdkError::ServiceError(se) => {
+            let status = se.raw().status().as_u16();
+            let err = se.err();
+            TaskError::Storage(format!(
+                "{what} {key}: HTTP {status} {}: {}",
+                err.code().unwrap_or("error"),
+                err.message().unwrap_or("no message")
+            ))
+        }
+        _ => TaskError::Storage(format!("{what} {key}: {}", DisplayErrorContext(e))),
+    }
 }
 
 impl Store {
@@ -213,7 +226,7 @@ impl Store {
                     _ => format!(
                         "bucket '{}' cannot be reached: {}",
                         self.bucket(),
-                        DisplayErrorContext(e)
+                        storage_error("cannot reach bucket", self.bucket(), e)
                     ),
                 })
             }
