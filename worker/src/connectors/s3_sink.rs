@@ -369,9 +369,12 @@ impl SinkTask for S3SinkTask {
             self.buffered += after - before;
             if full {
                 self.upload(&tp).await?;
+            } else if self.buffered > self.budget {
+                // Checked per record, so a large batch cannot overshoot the budget.
+                self.shed().await?;
             }
         }
-        self.shed().await
+        Ok(())
     }
 
     async fn flush(&mut self, all: bool) -> Result<BTreeMap<TopicPartition, i64>, TaskError> {
