@@ -232,10 +232,15 @@ k8s_up() {
 # k8s_down_keep_logs: stops every process but keeps $K8S_DIR for a look at the logs. Each takes a
 # second or two to shut down, so the API server and its clients stop together, then etcd.
 k8s_down_keep_logs() {
-  local p
+  local p stoppers=()
   rm -f "$STATE/k8s.env"
-  for p in "${K8S_PROCS[@]:1}"; do stop_pid "$K8S_DIR/$p.pid" & done
-  wait
+  for p in "${K8S_PROCS[@]:1}"; do
+    stop_pid "$K8S_DIR/$p.pid" &
+    stoppers+=("$!")
+  done
+  # Wait for these stoppers only: a bare `wait` would also wait for the servers this shell
+  # started before (Kafka, S3, Connect in `up kafka s3 connect k8s`), forever.
+  wait "${stoppers[@]}"
   stop_pid "$K8S_DIR/etcd.pid"
 }
 
