@@ -2,6 +2,7 @@
 //! class names and Skiff's own) and Apache's FileStream pair. Each plugin names its class, type,
 //! settings, how it splits into tasks and how a task runs.
 
+pub mod backup_metadata;
 pub mod config_def;
 pub mod file;
 pub mod s3_sink;

@@ -4,6 +4,7 @@
 //! crash or rebalance the bucket holds each record once. Memory is one budget per task
 //! (`buffer.max.bytes`), not a buffer per partition.
 
+use super::backup_metadata;
 use super::config_def::{ConfigDef, ConfigType};
 use super::number;
 use crate::config::properties::Properties;
@@ -105,6 +106,7 @@ pub const DEFS: &[ConfigDef] = &[
     ConfigDef::optional("flush.size", ConfigType::Long, Some("0"), "Backup", "Close an object after this many records (0: no record limit)."),
     ConfigDef::optional("flush.size.bytes", ConfigType::Long, Some("8388608"), "Backup", "Close an object once its records reach this many bytes."),
     ConfigDef::optional("flush.interval.ms", ConfigType::Long, Some("60000"), "Backup", "Close an object once its first record is this old, so quiet topics are still backed up."),
+    ConfigDef::optional("metadata.interval.ms", ConfigType::Long, Some("60000"), "Backup", "How often the backup records its topics' partition counts and configs and the consumer groups' committed offsets, for restores."),
     ConfigDef::optional("s3.retry.timeout.ms", ConfigType::Long, Some("900000"), "Backup", "How long a failing upload is retried (with backoff) before the task fails; the task keeps its records meanwhile."),
     ConfigDef::optional("buffer.max.bytes", ConfigType::Long, Some("67108864"), "Backup", "Memory budget of one task for all its partitions; the fullest buffers are written early to stay under it."),
 ];
@@ -164,6 +166,8 @@ struct S3SinkTask {
     flush_interval: Duration,
     budget: usize,
     retry_timeout: Duration,
+    metadata_interval: Duration,
+    last_metadata: Option<Instant>,
     partitions: HashMap<TopicPartition, PartitionState>,
     buffered: usize,
     stats: Stats,
@@ -211,6 +215,12 @@ impl S3SinkTask {
                 "s3.retry.timeout.ms",
                 900_000u64,
             )?),
+            metadata_interval: Duration::from_millis(number(
+                config,
+                "metadata.interval.ms",
+                60_000u64,
+            )?),
+            last_metadata: None,
             partitions: HashMap::new(),
             buffered: 0,
             stats: Stats::default(),
@@ -311,6 +321,31 @@ impl S3SinkTask {
         );
     }
 
+    /// Records the topics' shape and the consumer groups' offsets beside the backup, every
+    /// `metadata.interval.ms` and when the task stops. A failure is logged, never fatal: the
+    /// records matter more than their metadata.
+    async fn record_metadata(&mut self, now: bool) {
+        let due = self
+            .last_metadata
+            .is_none_or(|t| t.elapsed() >= self.metadata_interval);
+        if !(now || due) || self.partitions.is_empty() {
+            return;
+        }
+        self.last_metadata = Some(Instant::now());
+        let mut topics: Vec<String> = self.partitions.keys().map(|(t, _)| t.clone()).collect();
+        topics.sort();
+        topics.dedup();
+        let own_group = format!("connect-{}", self.ctx.connector);
+        if let Err(e) =
+            backup_metadata::write(&self.ctx.worker, &self.store, &topics, &own_group).await
+        {
+            warn!(
+                "could not record topic and consumer group metadata (retried in {:?}): {e}",
+                self.metadata_interval
+            );
+        }
+    }
+
     /// Writes the fullest buffers until the task is back under half its budget.
     async fn shed(&mut self) -> Result<(), TaskError> {
         while self.buffered > self.budget {
@@ -390,6 +425,7 @@ impl SinkTask for S3SinkTask {
         for tp in due {
             self.upload(&tp).await?;
         }
+        self.record_metadata(all).await;
         let mut committable = BTreeMap::new();
         for (tp, s) in &self.partitions {
             let next = match s.writer.as_ref().and_then(ObjectWriter::first_offset) {

@@ -8,6 +8,7 @@
 //! `targetOffset` is the number of records written after the last stored offset, and exactly
 //! those are skipped. This holds while nothing else writes to the target partitions.
 
+use super::backup_metadata::{self, GroupOffsets, TopicManifest};
 use super::config_def::{ConfigDef, ConfigType};
 use super::number;
 use super::s3_sink::S3_DEFS;
@@ -18,7 +19,11 @@ use crate::runtime::source::{self, SourceRecord, SourceTask};
 use crate::runtime::{TaskContext, TaskError};
 use crate::storage::s3::{S3Settings, Store};
 use async_trait::async_trait;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{Value, json};
 use skiff_format::{HEADER_LEN_MAX, Record, decode, parse_object_key, summarize};
 use std::collections::{BTreeMap, VecDeque};
@@ -36,6 +41,8 @@ pub const DEFS: &[ConfigDef] = &[
     ConfigDef::optional("restore.timestamp.from", ConfigType::Long, None, "Restore", "Restore only records with timestamp >= this (ms since the epoch)."),
     ConfigDef::optional("restore.timestamp.to", ConfigType::Long, None, "Restore", "Restore only records with timestamp < this (ms since the epoch)."),
     ConfigDef::optional("restore.on.corrupt", ConfigType::String, Some("fail"), "Restore", "What a corrupt or foreign object does: fail the task (naming the object), or skip it and report it in the progress.").one_of(&["fail", "skip"]),
+    ConfigDef::optional("restore.create.topics", ConfigType::Boolean, Some("false"), "Restore", "Create missing target topics like the backed-up ones (partition count and topic configs from the backup's metadata)."),
+    ConfigDef::optional("restore.consumer.groups", ConfigType::List, Some(""), "Restore", "Consumer groups whose backed-up offsets are translated to the restored topics and committed ('*': every group in the backup); groups with active members are left alone and reported."),
     ConfigDef::optional("restore.mode", ConfigType::String, Some("once"), "Restore", "once: restore what is there and report done; follow: keep restoring objects as they appear.").one_of(&["once", "follow"]),
 ];
 
@@ -244,6 +251,9 @@ struct Cursor {
     objects_read: usize,
     records: u64,
     bytes: u64,
+    /// Consumer groups to move: (group, committed offset in the backed-up partition, the
+    /// target offset it translates to once known).
+    translations: Vec<(String, i64, Option<i64>)>,
 }
 
 struct S3SourceTask {
@@ -255,6 +265,11 @@ struct S3SourceTask {
     to: Option<i64>,
     skip_corrupt: bool,
     follow: bool,
+    create_topics: bool,
+    /// Backed-up offsets of the consumer groups to move (`restore.consumer.groups`).
+    groups: Vec<GroupOffsets>,
+    /// What happened to each group, for the progress document.
+    group_results: BTreeMap<String, Value>,
     rate: u64,
     probe: Arc<BaseConsumer>,
     skipped_objects: Vec<String>,
@@ -303,6 +318,7 @@ impl S3SourceTask {
                 objects_read: 0,
                 records: 0,
                 bytes: 0,
+                translations: Vec::new(),
             });
         }
         let mut probe_cfg = ctx.worker.client(ClientRole::Consumer)?.to_rdkafka();
@@ -311,7 +327,7 @@ impl S3SourceTask {
             .set("enable.auto.commit", "false");
         let probe: BaseConsumer = probe_cfg.create()?;
         let ts = |k: &str| number::<i64>(config, k, i64::MIN).map(|v| (v != i64::MIN).then_some(v));
-        Ok(S3SourceTask {
+        let mut task = S3SourceTask {
             ctx: ctx.clone(),
             store,
             cursors,
@@ -321,6 +337,11 @@ impl S3SourceTask {
             skip_corrupt: config
                 .get("restore.on.corrupt")
                 .is_some_and(|v| v.eq_ignore_ascii_case("skip")),
+            groups: Vec::new(),
+            group_results: BTreeMap::new(),
+            create_topics: config
+                .get("restore.create.topics")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
             follow: config
                 .get("restore.mode")
                 .is_some_and(|v| v.eq_ignore_ascii_case("follow")),
@@ -329,14 +350,27 @@ impl S3SourceTask {
             skipped_objects: Vec::new(),
             last_follow: Instant::now(),
             deferred: None,
-        })
+        };
+        let groups: Vec<String> = config
+            .get("restore.consumer.groups")
+            .map(|g| {
+                g.split(',')
+                    .map(str::trim)
+                    .filter(|g| !g.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        task.load_groups(&groups).await?;
+        Ok(task)
     }
 
-    /// The target partition's end offset, and a check that the partition exists.
-    async fn target_end(&self, topic: &str, partition: i32) -> Result<i64, TaskError> {
+    /// The target topic's partition count and the partition's end offset (-1 when the
+    /// partition does not exist).
+    async fn probe_target(&self, topic: &str, partition: i32) -> Result<(usize, i64), TaskError> {
         let probe = self.probe.clone();
         let t = topic.to_string();
-        let (partitions, high) = tokio::task::spawn_blocking(
+        tokio::task::spawn_blocking(
             move || -> Result<(usize, i64), rdkafka::error::KafkaError> {
                 let md = probe.fetch_metadata(Some(&t), KAFKA_CALL_TIMEOUT)?;
                 let count = md
@@ -352,14 +386,174 @@ impl S3SourceTask {
             },
         )
         .await
-        .map_err(|e| TaskError::Other(e.to_string()))??;
+        .map_err(|e| TaskError::Other(e.to_string()))?
+        .map_err(|e| TaskError::Kafka(e.to_string()))
+    }
+
+    /// The target partition's end offset; creates a missing target topic when asked to, with
+    /// the backed-up partition count and topic configs.
+    async fn target_end(
+        &self,
+        source_topic: &str,
+        topic: &str,
+        partition: i32,
+    ) -> Result<i64, TaskError> {
+        let (mut partitions, mut high) = self.probe_target(topic, partition).await?;
+        if partitions == 0 && self.create_topics {
+            self.create_target(source_topic, topic).await?;
+            (partitions, high) = self.probe_target(topic, partition).await?;
+        }
         if high < 0 {
             return Err(TaskError::Config(format!(
-                "target topic '{topic}' has {partitions} partition(s), but the backup has partition {partition}: create '{topic}' with at least {} partitions (partitions are restored one to one)",
+                "target topic '{topic}' has {partitions} partition(s), but the backup has partition {partition}: create '{topic}' with at least {} partitions (partitions are restored one to one), or set restore.create.topics=true for missing topics",
                 partition + 1
             )));
         }
         Ok(high)
+    }
+
+    /// Creates `target` like the backed-up `source` topic: its manifest's partition count and
+    /// configs, or the partition count found in the bucket when the backup has no manifest.
+    async fn create_target(&self, source: &str, target: &str) -> Result<(), TaskError> {
+        let prefix = self.store.settings.prefix.clone();
+        let manifest: Option<TopicManifest> =
+            backup_metadata::read(&self.store, &backup_metadata::topic_key(&prefix, source))
+                .await?;
+        let (partitions, configs) = match manifest {
+            Some(m) => (m.partitions, m.configs),
+            None => {
+                let found = self
+                    .store
+                    .list_folders(&format!("{prefix}{source}/"))
+                    .await?;
+                (
+                    found
+                        .iter()
+                        .filter_map(|p| p.parse::<i32>().ok())
+                        .max()
+                        .map_or(1, |m| m + 1),
+                    BTreeMap::new(),
+                )
+            }
+        };
+        let admin: AdminClient<DefaultClientContext> = self
+            .ctx
+            .worker
+            .client(ClientRole::Admin)?
+            .to_rdkafka()
+            .create()?;
+        let mut new = NewTopic::new(target, partitions, TopicReplication::Fixed(-1));
+        for (k, v) in &configs {
+            new = new.set(k, v);
+        }
+        let res = admin
+            .create_topics(
+                [&new],
+                &AdminOptions::new()
+                    .operation_timeout(Some(KAFKA_CALL_TIMEOUT))
+                    .request_timeout(Some(KAFKA_CALL_TIMEOUT)),
+            )
+            .await?;
+        for r in res {
+            match r {
+                Ok(_) => info!(
+                    topic = target,
+                    partitions, "created the target topic like the backed-up one"
+                ),
+                // Another task created it first.
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((t, code)) => {
+                    return Err(TaskError::Kafka(format!("cannot create topic {t}: {code}")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the backed-up offsets of the groups named by `restore.consumer.groups` (`*`: all).
+    async fn load_groups(&mut self, wanted: &[String]) -> Result<(), TaskError> {
+        let prefix = self.store.settings.prefix.clone();
+        let names: Vec<String> = if wanted.iter().any(|g| g == "*") {
+            let folder = format!("{prefix}{METADATA_FOLDER}/groups/");
+            self.store
+                .list_keys(&folder, None)
+                .await?
+                .iter()
+                .filter_map(|k| {
+                    k.strip_prefix(&folder)?
+                        .strip_suffix(".json")
+                        .map(str::to_string)
+                })
+                .collect()
+        } else {
+            wanted.to_vec()
+        };
+        for g in names {
+            match backup_metadata::read::<GroupOffsets>(
+                &self.store,
+                &backup_metadata::group_key(&prefix, &g),
+            )
+            .await?
+            {
+                Some(offsets) => self.groups.push(offsets),
+                None => {
+                    return Err(TaskError::Config(format!(
+                        "restore.consumer.groups names '{g}', but the backup holds no offsets for it (the backup samples them every metadata.interval.ms)"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits each group's translated offset on the restored partition. A group with active
+    /// members refuses the commit; that is reported, not forced.
+    async fn move_groups(&mut self, i: usize) {
+        let c = &mut self.cursors[i];
+        let end = c.target_next;
+        let (target, partition) = (c.target.clone(), c.partition);
+        let done: Vec<(String, i64)> = c
+            .translations
+            .drain(..)
+            .map(|(g, _, t)| (g, t.unwrap_or(end)))
+            .collect();
+        for (group, offset) in done {
+            let mut cfg = match self.ctx.worker.client(ClientRole::Consumer) {
+                Ok(c) => c.to_rdkafka(),
+                Err(e) => {
+                    self.group_results
+                        .insert(group, json!(format!("not moved: {e}")));
+                    continue;
+                }
+            };
+            cfg.set("group.id", &group)
+                .set("enable.auto.commit", "false");
+            let (t, g) = (target.clone(), group.clone());
+            let res =
+                tokio::task::spawn_blocking(move || -> Result<(), rdkafka::error::KafkaError> {
+                    let consumer: BaseConsumer = cfg.create()?;
+                    let mut tpl = TopicPartitionList::new();
+                    tpl.add_partition_offset(&t, partition, Offset::Offset(offset))?;
+                    consumer.commit(&tpl, CommitMode::Sync)
+                })
+                .await;
+            let entry = self
+                .group_results
+                .entry(g.clone())
+                .or_insert_with(|| json!({}));
+            let key = format!("{target}/{partition}");
+            match res {
+                Ok(Ok(())) => {
+                    info!(group = %g, %key, offset, "moved consumer group");
+                    entry[&key] = json!(offset);
+                }
+                Ok(Err(e)) => {
+                    warn!(group = %g, %key, "cannot move consumer group (does it have active members?): {e}");
+                    entry[&key] = json!(format!("not moved: {e}"));
+                }
+                Err(e) => entry[&key] = json!(format!("not moved: {e}")),
+            }
+        }
     }
 
     /// Finds where a partition resumes: the stored offset, the target's end, the objects left.
@@ -373,7 +567,7 @@ impl S3SourceTask {
                 c.source_partition.clone(),
             )
         };
-        let end = self.target_end(&target, partition).await?;
+        let end = self.target_end(&topic, &target, partition).await?;
         let stored = self.ctx.offsets.get(&self.ctx.connector, &sp);
         let int = |m: &JsonMap, k: &str| m.get(k).and_then(Value::as_i64);
         let (last_read, target_next, skip) = match &stored {
@@ -421,7 +615,24 @@ impl S3SourceTask {
                 _ => self.report_foreign(&k)?,
             }
         }
+        let key = format!("{topic}/{partition}");
+        let mut translations = Vec::new();
+        for g in &self.groups {
+            let Some(&committed) = g.offsets.get(&key) else {
+                continue;
+            };
+            if committed > last_read || last_read < 0 {
+                translations.push((g.group.clone(), committed, None));
+            } else {
+                self.group_results
+                    .entry(g.group.clone())
+                    .or_insert_with(|| json!({}))[&key] = json!(
+                    "not moved: this restore resumed after a restart past the group's position"
+                );
+            }
+        }
         let c = &mut self.cursors[i];
+        c.translations = translations;
         c.objects_total = c.objects_read + objects.len();
         c.keys = objects.into();
         c.last_read = last_read;
@@ -524,6 +735,7 @@ impl S3SourceTask {
                 "objectsRead": self.cursors.iter().map(|c| c.objects_read).sum::<usize>(),
                 "objectsTotal": self.cursors.iter().map(|c| c.objects_total).sum::<usize>(),
                 "skippedObjects": self.skipped_objects,
+                "groups": self.group_results,
                 "partitions": parts,
             }),
         );
@@ -556,6 +768,12 @@ impl S3SourceTask {
             c.last_read = r.offset;
             if !wanted {
                 continue;
+            }
+            let target_offset = c.target_next;
+            for (_, committed, translated) in c.translations.iter_mut() {
+                if translated.is_none() && r.offset >= *committed {
+                    *translated = Some(target_offset);
+                }
             }
             if c.skip > 0 {
                 c.skip -= 1;
@@ -600,6 +818,7 @@ impl SourceTask for S3SourceTask {
                 }
                 let batch = self.take(i).await?;
                 if batch.is_empty() {
+                    self.move_groups(i).await;
                     self.cursors[i].done = true;
                     info!(topic = %self.cursors[i].topic, partition = self.cursors[i].partition, records = self.cursors[i].records, "partition restored");
                     self.report();

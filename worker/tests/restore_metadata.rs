@@ -1,0 +1,169 @@
+//! The backup records its topics' shape and the consumer groups' offsets; a restore recreates a
+//! missing topic like the backed-up one and moves a consumer group to the translated offsets.
+
+mod common;
+
+use common::*;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+fn admin() -> AdminClient<DefaultClientContext> {
+    skiff_testenv::kafka().client_config().create().unwrap()
+}
+
+fn group_consumer(group: &str) -> BaseConsumer {
+    skiff_testenv::kafka()
+        .client_config()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restore_recreates_the_topic_and_moves_consumer_groups() {
+    let topic = skiff_testenv::unique_name("meta");
+    let restored = format!("{topic}-copy");
+    let bucket = skiff_testenv::unique_name("meta");
+    let group = skiff_testenv::unique_name("billing-app");
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let new = NewTopic::new(&topic, 2, TopicReplication::Fixed(1)).set("retention.ms", "123456789");
+    for r in admin().create_topics([&new], &opts).await.unwrap() {
+        r.unwrap();
+    }
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let records = sample_records(2, 300);
+    produce(&topic, &records).await;
+    // An application has read up to offset 100 of partition 0 and 250 of partition 1.
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, Offset::Offset(100))
+        .unwrap();
+    tpl.add_partition_offset(&topic, 1, Offset::Offset(250))
+        .unwrap();
+    group_consumer(&group)
+        .commit(&tpl, CommitMode::Sync)
+        .unwrap();
+
+    let worker = start_worker().await;
+    let mut sink = s3_config(&bucket);
+    sink.insert("connector.class".into(), "AwsStorageSinkConnector".into());
+    sink.insert("topics".into(), topic.clone().into());
+    sink.insert("flush.interval.ms".into(), "500".into());
+    sink.insert("metadata.interval.ms".into(), "500".into());
+    let resp = http()
+        .post(format!("{}/connectors", worker.url))
+        .json(&json!({"name": "meta-backup", "config": sink}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    eventually(60, "the backup to commit", || async {
+        (committed_records(&worker.url, "meta-backup", &topic).await? >= 600).then_some(())
+    })
+    .await;
+    let s3 = skiff_testenv::s3_client();
+    let manifest_key = format!("_skiff/topics/{topic}.json");
+    let group_key = format!("_skiff/groups/{group}.json");
+    let manifest: Value = eventually(30, "the topic manifest", || async {
+        let body = s3
+            .get_object()
+            .bucket(&bucket)
+            .key(&manifest_key)
+            .send()
+            .await
+            .ok()?;
+        serde_json::from_slice(&body.body.collect().await.ok()?.into_bytes()).ok()
+    })
+    .await;
+    assert_eq!(manifest["partitions"], 2, "{manifest}");
+    assert_eq!(
+        manifest["configs"]["retention.ms"], "123456789",
+        "{manifest}"
+    );
+    let offsets: Value = eventually(30, "the group's offsets", || async {
+        let body = s3
+            .get_object()
+            .bucket(&bucket)
+            .key(&group_key)
+            .send()
+            .await
+            .ok()?;
+        serde_json::from_slice(&body.body.collect().await.ok()?.into_bytes()).ok()
+    })
+    .await;
+    assert_eq!(offsets["offsets"][format!("{topic}/0")], 100, "{offsets}");
+
+    // Restore from partition 0's 51st record on: the group's offsets move with the records.
+    let from = records[&0][50].timestamp.min(records[&1][50].timestamp);
+    let mut source = s3_config(&bucket);
+    source.insert("connector.class".into(), "AwsStorageSourceConnector".into());
+    source.insert("s3.topics".into(), topic.clone().into());
+    source.insert(
+        "topics.mapping".into(),
+        format!("{topic}:{restored}").into(),
+    );
+    source.insert("restore.create.topics".into(), "true".into());
+    source.insert("restore.consumer.groups".into(), group.clone().into());
+    source.insert("restore.timestamp.from".into(), from.to_string().into());
+    let resp = http()
+        .post(format!("{}/connectors", worker.url))
+        .json(&json!({"name": "meta-restore", "config": source}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    let url = format!("{}/connectors/meta-restore/progress", worker.url);
+    let progress = eventually(90, "the restore to finish", || {
+        let url = url.clone();
+        async move {
+            let v: Value = http().get(url).send().await.ok()?.json().await.ok()?;
+            (v["done"] == json!(true)).then_some(v)
+        }
+    })
+    .await;
+
+    let expected: BTreeMap<i32, Vec<skiff_format::Record>> = records
+        .iter()
+        .map(|(p, r)| {
+            (
+                *p,
+                r.iter().filter(|r| r.timestamp >= from).cloned().collect(),
+            )
+        })
+        .collect();
+    assert_same_records(&expected, &consume_all(&restored, 2), false);
+    // The copy was created with the backed-up topic's settings.
+    let described = admin()
+        .describe_configs(&[ResourceSpecifier::Topic(&restored)], &opts)
+        .await
+        .unwrap();
+    let entries = described.into_iter().next().unwrap().unwrap();
+    assert_eq!(
+        entries
+            .get("retention.ms")
+            .and_then(|e| e.value.clone())
+            .as_deref(),
+        Some("123456789")
+    );
+    // Partition 0 restored from original offset 50, so its offset 100 became 50; partition 1's
+    // records are all newer than `from` (sample timestamps grow with the partition number), so
+    // 250 stays 250.
+    let mut want = TopicPartitionList::new();
+    want.add_partition(&restored, 0);
+    want.add_partition(&restored, 1);
+    let committed = group_consumer(&group)
+        .committed_offsets(want, Duration::from_secs(10))
+        .unwrap();
+    let got: Vec<Offset> = committed.elements().iter().map(|e| e.offset()).collect();
+    assert_eq!(
+        got,
+        vec![Offset::Offset(50), Offset::Offset(250)],
+        "{progress}"
+    );
+    worker.running.stop().await;
+}
