@@ -1,0 +1,78 @@
+"""Kafka-side helpers: topics and data through Kafka's own tools (the jars the test environment
+installed), and the raw consumer rate and end offsets through kcat (librdkafka)."""
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import time
+
+from . import util
+
+TOOL_TIMEOUT_S = 600
+
+
+def kafka_lib():
+    libs = glob.glob(os.path.join(util.cache_dir(), "kafka-*", "lib"))
+    if not libs:
+        raise util.BenchError("Kafka is not installed: run `make testenv`")
+    return sorted(libs)[-1]
+
+
+def tool(cls, *args, timeout=TOOL_TIMEOUT_S):
+    """Runs one org.apache.kafka.tools class; returns its stdout."""
+    cmd = ["java", "-Xmx512m", "-cp", f"{kafka_lib()}/*", f"org.apache.kafka.tools.{cls}", *args]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise util.BenchError(f"{cls} failed: {p.stderr[-800:]}")
+    return p.stdout
+
+
+def create_topic(bootstrap, topic, partitions):
+    tool("TopicCommand", "--bootstrap-server", bootstrap, "--create", "--topic", topic,
+         "--partitions", str(partitions), "--replication-factor", "1")
+
+
+def produce(bootstrap, topic, records, size):
+    """Fills `topic` with `records` random values of `size` bytes (no keys), as fast as the
+    producer goes; returns records/s as the producer saw it."""
+    out = tool("ProducerPerformance", "--topic", topic, "--num-records", str(records),
+               "--record-size", str(size), "--throughput", "-1", "--producer-props",
+               f"bootstrap.servers={bootstrap}", "acks=1", "linger.ms=10", "batch.size=524288",
+               "compression.type=none")
+    m = re.findall(r"([\d.]+) records/sec", out)
+    return float(m[-1]) if m else 0.0
+
+
+def have_kcat():
+    return shutil.which("kcat") is not None
+
+
+def consume_rate(bootstrap, topic, records):
+    """Reads the whole topic once with one consumer; returns (seconds, client name)."""
+    if have_kcat():
+        t0 = time.monotonic()
+        p = subprocess.run(["kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e",
+                            "-q", "-f", "x"], capture_output=True, timeout=TOOL_TIMEOUT_S)
+        secs = time.monotonic() - t0
+        if len(p.stdout) != records:
+            raise util.BenchError(f"kcat read {len(p.stdout)} of {records} records of {topic}")
+        return secs, "kcat (librdkafka)"
+    out = tool("ConsumerPerformance", "--bootstrap-server", bootstrap, "--topic", topic,
+               "--messages", str(records), "--timeout", "60000")
+    # start, end, MB, MB/s, records, records/s, rebalance ms, fetch ms, ...
+    last = out.strip().splitlines()[-1].split(",")
+    return int(last[7].strip()) / 1000.0, "ConsumerPerformance (Java client)"
+
+
+def end_offsets_sum(bootstrap, topic, partitions):
+    """Sum of the end offsets of `topic` (how many records it holds when it starts at 0)."""
+    if not have_kcat():
+        out = tool("GetOffsetShell", "--bootstrap-server", bootstrap, "--topic", topic)
+        return sum(int(line.rsplit(":", 1)[1]) for line in out.split() if ":" in line)
+    args = ["kcat", "-Q", "-b", bootstrap]
+    for p in range(partitions):
+        args += ["-t", f"{topic}:{p}:-1"]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=30).stdout
+    return sum(int(x) for x in re.findall(r"offset (-?\d+)", out) if int(x) > 0)
