@@ -3,7 +3,8 @@ SHELL := /bin/bash
 CARGO ?= cargo
 TESTENV := tests/testenv.sh
 
-.PHONY: help build test test-unit test-integration lint fmt crds crds-check demo bench bench-quick testenv testenv-up testenv-down clean
+.PHONY: help build test test-unit test-integration lint fmt crds crds-check demo bench bench-quick testenv testenv-up testenv-down clean \
+  chart manifests image image-test docs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -32,6 +33,24 @@ crds: ## Regenerate the CRD YAML under crds/ from the Rust types
 crds-check: ## Fail when crds/ differs from what the code generates
 	@tmp=$$(mktemp -d); $(CARGO) run -q -p skiff-operator --bin crdgen -- $$tmp && diff -ru crds $$tmp \
 	  || { echo "crds/ is out of date: run 'make crds' and commit"; rm -rf $$tmp; exit 1; }; rm -rf $$tmp
+
+chart: ## Copy crds/ into the Helm chart (charts/skiff/crds), then helm lint and render it
+	bash hack/sync-chart-crds.sh
+	@. hack/helm.sh && "$$HELM" lint --strict charts/skiff --kube-version "$$KUBE_VERSION" && \
+	  "$$HELM" template skiff charts/skiff --kube-version "$$KUBE_VERSION" >/dev/null
+
+manifests: chart ## Regenerate the kubectl bundle manifests/skiff.yaml from the chart
+	bash hack/gen-manifests.sh
+
+image: build ## Build the worker and operator images as OCI archives under target/images (no daemon)
+	bash hack/build-image.sh skiff-worker target/release/skiff-worker 8083
+	bash hack/build-image.sh skiff-operator target/release/skiff-operator 8080
+
+image-test: image ## Check the image archives: config (user, entrypoint, ports), contents, binaries run
+	bash tests/packaging/image-test.sh
+
+docs: ## Regenerate docs/connectors.md from the worker's connector settings
+	SKIFF_UPDATE_DOCS=1 $(CARGO) test -p skiff-worker --test docs_reference
 
 demo: testenv ## Start Kafka and S3 locally, back a topic up, restore it into a new topic, compare
 	bash tests/demo.sh

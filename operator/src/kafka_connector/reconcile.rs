@@ -136,10 +136,7 @@ async fn apply(kc: &KafkaConnector, ctx: &Context, ns: &str) -> Result<Action> {
         ..Default::default()
     };
     let outcome = match (rest, desired_config(kc)) {
-        (_, Err(e)) => Readiness::not_ready(
-            "InvalidSpec",
-            format!("spec.config.{}: must be a string, number or boolean", e.key),
-        ),
+        (_, Err(e)) => Readiness::not_ready("InvalidSpec", e.to_string()),
         (Err(why), _) => why,
         (Ok(rest), Ok(desired)) => {
             match converge(kc, ctx, &rest, &name, &desired, &mut status).await {
