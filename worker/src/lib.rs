@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod connectors;
+pub mod distributed;
 pub mod herder;
 pub mod logging;
 pub mod rest;

@@ -53,15 +53,21 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.mode {
             Mode::Standalone { worker, connectors } => {
-                let running = skiff_worker::standalone::start_from_files(&worker, &connectors, logs).await?;
+                let running =
+                    skiff_worker::standalone::start_from_files(&worker, &connectors, logs).await?;
                 skiff_worker::standalone::shutdown_signal().await;
                 tracing::info!("shutting down: stopping tasks");
                 running.stop().await;
+                anyhow::Ok(())
+            }
+            Mode::Distributed { worker } => {
+                let props = skiff_worker::config::properties::read_properties(&worker)?;
+                let running = skiff_worker::distributed::start(props, logs).await?;
+                skiff_worker::standalone::shutdown_signal().await;
+                tracing::info!("shutting down: stopping tasks and leaving the group");
+                running.stop().await;
                 Ok(())
             }
-            Mode::Distributed { .. } => Err(anyhow::anyhow!(
-                "distributed mode is not available in this build yet; run `skiff-worker standalone worker.properties [connector files]`"
-            )),
         }
     });
     match result {

@@ -74,10 +74,38 @@ pub async fn start(
                 config.rest_listen
             )
         })?;
+    let (addr, shutdown, server) = serve(listener, herder.clone(), info.clone(), logs)?;
+    info!(%addr, worker_id = %config.worker_id, "REST API listening");
+    spawn_cluster_id_lookup(config.clone(), info.clone());
+    for c in connectors {
+        let name = c
+            .get("name")
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("a connector file has no 'name'"))?;
+        herder
+            .put_config(&name, c)
+            .await
+            .map_err(|e| anyhow::anyhow!("connector {name}: {e}"))?;
+    }
+    info.ready.store(true, Ordering::Release);
+    Ok(Running::new(addr, herder, shutdown, server))
+}
+
+/// Serves the REST API on `listener` until the returned sender says stop.
+pub(crate) fn serve(
+    listener: TcpListener,
+    herder: Arc<Herder>,
+    info: Arc<ClusterInfo>,
+    logs: LogControl,
+) -> anyhow::Result<(
+    std::net::SocketAddr,
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+)> {
     let addr = listener.local_addr()?;
     let app = rest::router(AppState {
-        herder: herder.clone(),
-        info: info.clone(),
+        herder,
+        info,
         logs: Arc::new(logs),
     });
     let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);
@@ -92,29 +120,28 @@ pub async fn start(
             error!("REST server failed: {e}");
         }
     });
-    info!(%addr, worker_id = %config.worker_id, "REST API listening");
-    spawn_cluster_id_lookup(config.clone(), info.clone());
-    for c in connectors {
-        let name = c
-            .get("name")
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("a connector file has no 'name'"))?;
-        herder
-            .put_config(&name, c)
-            .await
-            .map_err(|e| anyhow::anyhow!("connector {name}: {e}"))?;
+    Ok((addr, shutdown, server))
+}
+
+impl Running {
+    /// A running worker from its parts (the distributed mode starts its own).
+    pub(crate) fn new(
+        addr: std::net::SocketAddr,
+        herder: Arc<Herder>,
+        shutdown: tokio::sync::watch::Sender<bool>,
+        server: tokio::task::JoinHandle<()>,
+    ) -> Self {
+        Running {
+            addr,
+            herder,
+            shutdown,
+            server,
+        }
     }
-    info.ready.store(true, Ordering::Release);
-    Ok(Running {
-        addr,
-        herder,
-        shutdown,
-        server,
-    })
 }
 
 /// Looks up the Kafka cluster id for `GET /` in the background, retrying with backoff.
-fn spawn_cluster_id_lookup(config: Arc<WorkerConfig>, info: Arc<ClusterInfo>) {
+pub(crate) fn spawn_cluster_id_lookup(config: Arc<WorkerConfig>, info: Arc<ClusterInfo>) {
     tokio::spawn(async move {
         let mut backoff = Duration::from_secs(1);
         for _ in 0..10 {

@@ -176,8 +176,11 @@ async fn readme_curl_commands_work_byte_for_byte() {
             &request,
         ],
     );
+    // What the API shows: the request plus `name`, with the S3 keys hidden.
     let mut stored = config.clone();
     stored.insert("name", "backup");
+    stored.insert("aws.accessKeyId", "[hidden]");
+    stored.insert("aws.secretKey", "[hidden]");
     let info = format!(
         r#"{{"name":"backup","config":{},"tasks":[{{"connector":"backup","task":0}}],"type":"sink"}}"#,
         serde_json::to_string(&stored).unwrap()

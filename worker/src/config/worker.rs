@@ -42,6 +42,12 @@ const KNOWN_KEYS: &[&str] = &[
     "topic.creation.enable",
     "connector.client.config.override.policy",
     "log.format",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "rebalance.timeout.ms",
+    "group.instance.id",
+    "scheduled.rebalance.max.delay.ms",
+    "connect.protocol",
 ];
 
 /// Parsed worker configuration.

@@ -1,9 +1,9 @@
 //! The standalone herder: one worker, configurations in memory, offsets in a local file.
 
 use super::HerderError;
+use super::checks::{self, SinkOffsets};
 use crate::config::properties::Properties;
 use crate::connectors::Plugin;
-use crate::connectors::config_def::config_infos;
 use crate::runtime::offsets::JsonMap;
 use crate::runtime::worker::Worker;
 use skiff_api::rest::{
@@ -26,66 +26,21 @@ struct Entry {
 }
 
 /// The standalone herder.
-pub struct Herder {
+pub struct StandaloneHerder {
     worker: Arc<Worker>,
     connectors: Mutex<BTreeMap<String, Entry>>,
     /// Per sink connector, the committed offsets when its active topics were last reset.
     topics_baseline: Mutex<BTreeMap<String, SinkOffsets>>,
 }
 
-/// Committed offsets of a sink's consumer group by (topic, partition).
-type SinkOffsets = BTreeMap<(String, i64), i64>;
-
-/// Connector names Connect refuses.
-fn check_name(name: &str) -> Result<(), HerderError> {
-    if name.trim().is_empty() {
-        return Err(HerderError::BadRequest("Connector name is required".into()));
-    }
-    if name.chars().any(|c| c.is_control()) {
-        return Err(HerderError::BadRequest(format!(
-            "Connector name {name:?} contains control characters, which are not allowed"
-        )));
-    }
-    if name.contains('/') {
-        return Err(HerderError::BadRequest(format!(
-            "Connector name {name:?} contains '/', which cannot be used in REST paths"
-        )));
-    }
-    Ok(())
-}
-
 fn not_found(name: &str) -> HerderError {
     HerderError::NotFound(format!("Connector {name} not found"))
 }
 
-/// The task class Apache Connect records in each task configuration (`task.class`).
-fn task_class(plugin: Plugin) -> &'static str {
-    match plugin {
-        Plugin::S3Sink => "com.instaclustr.kafka.connect.s3.sink.AwsStorageSinkTask",
-        Plugin::S3Source => "com.instaclustr.kafka.connect.s3.source.AwsStorageSourceTask",
-        Plugin::FileSink => "org.apache.kafka.connect.file.FileStreamSinkTask",
-        Plugin::FileSource => "org.apache.kafka.connect.file.FileStreamSourceTask",
-    }
-}
-
-/// A sink's committed offsets as a map, from the offsets endpoint's shape.
-fn sink_offsets(offsets: ConnectorOffsets) -> SinkOffsets {
-    offsets
-        .offsets
-        .into_iter()
-        .filter_map(|o| {
-            let topic = o.partition.get("kafka_topic")?.as_str()?.to_string();
-            let partition = o.partition.get("kafka_partition")?.as_i64()?;
-            let offset = o.offset?.get("kafka_offset")?.as_i64()?;
-            Some(((topic, partition), offset))
-        })
-        .collect()
-}
-
-impl Herder {
+impl StandaloneHerder {
     /// A herder over a worker.
     pub fn new(worker: Arc<Worker>) -> Self {
-        Herder {
+        StandaloneHerder {
             worker,
             connectors: Mutex::new(BTreeMap::new()),
             topics_baseline: Mutex::new(BTreeMap::new()),
@@ -102,36 +57,6 @@ impl Herder {
         self.connectors.lock().await.keys().cloned().collect()
     }
 
-    /// Validates a configuration the way create and update do: 400 with every error listed.
-    fn check_config(&self, name: &str, config: &mut Properties) -> Result<Plugin, HerderError> {
-        check_name(name)?;
-        config.insert("name".into(), name.to_string());
-        let class = config
-            .get("connector.class")
-            .ok_or_else(|| {
-                HerderError::BadRequest(
-                    "Connector config contains no connector type: set 'connector.class'".into(),
-                )
-            })?
-            .clone();
-        let plugin = Plugin::find(&class).ok_or_else(|| {
-            HerderError::BadRequest(format!(
-                "Failed to find any class that implements Connector and which name matches {class}, available connectors are: {}",
-                Plugin::listings().iter().map(|p| format!("PluginDesc{{klass=class {}, type={}}}", p.class, p.plugin_type)).collect::<Vec<_>>().join(", ")
-            ))
-        })?;
-        let errors = plugin.validate(config);
-        if !errors.is_empty() {
-            let msgs: Vec<String> = errors.iter().map(|(_, e)| e.clone()).collect();
-            return Err(HerderError::BadRequest(format!(
-                "Connector configuration is invalid and contains the following {} error(s):\n{}\nYou can also find the above list of errors at the endpoint `/connector-plugins/{{connectorType}}/config/validate`",
-                msgs.len(),
-                msgs.join("\n")
-            )));
-        }
-        Ok(plugin)
-    }
-
     /// `POST /connectors`: 409 when the name exists.
     pub async fn create(
         &self,
@@ -139,7 +64,7 @@ impl Herder {
         mut config: Properties,
         initial: Option<TargetState>,
     ) -> Result<ConnectorInfo, HerderError> {
-        let plugin = self.check_config(name, &mut config)?;
+        let plugin = checks::check_config(name, &mut config)?;
         let mut map = self.connectors.lock().await;
         if map.contains_key(name) {
             return Err(HerderError::Conflict(format!(
@@ -165,7 +90,7 @@ impl Herder {
         name: &str,
         mut config: Properties,
     ) -> Result<(bool, ConnectorInfo), HerderError> {
-        let plugin = self.check_config(name, &mut config)?;
+        let plugin = checks::check_config(name, &mut config)?;
         let mut map = self.connectors.lock().await;
         let (created, target) = match map.get(name) {
             Some(e) => (false, e.target),
@@ -243,7 +168,7 @@ impl Herder {
             .await
         {
             Ok(tasks) => {
-                let class = task_class(entry.plugin);
+                let class = checks::task_class(entry.plugin);
                 entry.tasks = tasks
                     .into_iter()
                     .map(|mut t| {
@@ -474,62 +399,6 @@ impl Herder {
         Ok(())
     }
 
-    /// `PUT /connector-plugins/{p}/config/validate`.
-    pub async fn validate(
-        &self,
-        plugin_name: &str,
-        config: &Properties,
-    ) -> Result<ConfigInfos, HerderError> {
-        let class = config.get("connector.class").ok_or_else(|| {
-            HerderError::BadRequest("Connector config must contain 'connector.class'".into())
-        })?;
-        let plugin = Plugin::find(plugin_name)
-            .ok_or_else(|| HerderError::NotFound(format!("Unknown plugin {plugin_name}.")))?;
-        if Plugin::find(class) != Some(plugin) {
-            return Err(HerderError::BadRequest(format!(
-                "Included connector type {class} does not match request type {plugin_name}"
-            )));
-        }
-        // Connect names the result after `connector.class` as given (an alias stays an alias).
-        let class = class.clone();
-        let mut errors = plugin.rule_errors(config);
-        let defs = plugin.defs();
-        let fields_ok = defs
-            .iter()
-            .all(|d| d.check(config.get(d.name).map(String::as_str)).is_empty());
-        if matches!(plugin, Plugin::S3Sink | Plugin::S3Source)
-            && fields_ok
-            && errors.is_empty()
-            && let Some(e) = self.check_bucket(config).await
-        {
-            errors.push(("aws.s3.bucket".into(), e));
-        }
-        Ok(config_infos(&class, &defs, config, &errors))
-    }
-
-    /// Reaches the bucket with the connector's credentials; the error says what to fix.
-    async fn check_bucket(&self, config: &Properties) -> Option<String> {
-        let resolved = match self.worker.config.providers.resolve(config) {
-            Ok(r) => r,
-            Err(e) => return Some(e.to_string()),
-        };
-        let store = match crate::storage::S3Settings::from_config(&resolved) {
-            Ok(s) => match s.connect().await {
-                Ok(store) => store,
-                Err(e) => return Some(e.to_string()),
-            },
-            Err(e) => return Some(e.to_string()),
-        };
-        match tokio::time::timeout(std::time::Duration::from_secs(15), store.check_bucket()).await {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e),
-            Err(_) => Some(format!(
-                "bucket '{}' did not answer within 15 s: check s3.endpoint and the network",
-                store.bucket()
-            )),
-        }
-    }
-
     /// Source offsets (from the offsets store) or sink offsets (from the consumer group).
     pub async fn offsets(&self, name: &str) -> Result<ConnectorOffsets, HerderError> {
         let map = self.connectors.lock().await;
@@ -563,7 +432,9 @@ impl Herder {
         if !is_sink {
             return Ok(Vec::new());
         }
-        let now = sink_offsets(crate::herder::sink_offsets::list(&self.worker.config, name).await?);
+        let now = checks::sink_offsets(
+            crate::herder::sink_offsets::list(&self.worker.config, name).await?,
+        );
         let baseline = self
             .topics_baseline
             .lock()
@@ -590,8 +461,9 @@ impl Herder {
             .get(name)
             .is_some_and(|e| e.plugin.kind() == ConnectorType::Sink);
         if is_sink {
-            let now =
-                sink_offsets(crate::herder::sink_offsets::list(&self.worker.config, name).await?);
+            let now = checks::sink_offsets(
+                crate::herder::sink_offsets::list(&self.worker.config, name).await?,
+            );
             self.topics_baseline
                 .lock()
                 .await
@@ -638,6 +510,15 @@ impl Herder {
             "The offsets for this connector have been altered successfully"
         }
         .to_string())
+    }
+
+    /// `PUT /connector-plugins/{p}/config/validate`.
+    pub async fn validate(
+        &self,
+        plugin_name: &str,
+        config: &Properties,
+    ) -> Result<ConfigInfos, HerderError> {
+        checks::validate(&self.worker, plugin_name, config).await
     }
 
     /// Stops every task (worker shutdown), flushing and committing.

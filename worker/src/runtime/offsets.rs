@@ -1,10 +1,11 @@
 //! Source offsets: `(connector, source partition) -> source offset`, the same key and value
 //! shapes Connect uses (`["<connector>", {partition}]` -> `{offset}`). Standalone mode keeps them
 //! in a local file written atomically (temp file, fsync, rename), so a crash leaves either the
-//! old or the new file, never a torn one.
+//! old or the new file, never a torn one. Distributed mode writes them to the offsets topic
+//! through an [`OffsetLog`]; the runtime sees the same store either way.
 
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use thiserror::Error;
@@ -23,6 +24,18 @@ pub enum OffsetError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot write offsets to the offsets topic: {0}")]
+    Log(String),
+}
+
+/// One offset record: connector, source partition and offset (`None` removes it).
+pub type OffsetRecord = (String, JsonMap, Option<JsonMap>);
+
+/// Where a distributed worker persists offsets (the offsets topic); the file is the other place.
+#[async_trait::async_trait]
+pub trait OffsetLog: Send + Sync + std::fmt::Debug {
+    /// Writes the records durably (acknowledged by the brokers) before returning.
+    async fn write(&self, records: Vec<OffsetRecord>) -> Result<(), String>;
 }
 
 /// One line of the offsets file.
@@ -34,12 +47,15 @@ struct Entry {
 
 type Table = BTreeMap<(String, String), (JsonMap, JsonMap)>;
 
-/// Source offsets in memory, persisted to a file when one is configured.
+/// Source offsets in memory, persisted to a file or an offsets topic when one is configured.
 #[derive(Debug, Default)]
 pub struct OffsetStore {
     path: Option<PathBuf>,
+    log: Option<Arc<dyn OffsetLog>>,
     /// Keyed by connector and the partition's canonical JSON text.
     table: Mutex<Table>,
+    /// Keys changed in memory since the last flush (written to the log on flush).
+    dirty: Mutex<BTreeSet<(String, String)>>,
     /// Serialises file writes so an older snapshot never overwrites a newer one.
     write_lock: tokio::sync::Mutex<()>,
 }
@@ -76,12 +92,44 @@ impl OffsetStore {
         Ok(Arc::new(OffsetStore {
             path: path.map(Path::to_path_buf),
             table: Mutex::new(table),
-            write_lock: tokio::sync::Mutex::new(()),
+            ..OffsetStore::default()
         }))
+    }
+
+    /// A store persisted through `log` (the offsets topic); records read back from the log
+    /// arrive through [`OffsetStore::apply_remote`].
+    pub fn with_log(log: Arc<dyn OffsetLog>) -> Arc<Self> {
+        Arc::new(OffsetStore {
+            log: Some(log),
+            ..OffsetStore::default()
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Table> {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn dirty(&self) -> MutexGuard<'_, BTreeSet<(String, String)>> {
+        self.dirty.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies a record read from the offsets topic, unless this worker changed that key since
+    /// its last flush (its own newer value wins).
+    pub fn apply_remote(&self, connector: &str, partition: JsonMap, offset: Option<JsonMap>) {
+        let canon = Value::Object(partition.clone()).to_string();
+        let key = (connector.to_string(), canon);
+        if self.dirty().contains(&key) {
+            return;
+        }
+        let mut t = self.lock();
+        match offset {
+            Some(o) => {
+                t.insert(key, (partition, o));
+            }
+            None => {
+                t.remove(&key);
+            }
+        }
     }
 
     /// The stored offset of one source partition.
@@ -104,9 +152,13 @@ impl OffsetStore {
     /// Sets (or, with `None`, removes) offsets in memory; `flush` persists them.
     pub fn put(&self, connector: &str, updates: Vec<(JsonMap, Option<JsonMap>)>) {
         let mut t = self.lock();
+        let mut dirty = self.dirty();
         for (partition, offset) in updates {
             let canon = Value::Object(partition.clone()).to_string();
             let key = (connector.to_string(), canon);
+            if self.log.is_some() {
+                dirty.insert(key.clone());
+            }
             match offset {
                 Some(o) => {
                     t.insert(key, (partition, o));
@@ -120,11 +172,20 @@ impl OffsetStore {
 
     /// Removes every offset of a connector (offsets reset).
     pub fn remove_connector(&self, connector: &str) {
-        self.lock().retain(|(c, _), _| c != connector);
+        let mut t = self.lock();
+        if self.log.is_some() {
+            let mut dirty = self.dirty();
+            dirty.extend(t.keys().filter(|(c, _)| c == connector).cloned());
+        }
+        t.retain(|(c, _), _| c != connector);
     }
 
-    /// Writes the table to the offsets file atomically; a no-op without a file.
+    /// Persists the changes: the whole table to the offsets file atomically, or the changed
+    /// keys to the offsets log; a no-op with neither.
     pub async fn flush(&self) -> Result<(), OffsetError> {
+        if let Some(log) = &self.log {
+            return self.flush_to_log(log.as_ref()).await;
+        }
         let Some(path) = self.path.clone() else {
             return Ok(());
         };
@@ -153,6 +214,33 @@ impl OffsetStore {
                 source: std::io::Error::other(e.to_string()),
             }),
         }
+    }
+}
+
+impl OffsetStore {
+    async fn flush_to_log(&self, log: &dyn OffsetLog) -> Result<(), OffsetError> {
+        let _guard = self.write_lock.lock().await;
+        let keys = std::mem::take(&mut *self.dirty());
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let records: Vec<OffsetRecord> = {
+            let t = self.lock();
+            keys.iter()
+                .map(|k| match t.get(k) {
+                    Some((p, o)) => (k.0.clone(), p.clone(), Some(o.clone())),
+                    None => {
+                        let partition = serde_json::from_str(&k.1).unwrap_or_default();
+                        (k.0.clone(), partition, None)
+                    }
+                })
+                .collect()
+        };
+        if let Err(e) = log.write(records).await {
+            self.dirty().extend(keys);
+            return Err(OffsetError::Log(e));
+        }
+        Ok(())
     }
 }
 
@@ -210,6 +298,37 @@ mod tests {
         reopened.remove_connector("c");
         assert!(reopened.get("c", &part).is_none());
         assert_eq!(reopened.list("other").len(), 1);
+    }
+
+    /// Records what the store writes, as the offsets topic would receive it.
+    #[derive(Debug, Default)]
+    struct Recorder(std::sync::Mutex<Vec<OffsetRecord>>);
+
+    #[async_trait::async_trait]
+    impl OffsetLog for Recorder {
+        async fn write(&self, records: Vec<OffsetRecord>) -> Result<(), String> {
+            self.0.lock().unwrap().extend(records);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_log_gets_only_changes_and_remote_records_do_not_override_them() {
+        let log = Arc::new(Recorder::default());
+        let store = OffsetStore::with_log(log.clone());
+        let part = map(json!({"source": "t/0"}));
+        store.apply_remote("c", part.clone(), Some(map(json!({"o": 1}))));
+        store.put("c", vec![(part.clone(), Some(map(json!({"o": 2}))))]);
+        // An older record read back before the flush does not undo the newer value.
+        store.apply_remote("c", part.clone(), Some(map(json!({"o": 1}))));
+        store.flush().await.unwrap();
+        store.flush().await.unwrap();
+        let written = log.0.lock().unwrap().clone();
+        assert_eq!(written.len(), 1);
+        assert_eq!(written[0].2.as_ref().unwrap()["o"], 2);
+        store.remove_connector("c");
+        store.flush().await.unwrap();
+        assert_eq!(log.0.lock().unwrap()[1], ("c".to_string(), part, None));
     }
 
     #[test]

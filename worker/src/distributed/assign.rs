@@ -1,0 +1,160 @@
+//! The leader's assignment, incremental and cooperative as Connect's: work stays where it runs;
+//! new or orphaned connectors and tasks go to the least loaded members (ties by member id, so
+//! every leader computes the same thing); a member holding more than its share gives the excess
+//! up ("revoked") and the next round places it, so no connector or task ever has two owners.
+//! Pure: no I/O.
+
+use super::protocol::{Allocation, CONNECTOR_TASK};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One unit of work: a connector instance (`-1`) or one of its tasks.
+pub type Unit = (String, i32);
+
+/// Each member's new assignment and what it must stop first.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub assigned: BTreeMap<String, Allocation>,
+    pub revoked: BTreeMap<String, Allocation>,
+}
+
+/// Every unit of work: each connector instance and its committed tasks.
+pub fn units(task_counts: &BTreeMap<String, usize>) -> BTreeSet<Unit> {
+    task_counts
+        .iter()
+        .flat_map(|(c, n)| {
+            std::iter::once((c.clone(), CONNECTOR_TASK))
+                .chain((0..*n as i32).map(|t| (c.clone(), t)))
+        })
+        .collect()
+}
+
+fn insert(a: &mut Allocation, (c, t): &Unit) {
+    a.entry(c.clone()).or_default().insert(*t);
+}
+
+/// Computes the assignment for `members` (member id -> what it runs now).
+pub fn assign(members: &BTreeMap<String, Allocation>, work: &BTreeSet<Unit>) -> Plan {
+    let mut plan = Plan::default();
+    if members.is_empty() {
+        return plan;
+    }
+    let mut taken: BTreeSet<Unit> = BTreeSet::new();
+    let mut kept: BTreeMap<&str, Vec<Unit>> = BTreeMap::new();
+    for (m, owned) in members {
+        let mine = kept.entry(m.as_str()).or_default();
+        for (c, tasks) in owned {
+            for t in tasks {
+                let u = (c.clone(), *t);
+                if work.contains(&u) && taken.insert(u.clone()) {
+                    mine.push(u);
+                }
+            }
+        }
+    }
+    let cap = work.len().div_ceil(members.len());
+    for (m, units) in kept.iter_mut() {
+        while units.len() > cap {
+            if let Some(u) = units.pop() {
+                insert(plan.revoked.entry(m.to_string()).or_default(), &u);
+            }
+        }
+    }
+    let revoked: BTreeSet<Unit> = plan
+        .revoked
+        .values()
+        .flat_map(|a| {
+            a.iter()
+                .flat_map(|(c, ts)| ts.iter().map(|t| (c.clone(), *t)))
+        })
+        .collect();
+    for u in work {
+        if taken.contains(u) || revoked.contains(u) {
+            continue;
+        }
+        let target = kept
+            .iter()
+            .min_by_key(|(m, units)| (units.len(), *m))
+            .map(|(m, _)| *m);
+        if let Some(m) = target {
+            kept.entry(m).or_default().push(u.clone());
+        }
+    }
+    for (m, units) in kept {
+        let a = plan.assigned.entry(m.to_string()).or_default();
+        for u in &units {
+            insert(a, u);
+        }
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alloc(units: &[(&str, i32)]) -> Allocation {
+        let mut a = Allocation::new();
+        for (c, t) in units {
+            insert(&mut a, &(c.to_string(), *t));
+        }
+        a
+    }
+
+    fn count(a: Option<&Allocation>) -> usize {
+        a.map_or(0, |a| a.values().map(BTreeSet::len).sum())
+    }
+
+    #[test]
+    fn new_work_is_spread_over_members() {
+        let work = units(&[("a".to_string(), 2), ("b".to_string(), 1)].into());
+        let members = [
+            ("m1".to_string(), Allocation::new()),
+            ("m2".to_string(), Allocation::new()),
+        ]
+        .into();
+        let plan = assign(&members, &work);
+        assert_eq!(count(plan.assigned.get("m1")), 3);
+        assert_eq!(count(plan.assigned.get("m2")), 2);
+        assert!(plan.revoked.is_empty());
+    }
+
+    #[test]
+    fn work_stays_put_and_a_departed_members_work_moves() {
+        let work = units(&[("a".to_string(), 3)].into());
+        let m1 = alloc(&[("a", -1), ("a", 0)]);
+        let members = [
+            ("m1".to_string(), m1.clone()),
+            ("m3".to_string(), Allocation::new()),
+        ]
+        .into();
+        let plan = assign(&members, &work);
+        // m1 keeps its two; the two that m2 (gone) had go to m3.
+        assert_eq!(plan.assigned["m1"], m1);
+        assert_eq!(count(plan.assigned.get("m3")), 2);
+    }
+
+    #[test]
+    fn an_overloaded_member_revokes_before_others_take_over() {
+        let work = units(&[("a".to_string(), 3)].into());
+        let all = alloc(&[("a", -1), ("a", 0), ("a", 1), ("a", 2)]);
+        let members = [
+            ("m1".to_string(), all),
+            ("m2".to_string(), Allocation::new()),
+        ]
+        .into();
+        let plan = assign(&members, &work);
+        assert_eq!(count(plan.assigned.get("m1")), 2);
+        assert_eq!(count(plan.revoked.get("m1")), 2);
+        // Not given to m2 in the same round: never two owners.
+        assert_eq!(count(plan.assigned.get("m2")), 0);
+        // Next round, after m1 stopped them.
+        let members = [
+            ("m1".to_string(), plan.assigned["m1"].clone()),
+            ("m2".to_string(), Allocation::new()),
+        ]
+        .into();
+        let next = assign(&members, &work);
+        assert_eq!(count(next.assigned.get("m2")), 2);
+        assert!(next.revoked.is_empty());
+    }
+}

@@ -1,0 +1,378 @@
+//! Group membership through the broker's group coordinator, as Connect's `WorkerGroupMember`:
+//! FindCoordinator, JoinGroup (protocol type `connect`), SyncGroup, Heartbeat and LeaveGroup,
+//! spoken over one TCP connection with the `kafka-protocol` crate (rdkafka's consumer cannot
+//! carry a non-consumer protocol). Every request has a timeout; failures are retried with
+//! backoff a bounded number of times before the connection is rebuilt.
+
+use super::DistributedError;
+use super::protocol::{Assignment, MemberMetadata, PROTOCOLS};
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{
+    FindCoordinatorRequest, GroupId, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest,
+    RequestHeader, ResponseHeader, SyncGroupRequest, join_group_request::JoinGroupRequestProtocol,
+    leave_group_request::MemberIdentity, sync_group_request::SyncGroupRequestAssignment,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Kafka error codes the membership loop reacts to.
+pub mod codes {
+    pub const NONE: i16 = 0;
+    pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
+    pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+    pub const NOT_COORDINATOR: i16 = 16;
+    pub const ILLEGAL_GENERATION: i16 = 22;
+    pub const UNKNOWN_MEMBER_ID: i16 = 25;
+    pub const REBALANCE_IN_PROGRESS: i16 = 27;
+    pub const MEMBER_ID_REQUIRED: i16 = 79;
+    pub const FENCED_INSTANCE_ID: i16 = 82;
+}
+
+const FIND_COORDINATOR_VERSION: i16 = 3;
+const JOIN_GROUP_VERSION: i16 = 7;
+const SYNC_GROUP_VERSION: i16 = 5;
+const HEARTBEAT_VERSION: i16 = 4;
+const LEAVE_GROUP_VERSION: i16 = 4;
+/// Responses larger than this are refused (an assignment for thousands of tasks is far smaller).
+const MAX_RESPONSE: usize = 64 * 1024 * 1024;
+/// Connecting to a broker gives up after this long.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The group protocol's type for Connect workers.
+pub const PROTOCOL_TYPE: &str = "connect";
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+fn net(what: &str, e: impl std::fmt::Display) -> DistributedError {
+    DistributedError::Group(format!("{what}: {e}"))
+}
+
+/// One connection to one broker.
+pub struct Connection {
+    stream: TcpStream,
+    correlation: i32,
+    addr: String,
+}
+
+impl Connection {
+    /// Connects with a timeout.
+    pub async fn open(addr: &str) -> Result<Connection, DistributedError> {
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| net(&format!("connecting to {addr}"), "timed out"))?
+            .map_err(|e| net(&format!("connecting to {addr}"), e))?;
+        stream.set_nodelay(true).map_err(|e| net("socket", e))?;
+        Ok(Connection {
+            stream,
+            correlation: 0,
+            addr: addr.to_string(),
+        })
+    }
+
+    /// Sends one request and reads its response, all within `timeout`.
+    pub async fn call<R: Request>(
+        &mut self,
+        request: &R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<R::Response, DistributedError> {
+        tokio::time::timeout(timeout, self.call_inner(request, version))
+            .await
+            .map_err(|_| {
+                net(
+                    &format!("request {} to {}", R::KEY, self.addr),
+                    format!("no answer within {timeout:?}"),
+                )
+            })?
+    }
+
+    async fn call_inner<R: Request>(
+        &mut self,
+        request: &R,
+        version: i16,
+    ) -> Result<R::Response, DistributedError> {
+        self.correlation = self.correlation.wrapping_add(1);
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation)
+            .with_client_id(Some(s("skiff-worker")));
+        let mut body = BytesMut::new();
+        header
+            .encode(&mut body, R::header_version(version))
+            .map_err(|e| net("encoding a request header", e))?;
+        request
+            .encode(&mut body, version)
+            .map_err(|e| net("encoding a request", e))?;
+        let len = i32::try_from(body.len()).map_err(|e| net("request size", e))?;
+        self.stream
+            .write_all(&len.to_be_bytes())
+            .await
+            .map_err(|e| net("writing", e))?;
+        self.stream
+            .write_all(&body)
+            .await
+            .map_err(|e| net("writing", e))?;
+        let mut len = [0u8; 4];
+        self.stream
+            .read_exact(&mut len)
+            .await
+            .map_err(|e| net("reading", e))?;
+        let len = usize::try_from(i32::from_be_bytes(len)).map_err(|e| net("response size", e))?;
+        if len > MAX_RESPONSE {
+            return Err(net("response size", format!("{len} bytes")));
+        }
+        let mut buf = vec![0u8; len];
+        self.stream
+            .read_exact(&mut buf)
+            .await
+            .map_err(|e| net("reading", e))?;
+        let mut bytes = Bytes::from(buf);
+        let header = ResponseHeader::decode(&mut bytes, R::Response::header_version(version))
+            .map_err(|e| net("decoding a response header", e))?;
+        if header.correlation_id != self.correlation {
+            return Err(net(
+                "response",
+                format!(
+                    "correlation id {} instead of {}",
+                    header.correlation_id, self.correlation
+                ),
+            ));
+        }
+        R::Response::decode(&mut bytes, version).map_err(|e| net("decoding a response", e))
+    }
+}
+
+/// The fixed settings of one member.
+#[derive(Debug, Clone)]
+pub struct MemberSettings {
+    pub bootstrap: Vec<String>,
+    pub group_id: String,
+    pub instance_id: Option<String>,
+    pub session_timeout: Duration,
+    pub rebalance_timeout: Duration,
+    pub heartbeat_interval: Duration,
+}
+
+/// A member as the leader sees it after JoinGroup.
+#[derive(Debug, Clone)]
+pub struct JoinedMember {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub metadata: MemberMetadata,
+}
+
+/// The outcome of a JoinGroup round.
+#[derive(Debug, Clone)]
+pub struct Joined {
+    pub generation: i32,
+    pub member_id: String,
+    pub leader_id: String,
+    pub protocol: String,
+    /// Filled for the leader only.
+    pub members: Vec<JoinedMember>,
+}
+
+/// Finds the group coordinator through any bootstrap broker and connects to it.
+pub async fn connect_coordinator(
+    settings: &MemberSettings,
+) -> Result<Connection, DistributedError> {
+    let mut last = DistributedError::Group("no bootstrap servers".into());
+    for addr in &settings.bootstrap {
+        let mut c = match Connection::open(addr).await {
+            Ok(c) => c,
+            Err(e) => {
+                last = e;
+                continue;
+            }
+        };
+        let req = FindCoordinatorRequest::default()
+            .with_key(s(&settings.group_id))
+            .with_key_type(0);
+        match c
+            .call(&req, FIND_COORDINATOR_VERSION, Duration::from_secs(10))
+            .await
+        {
+            Ok(r) if r.error_code == codes::NONE => {
+                let target = format!("{}:{}", r.host.as_str(), r.port);
+                return Connection::open(&target).await;
+            }
+            Ok(r) => {
+                last = DistributedError::Group(format!(
+                    "FindCoordinator for group {} through {addr}: error {}",
+                    settings.group_id, r.error_code
+                ));
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// A JoinGroup error that the caller handles by retrying as told.
+#[derive(Debug)]
+pub enum JoinError {
+    /// Retry with this member id (MEMBER_ID_REQUIRED) or a fresh one (empty).
+    Retry(String),
+    /// The coordinator moved or is loading: find it again.
+    Coordinator,
+    /// Anything else.
+    Failed(DistributedError),
+}
+
+/// Sends JoinGroup with this worker's metadata.
+pub async fn join(
+    conn: &mut Connection,
+    settings: &MemberSettings,
+    member_id: &str,
+    metadata: &MemberMetadata,
+) -> Result<Joined, JoinError> {
+    let protocols = PROTOCOLS
+        .iter()
+        .map(|(name, version)| {
+            let mut m = metadata.clone();
+            m.version = *version;
+            JoinGroupRequestProtocol::default()
+                .with_name(s(name))
+                .with_metadata(Bytes::from(m.encode()))
+        })
+        .collect();
+    let req = JoinGroupRequest::default()
+        .with_group_id(GroupId(s(&settings.group_id)))
+        .with_session_timeout_ms(settings.session_timeout.as_millis() as i32)
+        .with_rebalance_timeout_ms(settings.rebalance_timeout.as_millis() as i32)
+        .with_member_id(s(member_id))
+        .with_group_instance_id(settings.instance_id.as_deref().map(s))
+        .with_protocol_type(s(PROTOCOL_TYPE))
+        .with_protocols(protocols);
+    // The coordinator holds JoinGroup until every member rejoined, up to the rebalance timeout.
+    let timeout = settings.rebalance_timeout + Duration::from_secs(5);
+    let r = conn
+        .call(&req, JOIN_GROUP_VERSION, timeout)
+        .await
+        .map_err(JoinError::Failed)?;
+    match r.error_code {
+        codes::NONE => {}
+        codes::MEMBER_ID_REQUIRED => return Err(JoinError::Retry(r.member_id.to_string())),
+        codes::UNKNOWN_MEMBER_ID | codes::ILLEGAL_GENERATION => {
+            return Err(JoinError::Retry(String::new()));
+        }
+        codes::NOT_COORDINATOR
+        | codes::COORDINATOR_NOT_AVAILABLE
+        | codes::COORDINATOR_LOAD_IN_PROGRESS => return Err(JoinError::Coordinator),
+        code => {
+            return Err(JoinError::Failed(DistributedError::Group(format!(
+                "JoinGroup for group {}: error {code}{}",
+                settings.group_id,
+                if code == codes::FENCED_INSTANCE_ID {
+                    " (another worker uses the same group.instance.id)"
+                } else {
+                    ""
+                }
+            ))));
+        }
+    }
+    let mut members = Vec::new();
+    for m in r.members {
+        match MemberMetadata::decode(&m.metadata) {
+            Ok(metadata) => members.push(JoinedMember {
+                member_id: m.member_id.to_string(),
+                instance_id: m.group_instance_id.map(|i| i.to_string()),
+                metadata,
+            }),
+            Err(e) => {
+                return Err(JoinError::Failed(DistributedError::Group(format!(
+                    "member {} of group {} sent metadata this worker cannot read: {e}",
+                    m.member_id.as_str(),
+                    settings.group_id
+                ))));
+            }
+        }
+    }
+    Ok(Joined {
+        generation: r.generation_id,
+        member_id: r.member_id.to_string(),
+        leader_id: r.leader.to_string(),
+        protocol: r.protocol_name.map(|p| p.to_string()).unwrap_or_default(),
+        members,
+    })
+}
+
+/// Sends SyncGroup (the leader with every member's assignment) and returns this member's.
+pub async fn sync(
+    conn: &mut Connection,
+    settings: &MemberSettings,
+    joined: &Joined,
+    assignments: Vec<(String, Assignment)>,
+) -> Result<Result<Assignment, i16>, DistributedError> {
+    let req = SyncGroupRequest::default()
+        .with_group_id(GroupId(s(&settings.group_id)))
+        .with_generation_id(joined.generation)
+        .with_member_id(s(&joined.member_id))
+        .with_group_instance_id(settings.instance_id.as_deref().map(s))
+        .with_protocol_type(Some(s(PROTOCOL_TYPE)))
+        .with_protocol_name(Some(s(&joined.protocol)))
+        .with_assignments(
+            assignments
+                .into_iter()
+                .map(|(m, a)| {
+                    SyncGroupRequestAssignment::default()
+                        .with_member_id(s(&m))
+                        .with_assignment(Bytes::from(a.encode()))
+                })
+                .collect(),
+        );
+    let timeout = settings.rebalance_timeout + Duration::from_secs(5);
+    let r = conn.call(&req, SYNC_GROUP_VERSION, timeout).await?;
+    if r.error_code != codes::NONE {
+        return Ok(Err(r.error_code));
+    }
+    Assignment::decode(&r.assignment)
+        .map(Ok)
+        .map_err(|e| DistributedError::Group(e.to_string()))
+}
+
+/// Sends one heartbeat; returns the error code (0: still a member of this generation).
+pub async fn heartbeat(
+    conn: &mut Connection,
+    settings: &MemberSettings,
+    generation: i32,
+    member_id: &str,
+) -> Result<i16, DistributedError> {
+    let req = HeartbeatRequest::default()
+        .with_group_id(GroupId(s(&settings.group_id)))
+        .with_generation_id(generation)
+        .with_member_id(s(member_id))
+        .with_group_instance_id(settings.instance_id.as_deref().map(s));
+    let timeout = settings.session_timeout.min(Duration::from_secs(10));
+    Ok(conn
+        .call(&req, HEARTBEAT_VERSION, timeout)
+        .await?
+        .error_code)
+}
+
+/// Leaves the group so the others rebalance at once (dynamic members only: a static member
+/// keeps its place until the session times out, so a restart gets its work back).
+pub async fn leave(
+    conn: &mut Connection,
+    settings: &MemberSettings,
+    member_id: &str,
+) -> Result<(), DistributedError> {
+    if settings.instance_id.is_some() {
+        return Ok(());
+    }
+    let req = LeaveGroupRequest::default()
+        .with_group_id(GroupId(s(&settings.group_id)))
+        .with_members(vec![
+            MemberIdentity::default()
+                .with_member_id(s(member_id))
+                .with_reason(Some(s("the worker is shutting down"))),
+        ]);
+    conn.call(&req, LEAVE_GROUP_VERSION, Duration::from_secs(5))
+        .await
+        .map(|_| ())
+}

@@ -1,0 +1,87 @@
+//! Starting a distributed worker: open the three internal topics, bind the REST listener (its
+//! address is the URL other workers forward to), join the group, serve.
+
+use super::config_store::ConfigStore;
+use super::settings::DistributedSettings;
+use super::status_store::StatusLog;
+use super::{DistributedError, offset_log};
+use crate::config::properties::Properties;
+use crate::config::worker::WorkerConfig;
+use crate::herder::{DistributedHerder, Herder, distributed::Parts};
+use crate::rest::{ClusterInfo, LogControl};
+use crate::runtime::status::StatusStore;
+use crate::runtime::worker::Worker;
+use crate::standalone::{Running, serve, spawn_cluster_id_lookup};
+use anyhow::Context;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+/// The group protocol is spoken over a plain TCP connection in this version.
+fn check_security(config: &WorkerConfig) -> Result<(), DistributedError> {
+    match config
+        .raw
+        .get("security.protocol")
+        .map(|s| s.trim().to_ascii_uppercase())
+    {
+        None => Ok(()),
+        Some(p) if p == "PLAINTEXT" => Ok(()),
+        Some(p) => Err(DistributedError::Config(format!(
+            "security.protocol={p}: distributed mode joins its group over PLAINTEXT listeners only in this version; use a PLAINTEXT listener or standalone mode"
+        ))),
+    }
+}
+
+/// Starts a distributed worker from properties.
+pub async fn start(worker_props: Properties, logs: LogControl) -> anyhow::Result<Running> {
+    let config = WorkerConfig::from_properties(worker_props)?;
+    for w in &config.warnings {
+        warn!("{w}");
+    }
+    check_security(&config)?;
+    let settings = DistributedSettings::from_worker(&config)?;
+    let listener = TcpListener::bind(config.rest_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (listeners / rest.port): is another worker running there?",
+                config.rest_listen
+            )
+        })?;
+    let bound = listener.local_addr()?;
+    let mut config = config;
+    // With `listeners=...:0` the advertised port is the one the system picked.
+    if let Some(host) = config.worker_id.strip_suffix(":0") {
+        config.worker_id = format!("{host}:{}", bound.port());
+    }
+    let config = Arc::new(config);
+    let url = format!("http://{}/", config.worker_id);
+    let (config_store, restarts) = ConfigStore::open(&config, settings.config_topic.clone())
+        .await
+        .context("config topic")?;
+    let status = StatusLog::open(&config, settings.status_topic.clone())
+        .await
+        .context("status topic")?;
+    let (offsets, offsets_log) = offset_log::open(&config, settings.offset_topic.clone())
+        .await
+        .context("offsets topic")?;
+    let worker = Arc::new(Worker::new(config.clone(), StatusStore::default(), offsets));
+    let herder = DistributedHerder::start(Parts {
+        worker,
+        url,
+        worker_id: config.worker_id.clone(),
+        config: config_store,
+        restarts,
+        status,
+        offsets_log,
+        settings,
+    });
+    let herder = Arc::new(Herder::Distributed(herder));
+    let info = Arc::new(ClusterInfo::default());
+    let (addr, shutdown, server) = serve(listener, herder.clone(), info.clone(), logs)?;
+    info!(%addr, worker_id = %config.worker_id, "REST API listening (distributed mode)");
+    spawn_cluster_id_lookup(config.clone(), info.clone());
+    info.ready.store(true, Ordering::Release);
+    Ok(Running::new(addr, herder, shutdown, server))
+}

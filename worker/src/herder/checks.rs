@@ -1,0 +1,141 @@
+//! Checks and helpers both herders share: connector names and configurations validated the
+//! way Connect does, the task class Connect records, and plugin validation.
+
+use super::HerderError;
+use crate::config::properties::Properties;
+use crate::connectors::Plugin;
+use crate::connectors::config_def::config_infos;
+use crate::runtime::worker::Worker;
+use skiff_api::rest::{ConfigInfos, ConnectorOffsets};
+use std::collections::BTreeMap;
+
+/// Committed offsets of a sink's consumer group by (topic, partition).
+pub(super) type SinkOffsets = BTreeMap<(String, i64), i64>;
+
+/// Connector names Connect refuses.
+pub(super) fn check_name(name: &str) -> Result<(), HerderError> {
+    if name.trim().is_empty() {
+        return Err(HerderError::BadRequest("Connector name is required".into()));
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return Err(HerderError::BadRequest(format!(
+            "Connector name {name:?} contains control characters, which are not allowed"
+        )));
+    }
+    if name.contains('/') {
+        return Err(HerderError::BadRequest(format!(
+            "Connector name {name:?} contains '/', which cannot be used in REST paths"
+        )));
+    }
+    Ok(())
+}
+
+/// The task class Apache Connect records in each task configuration (`task.class`).
+pub(super) fn task_class(plugin: Plugin) -> &'static str {
+    match plugin {
+        Plugin::S3Sink => "com.instaclustr.kafka.connect.s3.sink.AwsStorageSinkTask",
+        Plugin::S3Source => "com.instaclustr.kafka.connect.s3.source.AwsStorageSourceTask",
+        Plugin::FileSink => "org.apache.kafka.connect.file.FileStreamSinkTask",
+        Plugin::FileSource => "org.apache.kafka.connect.file.FileStreamSourceTask",
+    }
+}
+
+/// A sink's committed offsets as a map, from the offsets endpoint's shape.
+pub(super) fn sink_offsets(offsets: ConnectorOffsets) -> SinkOffsets {
+    offsets
+        .offsets
+        .into_iter()
+        .filter_map(|o| {
+            let topic = o.partition.get("kafka_topic")?.as_str()?.to_string();
+            let partition = o.partition.get("kafka_partition")?.as_i64()?;
+            let offset = o.offset?.get("kafka_offset")?.as_i64()?;
+            Some(((topic, partition), offset))
+        })
+        .collect()
+}
+
+/// Validates a configuration the way create and update do: 400 with every error listed.
+pub(super) fn check_config(name: &str, config: &mut Properties) -> Result<Plugin, HerderError> {
+    check_name(name)?;
+    config.insert("name".into(), name.to_string());
+    let class = config
+        .get("connector.class")
+        .ok_or_else(|| {
+            HerderError::BadRequest(
+                "Connector config contains no connector type: set 'connector.class'".into(),
+            )
+        })?
+        .clone();
+    let plugin = Plugin::find(&class).ok_or_else(|| {
+        HerderError::BadRequest(format!(
+            "Failed to find any class that implements Connector and which name matches {class}, available connectors are: {}",
+            Plugin::listings().iter().map(|p| format!("PluginDesc{{klass=class {}, type={}}}", p.class, p.plugin_type)).collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    let errors = plugin.validate(config);
+    if !errors.is_empty() {
+        let msgs: Vec<String> = errors.iter().map(|(_, e)| e.clone()).collect();
+        return Err(HerderError::BadRequest(format!(
+            "Connector configuration is invalid and contains the following {} error(s):\n{}\nYou can also find the above list of errors at the endpoint `/connector-plugins/{{connectorType}}/config/validate`",
+            msgs.len(),
+            msgs.join("\n")
+        )));
+    }
+    Ok(plugin)
+}
+
+/// `PUT /connector-plugins/{p}/config/validate`.
+pub(super) async fn validate(
+    worker: &Worker,
+    plugin_name: &str,
+    config: &Properties,
+) -> Result<ConfigInfos, HerderError> {
+    let class = config.get("connector.class").ok_or_else(|| {
+        HerderError::BadRequest("Connector config must contain 'connector.class'".into())
+    })?;
+    let plugin = Plugin::find(plugin_name)
+        .ok_or_else(|| HerderError::NotFound(format!("Unknown plugin {plugin_name}.")))?;
+    if Plugin::find(class) != Some(plugin) {
+        return Err(HerderError::BadRequest(format!(
+            "Included connector type {class} does not match request type {plugin_name}"
+        )));
+    }
+    // Connect names the result after `connector.class` as given (an alias stays an alias).
+    let class = class.clone();
+    let mut errors = plugin.rule_errors(config);
+    let defs = plugin.defs();
+    let fields_ok = defs
+        .iter()
+        .all(|d| d.check(config.get(d.name).map(String::as_str)).is_empty());
+    if matches!(plugin, Plugin::S3Sink | Plugin::S3Source)
+        && fields_ok
+        && errors.is_empty()
+        && let Some(e) = check_bucket(worker, config).await
+    {
+        errors.push(("aws.s3.bucket".into(), e));
+    }
+    Ok(config_infos(&class, &defs, config, &errors))
+}
+
+/// Reaches the bucket with the connector's credentials; the error says what to fix.
+async fn check_bucket(worker: &Worker, config: &Properties) -> Option<String> {
+    let resolved = match worker.config.providers.resolve(config) {
+        Ok(r) => r,
+        Err(e) => return Some(e.to_string()),
+    };
+    let store = match crate::storage::S3Settings::from_config(&resolved) {
+        Ok(s) => match s.connect().await {
+            Ok(store) => store,
+            Err(e) => return Some(e.to_string()),
+        },
+        Err(e) => return Some(e.to_string()),
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(15), store.check_bucket()).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
+        Err(_) => Some(format!(
+            "bucket '{}' did not answer within 15 s: check s3.endpoint and the network",
+            store.bucket()
+        )),
+    }
+}

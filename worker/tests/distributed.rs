@@ -1,0 +1,246 @@
+//! Distributed mode against the real Kafka of the test environment: Skiff reads the internal
+//! topics the Apache Connect peer wrote, and in-process Skiff workers form a cluster, share
+//! work, forward writes to the leader and take over a departed worker's tasks.
+
+mod common;
+
+use common::{eventually, http};
+use serde_json::{Value, json};
+use skiff_worker::config::properties::Properties;
+use skiff_worker::config::worker::WorkerConfig;
+use skiff_worker::distributed::kafka_log::TopicSpec;
+use skiff_worker::distributed::{ConfigStore, StatusKey, StatusLog};
+use skiff_worker::rest::LogControl;
+use skiff_worker::standalone::Running;
+
+fn spec(name: &str, partitions: i32) -> TopicSpec {
+    TopicSpec {
+        name: name.to_string(),
+        partitions,
+        replication_factor: -1,
+    }
+}
+
+fn props(pairs: &[(&str, &str)]) -> Properties {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn skiff_reads_the_topics_apache_connect_wrote() {
+    let peer = skiff_testenv::connect_peer();
+    let name = skiff_testenv::unique_name("apache-fs");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let resp = http()
+        .post(format!("{}/connectors", peer.url))
+        .json(&json!({"name": name, "config": {
+            "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+            "topics": "apache-fs-input",
+            "file": file.path().display().to_string(),
+            "tasks.max": "1"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    let resp = http()
+        .put(format!("{}/connectors/{name}/pause", peer.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let worker = WorkerConfig::from_properties(props(&[(
+        "bootstrap.servers",
+        &skiff_testenv::kafka().bootstrap,
+    )]))
+    .unwrap();
+    let (store, _restarts) = ConfigStore::open(&worker, spec(&peer.config_topic, 1))
+        .await
+        .unwrap();
+    let snapshot = eventually(
+        60,
+        "the connector and its paused task in the config topic",
+        || {
+            let store = &store;
+            let name = name.clone();
+            async move {
+                let s = store.sync().await.ok()?;
+                (s.task_configs(&name).len() == 1
+                    && s.target(&name) == skiff_api::rest::TargetState::Paused)
+                    .then_some(s)
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        snapshot.connectors[&name]["connector.class"],
+        "org.apache.kafka.connect.file.FileStreamSinkConnector"
+    );
+    assert_eq!(snapshot.task_configs(&name)[0]["topics"], "apache-fs-input");
+    let status = StatusLog::open(&worker, spec(&peer.status_topic, 5))
+        .await
+        .unwrap();
+    let peer_id = peer.url.trim_start_matches("http://").to_string();
+    let st = eventually(60, "the connector's PAUSED status", || {
+        let v = status.get(&StatusKey::Connector(name.clone()));
+        async move { v.filter(|v| v.state == "PAUSED") }
+    })
+    .await;
+    assert_eq!(st.worker_id, peer_id);
+    http()
+        .delete(format!("{}/connectors/{name}", peer.url))
+        .send()
+        .await
+        .unwrap();
+    eventually(60, "the deletion in the config topic", || {
+        let store = &store;
+        let name = name.clone();
+        async move {
+            let s = store.sync().await.ok()?;
+            (!s.connectors.contains_key(&name)).then_some(())
+        }
+    })
+    .await;
+}
+
+async fn start_worker(group: &str) -> (Running, String) {
+    let p = props(&[
+        ("bootstrap.servers", &skiff_testenv::kafka().bootstrap),
+        ("listeners", "http://127.0.0.1:0"),
+        ("group.id", group),
+        ("config.storage.topic", &format!("{group}-configs")),
+        ("offset.storage.topic", &format!("{group}-offsets")),
+        ("status.storage.topic", &format!("{group}-status")),
+        ("config.storage.replication.factor", "-1"),
+        ("offset.storage.replication.factor", "-1"),
+        ("status.storage.replication.factor", "-1"),
+        ("offset.storage.partitions", "3"),
+        ("status.storage.partitions", "2"),
+        ("heartbeat.interval.ms", "500"),
+        ("session.timeout.ms", "6000"),
+        ("offset.flush.interval.ms", "500"),
+    ]);
+    let running = skiff_worker::distributed::start(p, LogControl::new(None, "info"))
+        .await
+        .unwrap();
+    let url = format!("http://{}", running.addr);
+    (running, url)
+}
+
+async fn status(url: &str, name: &str) -> Option<Value> {
+    let r = http()
+        .get(format!("{url}/connectors/{name}/status"))
+        .send()
+        .await
+        .ok()?;
+    if r.status() != 200 {
+        return None;
+    }
+    r.json().await.ok()
+}
+
+/// Worker ids of the connector's tasks in one state, once there are `n` of them.
+async fn tasks_in(url: &str, name: &str, state: &str, n: usize) -> Option<Vec<String>> {
+    let s = status(url, name).await?;
+    let tasks = s["tasks"].as_array()?;
+    let ids: Vec<String> = tasks
+        .iter()
+        .filter(|t| t["state"] == state)
+        .filter_map(|t| t["worker_id"].as_str().map(str::to_string))
+        .collect();
+    (ids.len() == n).then_some(ids)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_shares_work_forwards_writes_and_fails_over() {
+    let group = skiff_testenv::unique_name("skiff-dist");
+    let topic = skiff_testenv::unique_name("dist-input");
+    skiff_testenv::create_topic(&topic, 4).await.unwrap();
+    let (w1, url1) = start_worker(&group).await;
+    let (w2, url2) = start_worker(&group).await;
+    let id1 = url1.trim_start_matches("http://").to_string();
+    let id2 = url2.trim_start_matches("http://").to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let name = "dist-fs";
+    // Created through whichever worker; the non-leader forwards it.
+    eventually(60, "a leader to accept the connector", || {
+        let url2 = url2.clone();
+        let topic = topic.clone();
+        let file = dir.path().join("out.txt").display().to_string();
+        async move {
+            let r = http()
+                .post(format!("{url2}/connectors"))
+                .json(&json!({"name": name, "config": {
+                    "connector.class": "FileStreamSink", "topics": topic,
+                    "file": file, "tasks.max": "4"}}))
+                .send()
+                .await
+                .ok()?;
+            (r.status() == 201).then_some(())
+        }
+    })
+    .await;
+    let owners = eventually(60, "four RUNNING tasks on both workers", || {
+        tasks_in(&url1, name, "RUNNING", 4)
+    })
+    .await;
+    assert!(owners.contains(&id1) && owners.contains(&id2), "{owners:?}");
+    // Both workers answer status from the status topic alike.
+    eventually(30, "the same status on the other worker", || {
+        tasks_in(&url2, name, "RUNNING", 4)
+    })
+    .await;
+
+    // Pause and resume through each worker (one of them is not the leader).
+    for url in [&url1, &url2] {
+        let r = http()
+            .put(format!("{url}/connectors/{name}/pause"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+        eventually(30, "four PAUSED tasks", || tasks_in(url, name, "PAUSED", 4)).await;
+        let r = http()
+            .put(format!("{url}/connectors/{name}/resume"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        eventually(30, "four RUNNING tasks again", || {
+            tasks_in(url, name, "RUNNING", 4)
+        })
+        .await;
+    }
+
+    // Worker 1 goes away: its tasks resume on worker 2.
+    let started = std::time::Instant::now();
+    w1.stop().await;
+    eventually(60, "every task RUNNING on worker 2", || {
+        let (url2, id2) = (url2.clone(), id2.clone());
+        async move {
+            let owners = tasks_in(&url2, name, "RUNNING", 4).await?;
+            owners.iter().all(|o| *o == id2).then_some(())
+        }
+    })
+    .await;
+    println!("tasks moved within {:?}", started.elapsed());
+
+    // Delete through the remaining worker.
+    let r = http()
+        .delete(format!("{url2}/connectors/{name}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+    let list: Vec<String> = http()
+        .get(format!("{url2}/connectors"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(list.is_empty(), "{list:?}");
+    w2.stop().await;
+}
