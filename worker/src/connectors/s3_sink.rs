@@ -17,6 +17,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
+/// Longest a background metadata sampling may take.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Settings shared by the S3 sink and source.
 pub const S3_DEFS: &[ConfigDef] = &[
     ConfigDef::required(
@@ -168,6 +171,7 @@ struct S3SinkTask {
     retry_timeout: Duration,
     metadata_interval: Duration,
     last_metadata: Option<Instant>,
+    metadata_job: Option<tokio::task::JoinHandle<()>>,
     partitions: HashMap<TopicPartition, PartitionState>,
     buffered: usize,
     stats: Stats,
@@ -221,6 +225,7 @@ impl S3SinkTask {
                 60_000u64,
             )?),
             last_metadata: None,
+            metadata_job: None,
             partitions: HashMap::new(),
             buffered: 0,
             stats: Stats::default(),
@@ -322,13 +327,15 @@ impl S3SinkTask {
     }
 
     /// Records the topics' shape and the consumer groups' offsets beside the backup, every
-    /// `metadata.interval.ms` and when the task stops. A failure is logged, never fatal: the
-    /// records matter more than their metadata.
-    async fn record_metadata(&mut self, now: bool) {
+    /// `metadata.interval.ms` and when the task stops. It runs in the background, one sampling
+    /// at a time, so a cluster with many consumer groups never delays uploads or commits; a
+    /// failure is logged, never fatal: the records matter more than their metadata.
+    fn record_metadata(&mut self, now: bool) {
         let due = self
             .last_metadata
             .is_none_or(|t| t.elapsed() >= self.metadata_interval);
-        if !(now || due) || self.partitions.is_empty() {
+        let busy = self.metadata_job.as_ref().is_some_and(|j| !j.is_finished());
+        if !(now || due) || busy || self.partitions.is_empty() {
             return;
         }
         self.last_metadata = Some(Instant::now());
@@ -336,14 +343,27 @@ impl S3SinkTask {
         topics.sort();
         topics.dedup();
         let own_group = format!("connect-{}", self.ctx.connector);
-        if let Err(e) =
-            backup_metadata::write(&self.ctx.worker, &self.store, &topics, &own_group).await
-        {
-            warn!(
-                "could not record topic and consumer group metadata (retried in {:?}): {e}",
-                self.metadata_interval
-            );
-        }
+        let (worker, store, interval) = (
+            self.ctx.worker.clone(),
+            self.store.clone(),
+            self.metadata_interval,
+        );
+        self.metadata_job = Some(tokio::spawn(async move {
+            let sampled = tokio::time::timeout(
+                METADATA_TIMEOUT,
+                backup_metadata::write(&worker, &store, &topics, &own_group),
+            )
+            .await;
+            match sampled {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => warn!(
+                    "could not record topic and consumer group metadata (retried in {interval:?}): {e}"
+                ),
+                Err(_) => warn!(
+                    "recording topic and consumer group metadata took over {METADATA_TIMEOUT:?}; retried in {interval:?}"
+                ),
+            }
+        }));
     }
 
     /// Writes the fullest buffers until the task is back under half its budget.
@@ -425,7 +445,7 @@ impl SinkTask for S3SinkTask {
         for tp in due {
             self.upload(&tp).await?;
         }
-        self.record_metadata(all).await;
+        self.record_metadata(all);
         let mut committable = BTreeMap::new();
         for (tp, s) in &self.partitions {
             let next = match s.writer.as_ref().and_then(ObjectWriter::first_offset) {
