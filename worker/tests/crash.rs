@@ -13,9 +13,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// Starts `skiff-worker standalone` on `port` with `connector` (a JSON file) and the offsets file.
+/// A killed worker stays a member of the sink's consumer group until its session times out, and
+/// the group cannot rebalance before; a 10 s session keeps the many kills of this test short.
 fn spawn_worker(dir: &Path, port: u16, connector: &Value) -> Child {
     let props = format!(
-        "bootstrap.servers={}\nlisteners=http://127.0.0.1:{port}\noffset.storage.file.filename={}\noffset.flush.interval.ms=200\n",
+        "bootstrap.servers={}\nlisteners=http://127.0.0.1:{port}\noffset.storage.file.filename={}\noffset.flush.interval.ms=200\nconsumer.session.timeout.ms=10000\nconsumer.heartbeat.interval.ms=2000\n",
         skiff_testenv::kafka().bootstrap,
         dir.join("offsets.json").display()
     );
@@ -92,7 +94,7 @@ async fn killed_backup_and_restore_lose_and_duplicate_nothing() {
         worker = spawn_worker(dir.path(), port, &sink);
     }
     let http = http();
-    eventually(120, "the backup to commit every record", || async {
+    eventually(240, "the backup to commit every record", || async {
         let sum = committed_records(&url, "crash-backup", &topic).await?;
         (sum >= 6000).then_some(())
     })
