@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 TESTENV := tests/testenv.sh
 
-.PHONY: help build test test-unit test-integration lint fmt crds crds-check demo bench bench-quick testenv testenv-up testenv-down clean \
+.PHONY: chaos help build test test-unit test-integration lint fmt crds crds-check demo bench bench-quick testenv testenv-up testenv-down clean \
   chart manifests image image-test docs
 
 help: ## List the targets
@@ -54,6 +54,11 @@ docs: ## Regenerate docs/connectors.md from the worker's connector settings
 
 demo: testenv ## Start Kafka and S3 locally, back a topic up, restore it into a new topic, compare
 	bash tests/demo.sh
+
+chaos: testenv ## Soak tests: kill -9 the worker at seeded random moments of a backup and a restore
+	@set -euo pipefail; trap '$(TESTENV) down >/dev/null 2>&1 || true' EXIT; \
+	  $(TESTENV) up kafka s3; \
+	  $(CARGO) test -p skiff-worker --test crash -- --ignored --nocapture
 
 bench: testenv ## Full benchmarks; results table under bench/results/
 	bash bench/run.sh full
