@@ -12,10 +12,10 @@ s3_install() {
   local home tmp
   home="$CACHE/versitygw-$VERSITYGW_VERSION"; tmp="$home.partial"
   rm -rf "$tmp"; mkdir -p "$tmp"
-  GOBIN="$tmp" GOFLAGS=-buildvcs=false nice -n 10 go install -trimpath -ldflags "-s -w" \
+  GOBIN="$tmp" GOCACHE="$tmp/gocache" GOFLAGS=-buildvcs=false nice -n 10 go install -trimpath -ldflags "-s -w" \
     "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION" >"$tmp/go.log" 2>&1 \
     || { cat "$tmp/go.log" >&2; die "building versitygw $VERSITYGW_VERSION failed"; }
-  rm -f "$tmp/go.log"; rm -rf "$home"; mv "$tmp" "$home"
+  rm -rf "$tmp/go.log" "$tmp/gocache" "$home"; mv "$tmp" "$home"
 }
 
 s3_up() {

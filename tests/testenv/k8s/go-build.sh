@@ -15,11 +15,13 @@ go_cached_build() {
   chmod 755 "$tmp"
   mkdir -p "$tmp/bin"
   log "building $name (first time only; log: $tmp/build.log)"
-  if ! "$build" "$tmp" >"$tmp/build.log" 2>&1; then
+  # A scratch build cache, dropped afterwards: the Kubernetes build leaves gigabytes there.
+  if ! GOCACHE="$tmp/gocache" "$build" "$tmp" >"$tmp/build.log" 2>&1; then
     tail -n 40 "$tmp/build.log" >&2
     rm -rf "$tmp"
     die "building $name failed"
   fi
+  rm -rf "$tmp/gocache"
   mv -T "$tmp" "$dest"
   log "built $name in $((SECONDS - start))s"
 }
