@@ -61,7 +61,7 @@ def run(mode, with_peer):
         try:
             for size, (topic, records) in topics.items():
                 for tasks in cfg["tasks"]:
-                    tag = f"{w.name}-{size}-t{tasks}"
+                    tag = f"{w.name}-{run_id}-{size}-t{tasks}"
                     prefix = f"{w.name}/{size}/t{tasks}"
                     util.say(f"{w.name}: backup {records} x {size} B, tasks.max={tasks}")
                     b = scenarios.backup(w, s3, bucket, f"b-{tag}", prefix, topic, records, size,

@@ -57,10 +57,10 @@ def backup(worker, s3: S3, bucket, name, prefix, topic, records, size, tasks):
             err = worker.failed(name)
             if err:
                 raise util.BenchError(f"{worker.name} {name} failed: {err}")
-            return worker.committed(name) >= records
+            return worker.committed(name, topic) >= records
 
         util.wait_until(f"{worker.name} backup {name}", finished, PHASE_TIMEOUT_S, period=0.25,
-                        progress=lambda: f"  {worker.name} {name}: {worker.committed(name)}/{records} committed")
+                        progress=lambda: f"  {worker.name} {name}: {worker.committed(name, topic)}/{records} committed")
         secs = time.monotonic() - t0
     worker.delete(name)
     return _rates(worker, "backup", size, tasks, records, secs, smp) | {
@@ -121,7 +121,7 @@ def partition_scaling(make_worker, s3, env, bucket, run_id, partitions, per_part
     w = make_worker().start()
     try:
         idle = rss_bytes(w.pid)
-        r = backup(w, s3, bucket, f"parts-{partitions}", f"parts/{partitions}", topic, records,
+        r = backup(w, s3, bucket, f"parts-{run_id}-{partitions}", f"parts/{partitions}", topic, records,
                    size, 2)
     finally:
         w.stop()

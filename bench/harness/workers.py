@@ -84,12 +84,14 @@ class Worker:
     def delete(self, name):
         util.http("DELETE", f"{self.url}/connectors/{name}")
 
-    def committed(self, name):
-        """Records the sink connector has committed (sum of its next offsets)."""
+    def committed(self, name, topic):
+        """Records of `topic` the sink connector has committed (sum of its next offsets). Only
+        `topic` counts: the connector's consumer group may hold offsets of other topics."""
         status, body = util.http("GET", f"{self.url}/connectors/{name}/offsets")
         if status != 200 or not isinstance(body, dict):
             return 0
-        return sum(int(o.get("offset", {}).get("kafka_offset") or 0) for o in body["offsets"])
+        return sum(int(o.get("offset", {}).get("kafka_offset") or 0) for o in body["offsets"]
+                   if o.get("partition", {}).get("kafka_topic") == topic)
 
     def failed(self, name):
         status, body = util.http("GET", f"{self.url}/connectors/{name}/status")
