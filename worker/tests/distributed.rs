@@ -44,6 +44,24 @@ async fn skiff_reads_the_topics_apache_connect_wrote() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    // Apache generates task configs only for a started connector: a pause that wins the race
+    // with the first start leaves it without tasks.
+    eventually(
+        60,
+        "Apache Connect to create the connector's task",
+        || async {
+            let tasks: Value = http()
+                .get(format!("{}/connectors/{name}/tasks", peer.url))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            (tasks.as_array()?.len() == 1).then_some(())
+        },
+    )
+    .await;
     let resp = http()
         .put(format!("{}/connectors/{name}/pause", peer.url))
         .send()
