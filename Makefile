@@ -14,7 +14,7 @@ build: ## Build skiff-worker and skiff-operator (release)
 
 test: lint testenv ## Everything CI runs: lint, then all tests against real servers
 	@set -euo pipefail; trap '$(TESTENV) down >/dev/null 2>&1 || true' EXIT; \
-	  $(TESTENV) up kafka s3 connect k8s helm; \
+	  $(TESTENV) up kafka s3 connect k8s helm toxiproxy; \
 	  $(CARGO) test --workspace --all-targets
 
 test-unit: ## Unit tests only (no servers)
@@ -66,11 +66,11 @@ bench: testenv ## Full benchmarks; results table under bench/results/
 bench-quick: testenv ## A two-minute benchmark for a developer's loop
 	bash bench/run.sh quick
 
-testenv: ## Install the real servers (Kafka, Connect, versitygw, Kubernetes, helm) into the cache
+testenv: ## Install the real servers (Kafka, Connect, versitygw, Kubernetes, helm, toxiproxy) into the cache
 	$(TESTENV) install
 
-testenv-up: ## Start the servers (kafka s3 connect k8s helm)
-	$(TESTENV) up kafka s3 connect k8s helm
+testenv-up: ## Start the servers (kafka s3 connect k8s helm toxiproxy)
+	$(TESTENV) up kafka s3 connect k8s helm toxiproxy
 
 testenv-down: ## Stop the servers and delete their data
 	$(TESTENV) down

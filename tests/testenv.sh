@@ -9,11 +9,11 @@
 #   tests/testenv.sh env [component...]       print KEY=VALUE lines of running components
 #   tests/testenv.sh logs <component>         print the tail of a component's log
 #
-# Components: kafka s3 connect k8s helm (default for install: all; for up: kafka s3).
+# Components: kafka s3 connect k8s helm toxiproxy (default for install: all; for up: kafka s3).
 # KAFKA_BROKERS=3 makes `up kafka` start a three-node cluster (replication factor 3, min ISR 2).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/testenv/lib.sh"
-ALL_COMPONENTS=(kafka s3 connect k8s helm)
+ALL_COMPONENTS=(kafka s3 connect k8s helm toxiproxy)
 for c in "${ALL_COMPONENTS[@]}"; do
   # shellcheck source=/dev/null
   if [ -f "$TESTENV_DIR/$c.sh" ]; then . "$TESTENV_DIR/$c.sh"; fi

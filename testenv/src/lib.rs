@@ -1,5 +1,5 @@
 //! Test support: gives integration tests real, running servers (Kafka, an S3 server, an Apache
-//! Kafka Connect peer and a Kubernetes API server) on 127.0.0.1.
+//! Kafka Connect peer, a Kubernetes API server and a fault-injecting proxy) on 127.0.0.1.
 //!
 //! The servers are installed by `make testenv` (`tests/testenv.sh install`) and started on first
 //! use, once per test process, by `tests/testenv.sh up <component>`; a server that is already up
@@ -17,6 +17,7 @@
 
 mod env_file;
 mod error;
+pub mod faults;
 mod kafka_admin;
 mod names;
 mod paths;
@@ -28,4 +29,6 @@ pub use error::Error;
 pub use kafka_admin::create_topic;
 pub use names::unique_name;
 pub use s3_helpers::{create_bucket, s3_client};
-pub use servers::{ConnectPeer, Kafka, Kube, S3, connect_peer, kafka, kube, log_tail, s3};
+pub use servers::{
+    ConnectPeer, Kafka, Kube, S3, connect_peer, kafka, kube, log_tail, s3, toxiproxy,
+};

@@ -115,6 +115,17 @@ pub fn kube() -> &'static Kube {
     })
 }
 
+/// The fault-injecting proxy's API, started on first use; see [`crate::faults`].
+pub fn toxiproxy() -> &'static crate::faults::Toxiproxy {
+    static TOXIPROXY: OnceLock<crate::faults::Toxiproxy> = OnceLock::new();
+    TOXIPROXY.get_or_init(|| {
+        let env = start("toxiproxy");
+        crate::faults::Toxiproxy {
+            url: required(&env, "toxiproxy", "TOXIPROXY_URL"),
+        }
+    })
+}
+
 /// The last lines of each of a component's log files, for tests to print when they fail.
 pub fn log_tail(component: &str) -> String {
     let dir = state_dir().join(component);

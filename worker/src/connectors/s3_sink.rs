@@ -10,6 +10,7 @@ use super::number;
 use crate::config::properties::Properties;
 use crate::runtime::sink::{self, SinkRecord, SinkTask};
 use crate::runtime::{TaskContext, TaskError, TopicPartition};
+use crate::storage::Backoff;
 use crate::storage::s3::{PutOutcome, S3Settings, Store};
 use async_trait::async_trait;
 use skiff_format::{Compression, Format, ObjectWriter, object_key, parse_object_key};
@@ -272,8 +273,7 @@ impl S3SinkTask {
         let bytes = body.len();
         let key = object_key(&self.store.settings.prefix, &tp.0, tp.1, first, last);
         let meta = [("skiff-records", count.to_string())];
-        let started = Instant::now();
-        let mut backoff = Duration::from_secs(1);
+        let mut backoff = Backoff::new(self.retry_timeout);
         loop {
             match self.store.put_new(&key, body.clone(), &meta).await {
                 Ok(PutOutcome::Written) => break,
@@ -281,14 +281,14 @@ impl S3SinkTask {
                     warn!(%key, "object already in the bucket (written by an earlier owner); keeping it");
                     break;
                 }
-                Err(e) if started.elapsed() < self.retry_timeout && !self.ctx.stopping() => {
-                    warn!(%key, "upload failed, retrying in {backoff:?}: {e}");
-                    self.stats.last_error = Some(e.to_string());
-                    self.report();
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
-                }
                 Err(e) => {
+                    if let Some(wait) = backoff.next_wait().filter(|_| !self.ctx.stopping()) {
+                        warn!(%key, "upload failed, retrying in {wait:?}: {e}");
+                        self.stats.last_error = Some(e.to_string());
+                        self.report();
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
                     // Nothing is lost: these records are not committed and are consumed again
                     // when the task restarts.
                     self.buffered = self.buffered.saturating_sub(len);

@@ -17,6 +17,7 @@ use crate::config::properties::Properties;
 use crate::runtime::offsets::JsonMap;
 use crate::runtime::source::{self, SourceRecord, SourceTask};
 use crate::runtime::{TaskContext, TaskError};
+use crate::storage::Backoff;
 use crate::storage::s3::{S3Settings, Store};
 use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -44,6 +45,7 @@ pub const DEFS: &[ConfigDef] = &[
     ConfigDef::optional("restore.create.topics", ConfigType::Boolean, Some("false"), "Restore", "Create missing target topics like the backed-up ones (partition count and topic configs from the backup's metadata)."),
     ConfigDef::optional("restore.consumer.groups", ConfigType::List, Some(""), "Restore", "Consumer groups whose backed-up offsets are translated to the restored topics and committed ('*': every group in the backup); groups with active members are left alone and reported."),
     ConfigDef::optional("restore.mode", ConfigType::String, Some("once"), "Restore", "once: restore what is there and report done; follow: keep restoring objects as they appear.").one_of(&["once", "follow"]),
+    ConfigDef::optional("s3.retry.timeout.ms", ConfigType::Long, Some("900000"), "Restore", "How long a failing S3 read is retried (with backoff) before the task fails; the restore resumes where it stopped."),
 ];
 
 /// Task setting that lists the partitions a task restores (`topic/partition,...`).
@@ -276,6 +278,10 @@ struct S3SourceTask {
     last_follow: Instant,
     /// An error met after some good records of the same batch; raised on the next poll.
     deferred: Option<TaskError>,
+    /// How long a failing S3 read is retried.
+    retry_timeout: Duration,
+    /// The S3 error being retried, shown in the progress document until a read succeeds.
+    last_error: Option<String>,
 }
 
 impl S3SourceTask {
@@ -350,6 +356,12 @@ impl S3SourceTask {
             skipped_objects: Vec::new(),
             last_follow: Instant::now(),
             deferred: None,
+            retry_timeout: Duration::from_millis(number(
+                config,
+                "s3.retry.timeout.ms",
+                900_000u64,
+            )?),
+            last_error: None,
         };
         let groups: Vec<String> = config
             .get("restore.consumer.groups")
@@ -600,9 +612,12 @@ impl S3SourceTask {
             }
         };
         let prefix = self.store.settings.prefix.clone();
+        let folder = format!("{prefix}{topic}/{partition}/");
         let keys = self
-            .store
-            .list_keys(&format!("{prefix}{topic}/{partition}/"), None)
+            .read_s3(&format!("listing {folder}"), |store| {
+                let folder = folder.clone();
+                async move { store.list_keys(&folder, None).await }
+            })
             .await?;
         let mut objects = Vec::new();
         for k in keys {
@@ -643,6 +658,39 @@ impl S3SourceTask {
         Ok(())
     }
 
+    /// Runs an S3 read, retrying it with backoff for `s3.retry.timeout.ms` while the store fails
+    /// (an outage is reported in the progress document and the task keeps running).
+    async fn read_s3<T, Fut>(
+        &mut self,
+        what: &str,
+        op: impl Fn(Store) -> Fut,
+    ) -> Result<T, TaskError>
+    where
+        Fut: std::future::Future<Output = Result<T, TaskError>>,
+    {
+        let mut backoff = Backoff::new(self.retry_timeout);
+        loop {
+            match op(self.store.clone()).await {
+                Ok(v) => {
+                    if self.last_error.take().is_some() {
+                        info!("S3 reads work again");
+                        self.report();
+                    }
+                    return Ok(v);
+                }
+                Err(e) => match backoff.next_wait().filter(|_| !self.ctx.stopping()) {
+                    Some(wait) => {
+                        warn!("{what} failed, retrying in {wait:?}: {e}");
+                        self.last_error = Some(e.to_string());
+                        self.report();
+                        tokio::time::sleep(wait).await;
+                    }
+                    None => return Err(e),
+                },
+            }
+        }
+    }
+
     fn report_foreign(&mut self, key: &str) -> Result<(), TaskError> {
         if self.skip_corrupt {
             warn!(%key, "skipping an object that is not a backup object");
@@ -658,7 +706,12 @@ impl S3SourceTask {
         while let Some(key) = self.cursors[i].keys.pop_front() {
             self.cursors[i].objects_read += 1;
             if self.from.is_some() || self.to.is_some() {
-                let head = self.store.get_range(&key, Some(HEADER_LEN_MAX)).await?;
+                let head = self
+                    .read_s3(&format!("reading the header of {key}"), |store| {
+                        let key = key.clone();
+                        async move { store.get_range(&key, Some(HEADER_LEN_MAX)).await }
+                    })
+                    .await?;
                 if let Ok(Some(s)) = summarize(&head) {
                     let before = self.from.is_some_and(|f| s.max_timestamp < f);
                     let after = self.to.is_some_and(|t| s.min_timestamp >= t);
@@ -667,7 +720,12 @@ impl S3SourceTask {
                     }
                 }
             }
-            let body = self.store.get(&key).await?;
+            let body = self
+                .read_s3(&format!("reading {key}"), |store| {
+                    let key = key.clone();
+                    async move { store.get(&key).await }
+                })
+                .await?;
             let size = body.len() as u64;
             match decode(&body)
                 .map_err(|e| e.to_string())
@@ -735,16 +793,24 @@ impl S3SourceTask {
                 "objectsRead": self.cursors.iter().map(|c| c.objects_read).sum::<usize>(),
                 "objectsTotal": self.cursors.iter().map(|c| c.objects_total).sum::<usize>(),
                 "skippedObjects": self.skipped_objects,
+                "lastError": self.last_error,
                 "groups": self.group_results,
                 "partitions": parts,
             }),
         );
     }
 
-    /// Takes up to `MAX_BATCH` records of partition `i`.
+    /// Takes up to `MAX_BATCH` records of partition `i`; with a rate limit, a tenth of a
+    /// second's worth, so the limit paces reads and writes evenly instead of in bursts.
     async fn take(&mut self, i: usize) -> Result<Vec<SourceRecord>, TaskError> {
         let mut out = Vec::new();
-        while out.len() < MAX_BATCH {
+        let most = match self.rate {
+            0 => MAX_BATCH,
+            rate => usize::try_from(rate / 10)
+                .unwrap_or(MAX_BATCH)
+                .clamp(1, MAX_BATCH),
+        };
+        while out.len() < most {
             if self.cursors[i].pending.is_empty() {
                 match self.load_next(i).await {
                     Ok(true) => {}

@@ -2,6 +2,8 @@
 //! (static keys, region, endpoint, path style, AssumeRole) or the SDK's default chain (env,
 //! profile, IRSA/web identity, Pod Identity, instance metadata), with timeouts and retries.
 
+pub mod backoff;
 pub mod s3;
 
+pub use backoff::Backoff;
 pub use s3::{S3Settings, Store};

@@ -1,0 +1,211 @@
+//! Dependency faults, through toxiproxy between the worker and the real S3 server: S3 goes away
+//! in the middle of a backup and of a restore, and comes back. The tasks keep running, report
+//! the fault while it lasts, recover by themselves, and the bucket and the restored topic hold
+//! every record exactly once.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use skiff_testenv::faults::Proxy;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How long S3 stays unreachable: longer than one upload attempt's retries inside the SDK.
+const OUTAGE: Duration = Duration::from_secs(15);
+
+async fn s3_proxy(name: &str) -> Proxy {
+    let upstream = skiff_testenv::s3()
+        .endpoint
+        .trim_start_matches("http://")
+        .to_string();
+    skiff_testenv::toxiproxy()
+        .proxy(&skiff_testenv::unique_name(name), &upstream)
+        .await
+        .unwrap()
+}
+
+async fn get(url: String) -> Option<Value> {
+    http().get(url).send().await.ok()?.json().await.ok()
+}
+
+async fn task_states(url: &str, connector: &str) -> Vec<String> {
+    get(format!("{url}/connectors/{connector}/status"))
+        .await
+        .and_then(|s| {
+            s["tasks"].as_array().map(|ts| {
+                ts.iter()
+                    .map(|t| t["state"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
+/// The first task's progress document.
+async fn progress(url: &str, connector: &str) -> Option<Value> {
+    let p = get(format!("{url}/connectors/{connector}/progress")).await?;
+    p["tasks"].get(0).map(|t| t["progress"].clone())
+}
+
+fn halves(
+    all: &BTreeMap<i32, Vec<skiff_format::Record>>,
+) -> [BTreeMap<i32, Vec<skiff_format::Record>>; 2] {
+    let mut a = BTreeMap::new();
+    let mut b = BTreeMap::new();
+    for (p, recs) in all {
+        let mid = recs.len() / 2;
+        a.insert(*p, recs[..mid].to_vec());
+        b.insert(*p, recs[mid..].to_vec());
+    }
+    [a, b]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s3_outage_during_backup_and_restore_loses_and_duplicates_nothing() {
+    let topic = skiff_testenv::unique_name("outage");
+    let restored = format!("{topic}-r");
+    let bucket = skiff_testenv::unique_name("outage");
+    skiff_testenv::create_topic(&topic, 2).await.unwrap();
+    skiff_testenv::create_topic(&restored, 2).await.unwrap();
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let proxy = s3_proxy("s3-outage").await;
+    let worker = start_worker().await;
+    let url = worker.url.clone();
+
+    let all = sample_records(2, 1000);
+    let [first, second] = halves(&all);
+    let mut sink = s3_config(&bucket);
+    sink.insert("s3.endpoint".into(), proxy.http_url().into());
+    sink.insert("connector.class".into(), "AwsStorageSinkConnector".into());
+    sink.insert("topics".into(), topic.clone().into());
+    sink.insert("flush.size".into(), "100".into());
+    sink.insert("flush.interval.ms".into(), "300".into());
+    let resp = http()
+        .post(format!("{url}/connectors"))
+        .json(&json!({"name": "outage-backup", "config": sink}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    produce(&topic, &first).await;
+    eventually(90, "the first half to be committed", || async {
+        (committed_records(&url, "outage-backup", &topic).await? >= 1000).then_some(())
+    })
+    .await;
+
+    // S3 goes away while the second half arrives.
+    proxy.set_enabled(false).await.unwrap();
+    let down = tokio::time::Instant::now();
+    produce(&topic, &second).await;
+    let fault = eventually(60, "the sink to report the failing upload", || async {
+        let p = progress(&url, "outage-backup").await?;
+        p["lastError"].as_str().map(str::to_string)
+    })
+    .await;
+    println!("reported while S3 was down: {fault}");
+    assert!(
+        !fault.contains(&skiff_testenv::s3().secret_key),
+        "the error shows the secret key"
+    );
+    tokio::time::sleep(OUTAGE.saturating_sub(down.elapsed())).await;
+    assert_eq!(
+        task_states(&url, "outage-backup").await,
+        ["RUNNING"],
+        "a sink task must keep running (and retrying) through an S3 outage"
+    );
+    assert!(
+        committed_records(&url, "outage-backup", &topic)
+            .await
+            .unwrap()
+            < 2000,
+        "records were committed while S3 was unreachable"
+    );
+    proxy.set_enabled(true).await.unwrap();
+    eventually(120, "the backup to catch up after S3 came back", || async {
+        (committed_records(&url, "outage-backup", &topic).await? >= 2000).then_some(())
+    })
+    .await;
+    let p = progress(&url, "outage-backup").await.unwrap();
+    assert_eq!(
+        p["lastError"],
+        Value::Null,
+        "the fault is cleared once uploads work: {p}"
+    );
+
+    // Exactly once in the bucket: no overlapping objects, every record.
+    let objects = objects_in_bucket(&bucket, "", &topic).await;
+    let mut in_bucket = BTreeMap::new();
+    for (p, objs) in &objects {
+        let mut last = -1i64;
+        for (key, _) in objs {
+            let parsed = skiff_format::parse_object_key("", key).unwrap();
+            assert!(
+                parsed.first_offset > last,
+                "partition {p}: {key} overlaps the object before it"
+            );
+            last = parsed.last_offset;
+        }
+        in_bucket.insert(
+            *p,
+            objs.iter().flat_map(|(_, r)| r.clone()).collect::<Vec<_>>(),
+        );
+    }
+    assert_same_records(&all, &in_bucket, true);
+
+    // A restore through the same proxy: S3 goes away part way, the task recovers by itself.
+    let mut source = s3_config(&bucket);
+    source.insert("s3.endpoint".into(), proxy.http_url().into());
+    source.insert("connector.class".into(), "AwsStorageSourceConnector".into());
+    source.insert(
+        "topics.mapping".into(),
+        format!("{topic}:{restored}").into(),
+    );
+    // 100 records a second: the restore takes 20 s, so the outage lands in the middle of it.
+    source.insert("maxRecordsPerSecond".into(), "100".into());
+    let resp = http()
+        .post(format!("{url}/connectors"))
+        .json(&json!({"name": "outage-restore", "config": source}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    eventually(60, "the restore to write its first records", || async {
+        let p = progress(&url, "outage-restore").await?;
+        (p["recordsRestored"].as_u64()? > 0).then_some(())
+    })
+    .await;
+    proxy.set_enabled(false).await.unwrap();
+    let down = tokio::time::Instant::now();
+    let fault = eventually(60, "the restore to report the failing read", || async {
+        let p = progress(&url, "outage-restore").await?;
+        p["lastError"].as_str().map(str::to_string)
+    })
+    .await;
+    println!("reported while S3 was down: {fault}");
+    tokio::time::sleep(OUTAGE.saturating_sub(down.elapsed())).await;
+    let during = progress(&url, "outage-restore").await.unwrap();
+    assert_eq!(
+        during["done"],
+        json!(false),
+        "the restore cannot be done without S3: {during}"
+    );
+    assert_eq!(
+        task_states(&url, "outage-restore").await,
+        ["RUNNING"],
+        "a source task must keep running (and retrying) through an S3 outage"
+    );
+    proxy.set_enabled(true).await.unwrap();
+    eventually(120, "the restore to finish after S3 came back", || async {
+        let p = progress(&url, "outage-restore").await?;
+        (p["done"] == json!(true)).then_some(())
+    })
+    .await;
+    let p = progress(&url, "outage-restore").await.unwrap();
+    assert_eq!(
+        p["lastError"],
+        Value::Null,
+        "the fault is cleared once reads work: {p}"
+    );
+    assert_same_records(&all, &consume_all(&restored, 2), true);
+}
