@@ -55,10 +55,12 @@ docs: ## Regenerate docs/connectors.md from the worker's connector settings
 demo: testenv ## Start Kafka and S3 locally, back a topic up, restore it into a new topic, compare
 	bash tests/demo.sh
 
-chaos: testenv ## Soak tests: kill -9 the worker at seeded random moments of a backup and a restore
+CRASH_TRIALS ?= 10
+chaos: testenv ## Soak: CRASH_TRIALS (10) crash trials (kill -9 during backup and restore), then the S3 outage test
 	@set -euo pipefail; trap '$(TESTENV) down >/dev/null 2>&1 || true' EXIT; \
-	  $(TESTENV) up kafka s3; \
-	  $(CARGO) test -p skiff-worker --test crash -- --ignored --nocapture
+	  $(TESTENV) up kafka s3 toxiproxy; \
+	  SKIFF_CRASH_TRIALS=$(CRASH_TRIALS) $(CARGO) test -p skiff-worker --test crash -- --nocapture; \
+	  $(CARGO) test -p skiff-worker --test faults -- --nocapture
 
 bench: testenv ## Full benchmarks; results table under bench/results/
 	bash bench/run.sh full

@@ -75,6 +75,8 @@ while True:
   for ((id = 1; id <= n; id++)); do
     local nd="$dir/node-$id"
     mkdir -p "$nd/data"
+    # log.retention.ms=-1: the fixtures carry fixed create times from 2023, and a 7-day retention
+    # let the broker delete them at its next retention check, in the middle of a test.
     cat >"$nd/server.properties" <<EOF
 process.roles=broker,controller
 node.id=$id
@@ -97,6 +99,7 @@ group.initial.rebalance.delay.ms=0
 offsets.topic.num.partitions=10
 log.segment.bytes=67108864
 log.retention.check.interval.ms=300000
+log.retention.ms=-1
 EOF
     kafka_log4j2 "$(kafka_node_log "$id")" >"$nd/log4j2.properties"
     java -Xmx256m -cp "$home/lib/*" -Dlog4j2.configurationFile="$nd/log4j2.properties" \
