@@ -16,6 +16,15 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
 /// Creates `name` with `partitions` partitions and the broker's default replication factor, and
 /// returns once every partition has a leader, so producing right away does not race the broker.
 pub async fn create_topic(name: &str, partitions: i32) -> Result<(), Error> {
+    create_topic_with(name, partitions, &[]).await
+}
+
+/// [`create_topic`] with topic configs, e.g. `[("retention.ms", "604800000")]`.
+pub async fn create_topic_with(
+    name: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> Result<(), Error> {
     let admin: AdminClient<DefaultClientContext> = kafka()
         .client_config()
         .set("socket.timeout.ms", "10000")
@@ -23,7 +32,10 @@ pub async fn create_topic(name: &str, partitions: i32) -> Result<(), Error> {
     let options = AdminOptions::new()
         .operation_timeout(Some(CREATE_TIMEOUT))
         .request_timeout(Some(CREATE_TIMEOUT));
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(-1));
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(-1));
+    for (key, value) in configs {
+        topic = topic.set(key, value);
+    }
     for result in admin.create_topics([&topic], &options).await? {
         result.map_err(|(topic, code)| Error::CreateTopic { topic, code })?;
     }

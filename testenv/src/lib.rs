@@ -26,7 +26,7 @@ mod s3_helpers;
 mod servers;
 
 pub use error::Error;
-pub use kafka_admin::create_topic;
+pub use kafka_admin::{create_topic, create_topic_with};
 pub use names::unique_name;
 pub use s3_helpers::{create_bucket, s3_client};
 pub use servers::{

@@ -287,3 +287,49 @@ async fn a_target_with_too_few_partitions_is_a_clear_error() {
     );
     worker.running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restoring_records_older_than_the_targets_retention_warns() {
+    let topic = skiff_testenv::unique_name("old");
+    let kept = format!("{topic}-kept");
+    let deleting = format!("{topic}-week");
+    let bucket = skiff_testenv::unique_name("old");
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    skiff_testenv::create_topic_with(&kept, 1, &[("retention.ms", "-1")])
+        .await
+        .unwrap();
+    skiff_testenv::create_topic_with(&deleting, 1, &[("retention.ms", "604800000")])
+        .await
+        .unwrap();
+    // The fixtures' timestamps are from 2023.
+    let records = sample_records(1, 50);
+    write_backup(&bucket, "", &topic, &records, 25, false).await;
+    let worker = start_worker().await;
+
+    create(&worker, "into-kept", restore_config(&bucket, &topic, &kept)).await;
+    let p = progress_done(&worker, "into-kept").await;
+    assert_eq!(p["tasks"][0]["progress"]["warnings"], json!([]), "{p}");
+
+    create(
+        &worker,
+        "into-week",
+        restore_config(&bucket, &topic, &deleting),
+    )
+    .await;
+    let p = progress_done(&worker, "into-week").await;
+    let warnings = p["tasks"][0]["progress"]["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "one warning per target topic: {p}");
+    let w = warnings[0].as_str().unwrap();
+    assert!(
+        w.contains(&format!("'{deleting}'")) && w.contains("retention.ms=604800000"),
+        "{w}"
+    );
+    assert!(w.contains("retention.ms=-1"), "the fix is named: {w}");
+    // The restore itself still writes every record (reading them back would race the broker's
+    // retention check, which deletes them).
+    assert_eq!(
+        p["tasks"][0]["progress"]["recordsRestored"],
+        json!(50),
+        "{p}"
+    );
+}

@@ -11,6 +11,7 @@
 use super::backup_metadata::{self, GroupOffsets, TopicManifest};
 use super::config_def::{ConfigDef, ConfigType};
 use super::number;
+use super::retention;
 use super::s3_sink::S3_DEFS;
 use crate::config::client::ClientRole;
 use crate::config::properties::Properties;
@@ -282,6 +283,10 @@ struct S3SourceTask {
     retry_timeout: Duration,
     /// The S3 error being retried, shown in the progress document until a read succeeds.
     last_error: Option<String>,
+    /// Each target topic's time retention (`None`: keeps records), looked up when opened.
+    retention: BTreeMap<String, Option<i64>>,
+    /// Problems that do not stop the restore but need the user (progress `warnings`).
+    warnings: Vec<String>,
 }
 
 impl S3SourceTask {
@@ -362,6 +367,8 @@ impl S3SourceTask {
                 900_000u64,
             )?),
             last_error: None,
+            retention: BTreeMap::new(),
+            warnings: Vec::new(),
         };
         let groups: Vec<String> = config
             .get("restore.consumer.groups")
@@ -580,6 +587,15 @@ impl S3SourceTask {
             )
         };
         let end = self.target_end(&topic, &target, partition).await?;
+        if !self.retention.contains_key(&target) {
+            let r = retention::time_retention(&self.ctx.worker, &target)
+                .await
+                .unwrap_or_else(|e| {
+                    warn!(%target, "cannot read the target topic's retention: {e}");
+                    None
+                });
+            self.retention.insert(target.clone(), r);
+        }
         let stored = self.ctx.offsets.get(&self.ctx.connector, &sp);
         let int = |m: &JsonMap, k: &str| m.get(k).and_then(Value::as_i64);
         let (last_read, target_next, skip) = match &stored {
@@ -794,6 +810,7 @@ impl S3SourceTask {
                 "objectsTotal": self.cursors.iter().map(|c| c.objects_total).sum::<usize>(),
                 "skippedObjects": self.skipped_objects,
                 "lastError": self.last_error,
+                "warnings": self.warnings,
                 "groups": self.group_results,
                 "partitions": parts,
             }),
@@ -804,6 +821,14 @@ impl S3SourceTask {
     /// second's worth, so the limit paces reads and writes evenly instead of in bursts.
     async fn take(&mut self, i: usize) -> Result<Vec<SourceRecord>, TaskError> {
         let mut out = Vec::new();
+        let retention = self
+            .retention
+            .get(&self.cursors[i].target)
+            .copied()
+            .flatten();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         let most = match self.rate {
             0 => MAX_BATCH,
             rate => usize::try_from(rate / 10)
@@ -848,6 +873,18 @@ impl S3SourceTask {
             }
             c.target_next += 1;
             c.records += 1;
+            if let Some(w) = retention
+                .and_then(|ms| retention::warning(&c.target, ms, r.timestamp, now))
+                .filter(|_| {
+                    !self
+                        .warnings
+                        .iter()
+                        .any(|w| w.contains(&format!("'{}'", c.target)))
+                })
+            {
+                warn!("{w}");
+                self.warnings.push(w);
+            }
             let mut so = JsonMap::new();
             so.insert("startOffset".into(), json!(c.current_range.0));
             so.insert("endOffset".into(), json!(c.current_range.1));
