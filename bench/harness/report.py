@@ -88,7 +88,7 @@ def markdown(res):
         f"{ss['start_median_s'] * 1000:.0f} ms | {_f(ps and ps['start_s'] * 1000, '{:.0f} ms')} (one start) |",
         f"| RSS idle (2 s after start) | {ss['idle_rss'] / MIB:.1f} MiB | {_f(ps and ps['idle_rss'] / MIB, '{:.1f} MiB')} |",
         f"| RSS peak under load (all cases above) | {skiff_peak / MIB:.1f} MiB | "
-        f"{_f(peer_runs and max(r['peak_rss'] for r in peer_runs) / MIB, '{:.1f} MiB')} |",
+        f"{_f(max(r['peak_rss'] for r in peer_runs) / MIB if peer_runs else None, '{:.1f} MiB')} |",
     ]
     for op in ("backup",):
         for lim in res["limits"]:
@@ -158,6 +158,9 @@ def rows(res):
 def write(res, folder):
     os.makedirs(os.path.join(folder, "raw"), exist_ok=True)
     mode = res["mode"]
+    # The measurements first: a bug in the tables below must not lose a run.
+    with open(os.path.join(folder, "raw", f"{mode}.json"), "w") as f:
+        json.dump(res, f, indent=1)
     with open(os.path.join(folder, f"{mode}.md"), "w") as f:
         f.write(markdown(res))
     with open(os.path.join(folder, f"{mode}.csv"), "w", newline="") as f:
@@ -165,8 +168,6 @@ def write(res, folder):
         w.writerow(["section", "worker", "op", "record_bytes", "tasks", "partitions", "metric", "value", "unit"])
         for r in rows(res):
             w.writerow([f"{v:.6g}" if isinstance(v, float) else v for v in r])
-    with open(os.path.join(folder, "raw", f"{mode}.json"), "w") as f:
-        json.dump(res, f, indent=1)
     plot(res, os.path.join(folder, f"{mode}.png"))
 
 
