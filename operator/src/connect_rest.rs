@@ -176,6 +176,15 @@ impl ConnectRest {
         }
     }
 
+    /// Skiff's `GET /connectors/{c}/progress`; `None` when the cluster does not serve it
+    /// (Apache Connect answers 404).
+    pub async fn progress(&self, name: &str) -> Result<Option<serde_json::Value>, RestError> {
+        not_found_as_none(
+            self.get(&format!("/connectors/{}/progress", seg(name)))
+                .await,
+        )
+    }
+
     /// `PUT /connectors/{c}/pause|resume|stop`.
     pub async fn set_state(&self, name: &str, verb: &str) -> Result<(), RestError> {
         self.send::<()>(

@@ -1,6 +1,6 @@
 //! The KafkaConnector controller against the real API server and the Apache Kafka Connect peer
 //! (an `external` ConnectCluster): create, update, pause, resume, stop, restart, drift repair,
-//! refused configs, a missing cluster, and delete.
+//! refused configs, a missing cluster, and delete; and a backup's progress from a Skiff worker.
 
 mod common;
 
@@ -104,6 +104,10 @@ async fn connector_lifecycle_on_apache_connect() {
     assert_eq!(status.cluster.as_deref(), Some("apache"));
     assert_eq!(status.tasks_max, Some(1));
     assert_eq!(status.observed_generation, kc.metadata.generation);
+    assert_eq!(
+        status.progress, None,
+        "Apache Connect has no progress endpoint"
+    );
 
     // Update, including tasksMax through the scale subresource.
     let patch = json!({"spec": {"config": {"file": "/tmp/skiff-life-2.txt"}}});
@@ -311,4 +315,81 @@ async fn config_keys_owned_by_spec_fields_are_an_invalid_spec() {
         err.to_string().contains("spec.tasksMax must be at least 1"),
         "{err}"
     );
+}
+
+/// A Skiff worker in this process, with its REST URL.
+async fn skiff_worker() -> (skiff_worker::standalone::Running, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut props = skiff_worker::config::properties::Properties::new();
+    props.insert(
+        "bootstrap.servers".into(),
+        skiff_testenv::kafka().bootstrap.clone(),
+    );
+    props.insert("listeners".into(), "http://127.0.0.1:0".into());
+    props.insert(
+        "offset.storage.file.filename".into(),
+        dir.path().join("offsets.json").display().to_string(),
+    );
+    let logs = skiff_worker::rest::LogControl::new(None, "info");
+    let running = skiff_worker::standalone::start(props, Vec::new(), logs)
+        .await
+        .expect("skiff worker");
+    (running, dir)
+}
+
+#[tokio::test]
+async fn backup_progress_on_a_skiff_cluster_reaches_the_status() {
+    let (client, ns) = setup("kc-progress").await;
+    let (worker, _dir) = skiff_worker().await;
+    let url = format!("http://{}", worker.addr);
+    let topic = skiff_testenv::unique_name("progress");
+    let bucket = skiff_testenv::unique_name("progress");
+    skiff_testenv::create_topic(&topic, 1).await.expect("topic");
+    skiff_testenv::create_bucket(&bucket).await.expect("bucket");
+    let records = skiff_testenv::records::sample_records(1, 300);
+    skiff_testenv::records::produce(&topic, &records)
+        .await
+        .expect("produce");
+    let clusters: Api<ConnectCluster> = Api::namespaced(client.clone(), &ns);
+    clusters
+        .create(&PostParams::default(), &external_cluster("skiff", &url))
+        .await
+        .expect("cluster");
+    let s3 = skiff_testenv::s3();
+    let kc: KafkaConnector = serde_json::from_value(json!({
+        "apiVersion": "skiff.dev/v1alpha1",
+        "kind": "KafkaConnector",
+        "metadata": {"name": "nightly"},
+        "spec": {
+            "clusterRef": "skiff",
+            "class": "com.instaclustr.kafka.connect.s3.sink.AwsStorageSinkConnector",
+            "config": {
+                "topics": topic, "aws.s3.bucket": bucket, "s3.endpoint": s3.endpoint,
+                "aws.region": s3.region, "aws.accessKeyId": s3.access_key,
+                "aws.secretKey": s3.secret_key, "flush.size": "100", "flush.interval.ms": "500"
+            }
+        }
+    }))
+    .expect("connector");
+    let connectors: Api<KafkaConnector> = Api::namespaced(client.clone(), &ns);
+    connectors
+        .create(&PostParams::default(), &kc)
+        .await
+        .expect("create");
+    let status = eventually(90, "300 records backed up in the status", || async {
+        let status = connectors.get("nightly").await.ok()?.status?;
+        (status.progress.as_ref()?.records == 300).then_some(status)
+    })
+    .await;
+    let progress = status.progress.clone().expect("progress");
+    assert_eq!(progress.objects, 3, "flush.size=100: {progress:?}");
+    assert!(progress.bytes > 0, "{progress:?}");
+    assert_eq!(progress.done, None, "a backup is never done: {progress:?}");
+    assert_eq!(progress.last_error, None);
+    let text = serde_json::to_string(&status).expect("json");
+    assert!(
+        !text.contains(&s3.secret_key),
+        "the status shows the secret key"
+    );
+    worker.stop().await;
 }

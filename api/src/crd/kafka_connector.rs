@@ -119,6 +119,31 @@ pub struct KafkaConnectorStatus {
     /// Automatic restarts so far.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_restart: Option<AutoRestartStatus>,
+    /// Backup or restore progress, from Skiff's `GET /connectors/{c}/progress`; absent on
+    /// clusters without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<ConnectorProgress>,
+}
+
+/// What a backup or restore has done so far, summed over the running tasks.
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorProgress {
+    /// Restores: every task restored all it was given (`restore.mode=once`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done: Option<bool>,
+    /// Records uploaded (backup) or written to Kafka (restore).
+    pub records: i64,
+    /// Bytes uploaded (backup) or read from S3 (restore).
+    pub bytes: i64,
+    /// Objects uploaded (backup) or read (restore).
+    pub objects: i64,
+    /// The S3 error a task is retrying right now (`task <n>: <error>`); absent when healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Problems that need the user but do not stop the connector.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// State of a connector instance as the REST API reports it.

@@ -5,7 +5,9 @@
 use super::cluster::{cluster_name, rest_url};
 use super::desired::{desired_config, needs_update};
 use super::restart::{auto_restart_due, parse_restart, parse_restart_task};
-use super::status::{has_failure, instance_status, readiness, state_action, task_statuses};
+use super::status::{
+    has_failure, instance_status, progress_summary, readiness, state_action, task_statuses,
+};
 use crate::apply::apply_status;
 use crate::conditions::{Readiness, ready_condition, ready_state};
 use crate::connect_rest::{ConnectRest, RestError};
@@ -235,6 +237,11 @@ async fn converge(
         info = rest.status(name).await?;
     }
     status.topics = rest.topics(name).await?;
+    status.progress = rest
+        .progress(name)
+        .await?
+        .filter(|doc| doc["tasks"].is_array())
+        .map(|doc| progress_summary(&doc));
     status.connector_status = info.as_ref().map(instance_status);
     status.tasks = info.as_ref().map(task_statuses).unwrap_or_default();
     Ok(readiness(info.as_ref(), kc.spec.state))

@@ -2,7 +2,8 @@
 //! resource asks for.
 
 use crate::conditions::Readiness;
-use skiff_api::crd::{ConnectorTargetState, InstanceStatus, TaskStatus};
+use serde_json::Value;
+use skiff_api::crd::{ConnectorProgress, ConnectorTargetState, InstanceStatus, TaskStatus};
 use skiff_api::rest::{ConnectorStateInfo, State};
 
 /// The connector part of a REST status.
@@ -25,6 +26,51 @@ pub fn task_statuses(info: &ConnectorStateInfo) -> Vec<TaskStatus> {
             trace: t.trace.clone(),
         })
         .collect()
+}
+
+/// Sums a Skiff progress document (`{"done", "tasks": [{"id", "progress": {..}}]}`) over its
+/// tasks: backup tasks count `recordsWritten`, restore tasks `recordsRestored`.
+pub fn progress_summary(doc: &Value) -> ConnectorProgress {
+    let tasks = doc["tasks"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let sum = |keys: &[&str]| -> i64 {
+        tasks
+            .iter()
+            .flat_map(|t| keys.iter().filter_map(|k| t["progress"][*k].as_i64()))
+            .sum()
+    };
+    let restore = tasks
+        .iter()
+        .any(|t| t["progress"].get("recordsRestored").is_some());
+    let errors: Vec<String> = tasks
+        .iter()
+        .filter_map(|t| {
+            let e = t["progress"]["lastError"].as_str()?;
+            Some(format!("task {}: {e}", t["id"]))
+        })
+        .collect();
+    let mut warnings: Vec<String> = tasks
+        .iter()
+        .flat_map(|t| {
+            t["progress"]["warnings"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|w| w.as_str().map(str::to_string))
+        .collect();
+    warnings.sort();
+    warnings.dedup();
+    ConnectorProgress {
+        done: restore.then(|| doc["done"] == Value::Bool(true)),
+        records: sum(&["recordsWritten", "recordsRestored"]),
+        bytes: sum(&["bytesWritten", "bytesRead"]),
+        objects: sum(&["objectsWritten", "objectsRead"]),
+        last_error: (!errors.is_empty()).then(|| errors.join("; ")),
+        warnings,
+    }
 }
 
 /// Whether the connector or one of its tasks has failed.
@@ -132,6 +178,32 @@ mod tests {
                 .collect(),
             connector_type: ConnectorType::Sink,
         }
+    }
+
+    #[test]
+    fn sums_backup_and_restore_progress() {
+        let backup = serde_json::json!({"name": "b", "done": false, "tasks": [
+            {"id": 0, "progress": {"recordsWritten": 10, "bytesWritten": 100, "objectsWritten": 1, "lastError": null}},
+            {"id": 1, "progress": {"recordsWritten": 5, "bytesWritten": 50, "objectsWritten": 2, "lastError": "S3 error: connection refused"}}]});
+        let p = progress_summary(&backup);
+        assert_eq!((p.done, p.records, p.bytes, p.objects), (None, 15, 150, 3));
+        assert_eq!(
+            p.last_error.as_deref(),
+            Some("task 1: S3 error: connection refused")
+        );
+        let restore = serde_json::json!({"name": "r", "done": true, "tasks": [
+            {"id": 0, "progress": {"done": true, "recordsRestored": 7, "bytesRead": 70, "objectsRead": 1, "warnings": ["w"]}},
+            {"id": 1, "progress": {"done": true, "recordsRestored": 3, "bytesRead": 30, "objectsRead": 1, "warnings": ["w"]}}]});
+        let p = progress_summary(&restore);
+        assert_eq!(
+            (p.done, p.records, p.bytes, p.objects),
+            (Some(true), 10, 100, 2)
+        );
+        assert_eq!((p.last_error, p.warnings), (None, vec!["w".to_string()]));
+        assert_eq!(
+            progress_summary(&serde_json::json!({"tasks": []})),
+            ConnectorProgress::default()
+        );
     }
 
     #[test]

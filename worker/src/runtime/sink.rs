@@ -106,6 +106,11 @@ pub async fn run<T: SinkTask>(
     if cfg.get("auto.offset.reset").is_none() {
         cfg.set("auto.offset.reset", "earliest");
     }
+    // librdkafka prefetches up to 64 MiB per consumer by default, on top of the task's own
+    // buffers (`buffer.max.bytes`); 16 MiB keeps a consumer busy and the worker small.
+    if cfg.get("queued.max.messages.kbytes").is_none() {
+        cfg.set("queued.max.messages.kbytes", "16384");
+    }
     let (tx, rx) = mpsc::channel();
     let consumer: Arc<StreamConsumer<RebalanceForwarder>> =
         Arc::new(cfg.create_with_context(RebalanceForwarder { revoked: tx })?);

@@ -8,7 +8,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::Credentials;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ServerSideEncryption, StorageClass};
 use std::time::Duration;
@@ -198,8 +198,22 @@ where
                 err.message().unwrap_or("no message")
             ))
         }
-        _ => TaskError::Storage(format!("{what} {key}: {}", DisplayErrorContext(e))),
+        _ => TaskError::Storage(format!("{what} {key}: {}", error_chain(&e))),
     }
+}
+
+/// An error and its causes, `: `-joined, without the SDK's debug dump (shown in statuses).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = c.source();
+    }
+    parts.join(": ")
 }
 
 impl Store {
@@ -388,6 +402,22 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("dispatch failure")]
+    struct Outer(#[source] Middle);
+    #[derive(Debug, thiserror::Error)]
+    #[error("io error")]
+    struct Middle(#[source] std::io::Error);
+
+    #[test]
+    fn error_chains_read_as_one_line_without_debug_dumps() {
+        let e = Outer(Middle(std::io::Error::other("Connection refused")));
+        assert_eq!(
+            error_chain(&e),
+            "dispatch failure: io error: Connection refused"
+        );
+    }
 
     fn props(pairs: &[(&str, &str)]) -> Properties {
         pairs
