@@ -130,5 +130,32 @@ async fn backup_then_restore_round_trips_every_record() {
         .unwrap();
     assert_eq!(status["connector"]["state"], "RUNNING", "{status}");
     assert_eq!(status["tasks"].as_array().unwrap().len(), 2, "{status}");
+
+    // The restore's active topics are the ones it wrote to, until reset.
+    let topics_url = format!("{}/connectors/restore/topics", worker.url);
+    let topics: Value = http
+        .get(&topics_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(topics, json!({"restore": {"topics": [restored]}}));
+    let resp = http
+        .put(format!("{topics_url}/reset"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let topics: Value = http
+        .get(&topics_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(topics, json!({"restore": {"topics": []}}));
     worker.running.stop().await;
 }

@@ -622,6 +622,7 @@ impl DistributedHerder {
             }
         }
         self.topics_baseline.lock().await.remove(name);
+        self.worker.status.reset_topics(name);
         info!(connector = name, "connector deleted");
         Ok(())
     }
@@ -748,7 +749,8 @@ impl DistributedHerder {
     /// `GET /connectors/{c}/topics`, as this worker has seen them since the last reset.
     pub async fn active_topics(&self, name: &str) -> Result<Vec<String>, HerderError> {
         if self.kind(name).ok() != Some(ConnectorType::Sink) {
-            return Ok(Vec::new());
+            // The topics this worker's tasks wrote to; tasks on other workers are not included.
+            return Ok(self.worker.status.topics(name));
         }
         let now = checks::sink_offsets(super::sink_offsets::list(&self.worker.config, name).await?);
         let baseline = self
@@ -776,6 +778,8 @@ impl DistributedHerder {
                 .lock()
                 .await
                 .insert(name.to_string(), now);
+        } else {
+            self.worker.status.reset_topics(name);
         }
         Ok(())
     }

@@ -305,6 +305,7 @@ impl StandaloneHerder {
         }
         self.worker.stop_connector_tasks(name).await;
         self.worker.status.remove_connector(name);
+        self.worker.status.reset_topics(name);
         self.topics_baseline.lock().await.remove(name);
         info!(connector = name, "connector deleted");
         Ok(())
@@ -430,7 +431,7 @@ impl StandaloneHerder {
             .get(name)
             .is_some_and(|e| e.plugin.kind() == ConnectorType::Sink);
         if !is_sink {
-            return Ok(Vec::new());
+            return Ok(self.worker.status.topics(name));
         }
         let now = checks::sink_offsets(
             crate::herder::sink_offsets::list(&self.worker.config, name).await?,
@@ -468,6 +469,8 @@ impl StandaloneHerder {
                 .lock()
                 .await
                 .insert(name.to_string(), now);
+        } else {
+            self.worker.status.reset_topics(name);
         }
         Ok(())
     }

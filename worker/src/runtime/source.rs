@@ -83,6 +83,9 @@ pub async fn run<T: SourceTask>(mut ctx: TaskContext, mut task: T) -> Result<(),
             }
         } else {
             let latest = deliver(&producer, &records).await?;
+            let topics: std::collections::BTreeSet<&str> =
+                records.iter().map(|r| r.topic.as_str()).collect();
+            ctx.status.add_topics(&ctx.connector, topics);
             ctx.offsets.put(&ctx.connector, latest);
             task.committed();
         }

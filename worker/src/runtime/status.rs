@@ -2,7 +2,7 @@
 //! that long jobs (restores) fill in.
 
 use skiff_api::rest::State;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A state plus the error trace that explains a FAILED one.
@@ -17,6 +17,8 @@ struct Inner {
     connectors: BTreeMap<String, StateEntry>,
     tasks: BTreeMap<(String, u32), StateEntry>,
     progress: BTreeMap<(String, u32), serde_json::Value>,
+    /// Topics a source connector's tasks wrote to (`GET /connectors/{c}/topics`).
+    topics: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// Shared status table; tasks write their own entries, the REST API reads them.
@@ -73,6 +75,31 @@ impl StatusStore {
             .collect()
     }
 
+    /// Notes topics a source connector's task wrote to.
+    pub fn add_topics<'a>(&self, name: &str, topics: impl IntoIterator<Item = &'a str>) {
+        let mut g = self.lock();
+        let set = g.topics.entry(name.to_string()).or_default();
+        for t in topics {
+            if !set.contains(t) {
+                set.insert(t.to_string());
+            }
+        }
+    }
+
+    /// The topics a source connector wrote to since it was created or its topics were reset.
+    pub fn topics(&self, name: &str) -> Vec<String> {
+        self.lock()
+            .topics
+            .get(name)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Forgets a connector's topics (`PUT /connectors/{c}/topics/reset`, or deletion).
+    pub fn reset_topics(&self, name: &str) {
+        self.lock().topics.remove(name);
+    }
+
     /// Forgets a task (its connector was reconfigured to fewer tasks, stopped or deleted).
     pub fn remove_task(&self, name: &str, task: u32) {
         let mut g = self.lock();
@@ -86,5 +113,27 @@ impl StatusStore {
         g.connectors.remove(name);
         g.tasks.retain(|(c, _), _| c != name);
         g.progress.retain(|(c, _), _| c != name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_topics_accumulate_until_reset() {
+        let s = StatusStore::default();
+        s.add_topics("restore", ["b", "a"]);
+        s.add_topics("restore", ["a"]);
+        assert_eq!(s.topics("restore"), ["a", "b"]);
+        assert!(s.topics("other").is_empty());
+        s.remove_connector("restore");
+        assert_eq!(
+            s.topics("restore"),
+            ["a", "b"],
+            "a stop keeps them, as in Connect"
+        );
+        s.reset_topics("restore");
+        assert!(s.topics("restore").is_empty());
     }
 }
