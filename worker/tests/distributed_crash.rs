@@ -1,0 +1,161 @@
+//! kill -9 of one of two distributed workers (real binaries, one `group.id`) in the middle of a
+//! backup: the survivor takes the dead worker's task over once its session expires, and the
+//! bucket ends up with every record exactly once.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A worker process, killed when the test ends, also when it fails.
+struct Worker(Child);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `skiff-worker distributed` on `port` in `group`; sessions of 6 s (the Connect group
+/// and the sink consumers') so a killed worker is noticed quickly.
+fn spawn(dir: &Path, group: &str, port: u16) -> Worker {
+    let props = format!(
+        "bootstrap.servers={}\nlisteners=http://127.0.0.1:{port}\ngroup.id={group}\n\
+         config.storage.topic={group}-configs\noffset.storage.topic={group}-offsets\n\
+         status.storage.topic={group}-status\nconfig.storage.replication.factor=-1\n\
+         offset.storage.replication.factor=-1\nstatus.storage.replication.factor=-1\n\
+         heartbeat.interval.ms=1000\nsession.timeout.ms=6000\noffset.flush.interval.ms=500\n\
+         consumer.session.timeout.ms=6000\nconsumer.heartbeat.interval.ms=1000\n",
+        skiff_testenv::kafka().bootstrap
+    );
+    let path = dir.join(format!("worker-{port}.properties"));
+    std::fs::write(&path, props).unwrap();
+    Worker(
+        Command::new(env!("CARGO_BIN_EXE_skiff-worker"))
+            .arg("distributed")
+            .arg(&path)
+            .env("SKIFF_LOG_LEVEL", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+async fn task_workers(url: &str, name: &str) -> Option<Vec<String>> {
+    let s: Value = http()
+        .get(format!("{url}/connectors/{name}/status"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    s["tasks"]
+        .as_array()?
+        .iter()
+        .map(|t| (t["state"] == "RUNNING").then(|| t["worker_id"].as_str().map(str::to_string))?)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_workers_backup_task_moves_and_nothing_is_lost() {
+    let group = skiff_testenv::unique_name("dist-crash");
+    let topic = skiff_testenv::unique_name("dist-crash");
+    let bucket = skiff_testenv::unique_name("dist-crash");
+    skiff_testenv::create_topic(&topic, 2).await.unwrap();
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (port_a, port_b) = (free_port(), free_port());
+    let a = spawn(dir.path(), &group, port_a);
+    let b = spawn(dir.path(), &group, port_b);
+    let url_a = format!("http://127.0.0.1:{port_a}");
+    let id_b = format!("127.0.0.1:{port_b}");
+
+    let mut sink = s3_config(&bucket);
+    sink.insert("connector.class".into(), "AwsStorageSinkConnector".into());
+    sink.insert("topics".into(), topic.clone().into());
+    sink.insert("tasks.max".into(), "2".into());
+    sink.insert("flush.size".into(), "100".into());
+    sink.insert("flush.interval.ms".into(), "300".into());
+    let body = json!({"name": "dist-backup", "config": sink});
+    eventually(60, "the cluster to accept the connector", || async {
+        let r = http()
+            .post(format!("{url_a}/connectors"))
+            .json(&body)
+            .send()
+            .await
+            .ok()?;
+        (r.status() == 201).then_some(())
+    })
+    .await;
+    let workers = eventually(90, "a task on each worker", || async {
+        let w = task_workers(&url_a, "dist-backup").await?;
+        (w.len() == 2 && w.contains(&id_b)).then_some(w)
+    })
+    .await;
+    println!("tasks on {workers:?}");
+
+    let all = sample_records(2, 1000);
+    let mut halves = [BTreeMap::new(), BTreeMap::new()];
+    for (p, recs) in &all {
+        halves[0].insert(*p, recs[..500].to_vec());
+        halves[1].insert(*p, recs[500..].to_vec());
+    }
+    produce(&topic, &halves[0]).await;
+    eventually(90, "the first half to be committed", || async {
+        (committed_records(&url_a, "dist-backup", &topic).await? >= 1000).then_some(())
+    })
+    .await;
+
+    drop(b); // kill -9
+    let killed = std::time::Instant::now();
+    produce(&topic, &halves[1]).await;
+    let id_a = format!("127.0.0.1:{port_a}");
+    eventually(120, "the survivor to run both tasks", || async {
+        let w = task_workers(&url_a, "dist-backup").await?;
+        (w.len() == 2 && w.iter().all(|w| *w == id_a)).then_some(())
+    })
+    .await;
+    println!(
+        "both tasks on the survivor {:?} after the kill",
+        killed.elapsed()
+    );
+    eventually(120, "every record to be committed", || async {
+        (committed_records(&url_a, "dist-backup", &topic).await? >= 2000).then_some(())
+    })
+    .await;
+    println!(
+        "every record committed {:?} after the kill",
+        killed.elapsed()
+    );
+    drop(a);
+
+    let objects = objects_in_bucket(&bucket, "", &topic).await;
+    let mut in_bucket = BTreeMap::new();
+    for (p, objs) in &objects {
+        let mut last = -1i64;
+        for (key, _) in objs {
+            let parsed = skiff_format::parse_object_key("", key).unwrap();
+            assert!(parsed.first_offset > last, "partition {p}: {key} overlaps");
+            last = parsed.last_offset;
+        }
+        in_bucket.insert(
+            *p,
+            objs.iter().flat_map(|(_, r)| r.clone()).collect::<Vec<_>>(),
+        );
+    }
+    assert_same_records(&all, &in_bucket, true);
+}
