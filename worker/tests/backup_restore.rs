@@ -159,3 +159,73 @@ async fn backup_then_restore_round_trips_every_record() {
     assert_eq!(topics, json!({"restore": {"topics": []}}));
     worker.running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn records_deleted_before_they_were_backed_up_are_reported() {
+    let topic = skiff_testenv::unique_name("gap");
+    let bucket = skiff_testenv::unique_name("gap");
+    skiff_testenv::create_topic(&topic, 1).await.unwrap();
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let records = sample_records(1, 200);
+    let first: BTreeMap<i32, Vec<skiff_format::Record>> =
+        BTreeMap::from([(0, records[&0][..100].to_vec())]);
+    let second: BTreeMap<i32, Vec<skiff_format::Record>> =
+        BTreeMap::from([(0, records[&0][100..].to_vec())]);
+    produce(&topic, &first).await;
+    let worker = start_worker().await;
+    let http = http();
+    let mut sink = s3_config(&bucket);
+    sink.insert("connector.class".into(), "AwsStorageSinkConnector".into());
+    sink.insert("topics".into(), topic.clone().into());
+    sink.insert("flush.size".into(), "50".into());
+    sink.insert("flush.interval.ms".into(), "300".into());
+    let resp = http
+        .post(format!("{}/connectors", worker.url))
+        .json(&json!({"name": "gap", "config": sink}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    wait_committed(&worker.url, "gap", &topic, 100).await;
+
+    // While the backup is stopped, records 100..149 arrive and are deleted (as retention would).
+    let resp = http
+        .put(format!("{}/connectors/gap/stop", worker.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    produce(&topic, &second).await;
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        skiff_testenv::kafka().client_config().create().unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, rdkafka::Offset::Offset(150))
+        .unwrap();
+    admin
+        .delete_records(&tpl, &rdkafka::admin::AdminOptions::new())
+        .await
+        .unwrap();
+    let resp = http
+        .put(format!("{}/connectors/gap/resume", worker.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    wait_committed(&worker.url, "gap", &topic, 200).await;
+    let progress: Value = http
+        .get(format!("{}/connectors/gap/progress", worker.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let warnings = &progress["tasks"][0]["progress"]["warnings"];
+    assert_eq!(warnings.as_array().map(Vec::len), Some(1), "{progress}");
+    let w = warnings[0].as_str().unwrap();
+    assert!(
+        w.starts_with(&format!("records 100..149 of {topic}/0 were deleted")),
+        "{w}"
+    );
+    worker.running.stop().await;
+}

@@ -6,15 +6,19 @@
 
 use super::backup_metadata;
 use super::config_def::{ConfigDef, ConfigType};
+use super::gaps;
 use super::number;
+use crate::config::client::ClientRole;
 use crate::config::properties::Properties;
 use crate::runtime::sink::{self, SinkRecord, SinkTask};
 use crate::runtime::{TaskContext, TaskError, TopicPartition};
 use crate::storage::Backoff;
 use crate::storage::s3::{PutOutcome, S3Settings, Store};
 use async_trait::async_trait;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use skiff_format::{Compression, Format, ObjectWriter, object_key, parse_object_key};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
@@ -177,6 +181,9 @@ struct S3SinkTask {
     buffered: usize,
     stats: Stats,
     ctx: TaskContext,
+    /// Asks the broker where a partition's log starts, made on the first jump in offsets.
+    probe: Option<Arc<BaseConsumer>>,
+    gap_checked: HashMap<TopicPartition, Instant>,
 }
 
 #[derive(Default)]
@@ -186,7 +193,16 @@ struct Stats {
     bytes: u64,
     last_object: Option<String>,
     last_error: Option<String>,
+    /// Holes in the backup: records deleted from Kafka before they were read (latest last).
+    warnings: Vec<String>,
 }
+
+/// At most one log-start lookup per partition in this interval (compacted topics jump often).
+const GAP_CHECK_INTERVAL: Duration = Duration::from_secs(30);
+/// Warnings kept in the progress document.
+const MAX_WARNINGS: usize = 20;
+/// Timeout of one log-start lookup.
+const GAP_LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl S3SinkTask {
     async fn new(ctx: &TaskContext, config: &Properties) -> Result<Self, TaskError> {
@@ -231,7 +247,65 @@ impl S3SinkTask {
             buffered: 0,
             stats: Stats::default(),
             ctx: ctx.clone(),
+            probe: None,
+            gap_checked: HashMap::new(),
         })
+    }
+
+    /// Called when a partition's offsets jump past `expected`: reports the records that were
+    /// deleted from Kafka before this backup read them. A failed lookup is logged, not fatal.
+    async fn check_gap(&mut self, tp: &TopicPartition, expected: i64) {
+        if self
+            .gap_checked
+            .get(tp)
+            .is_some_and(|t| t.elapsed() < GAP_CHECK_INTERVAL)
+        {
+            return;
+        }
+        self.gap_checked.insert(tp.clone(), Instant::now());
+        let probe = match &self.probe {
+            Some(p) => p.clone(),
+            None => {
+                let made = self
+                    .ctx
+                    .worker
+                    .client(ClientRole::Consumer)
+                    .map_err(|e| e.to_string())
+                    .and_then(|c| {
+                        c.to_rdkafka()
+                            .create::<BaseConsumer>()
+                            .map_err(|e| e.to_string())
+                    });
+                match made {
+                    Ok(p) => self.probe.insert(Arc::new(p)).clone(),
+                    Err(e) => {
+                        warn!("cannot check for deleted records: {e}");
+                        return;
+                    }
+                }
+            }
+        };
+        let (topic, partition) = tp.clone();
+        let low = tokio::task::spawn_blocking(move || {
+            probe.fetch_watermarks(&topic, partition, GAP_LOOKUP_TIMEOUT)
+        })
+        .await;
+        match low {
+            Ok(Ok((low, _))) => {
+                if let Some(w) = gaps::gap_warning(tp, expected, low) {
+                    warn!("{w}");
+                    if self.stats.warnings.len() == MAX_WARNINGS {
+                        self.stats.warnings.remove(0);
+                    }
+                    self.stats.warnings.push(w);
+                    self.report();
+                }
+            }
+            Ok(Err(e)) => {
+                warn!(topic = %tp.0, partition = tp.1, "cannot check for deleted records: {e}")
+            }
+            Err(e) => warn!("cannot check for deleted records: {e}"),
+        }
     }
 
     fn folder(&self, tp: &TopicPartition) -> String {
@@ -320,6 +394,7 @@ impl S3SinkTask {
                 "bytesWritten": self.stats.bytes,
                 "lastObject": self.stats.last_object,
                 "lastError": self.stats.last_error,
+                "warnings": self.stats.warnings,
                 "bufferedBytes": self.buffered,
                 "partitions": self.partitions.len(),
             }),
@@ -397,11 +472,18 @@ impl SinkTask for S3SinkTask {
                 continue;
             };
             let offset = r.record.offset;
+            let expected = state.consumed_next.or(state.durable_next);
             state.consumed_next = Some(
                 state
                     .consumed_next
                     .map_or(offset + 1, |c| c.max(offset + 1)),
             );
+            if let Some(expected) = expected.filter(|e| offset > *e) {
+                self.check_gap(&tp, expected).await;
+            }
+            let Some(state) = self.partitions.get_mut(&tp) else {
+                continue;
+            };
             if state.durable_next.is_some_and(|d| offset < d) {
                 continue;
             }
