@@ -210,6 +210,20 @@ async fn a_cluster_shares_work_forwards_writes_and_fails_over() {
     })
     .await;
 
+    // Any worker restarts any task: the ones running elsewhere are forwarded to their owner.
+    for task in 0..4 {
+        let r = http()
+            .post(format!("{url1}/connectors/{name}/tasks/{task}/restart"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204, "task {task}: {}", r.text().await.unwrap());
+    }
+    eventually(30, "four RUNNING tasks after the restarts", || {
+        tasks_in(&url1, name, "RUNNING", 4)
+    })
+    .await;
+
     // Pause and resume through each worker (one of them is not the leader).
     for url in [&url1, &url2] {
         let r = http()

@@ -1,6 +1,7 @@
 //! Requests that change the cluster are answered by the leader: a non-leader forwards them to
 //! the leader's URL with Connect's hidden `forward` query parameter (`true` on the first hop,
-//! `false` on the second, so at most two hops), and answers 409 when no leader is known.
+//! `false` on the second, so at most two hops), and answers 409 when no leader is known. A task
+//! restart goes to the worker that runs the task, once.
 
 use crate::herder::Herder;
 use crate::rest::AppState;
@@ -51,11 +52,34 @@ fn forward_flag(query: Option<&str>) -> Option<bool> {
         .map(|(_, v)| v.eq_ignore_ascii_case("true"))
 }
 
-/// Axum middleware: forwards leader-only requests when this worker is not the leader.
+/// The connector and task of `POST /connectors/{c}/tasks/{t}/restart`.
+fn task_restart(method: &Method, path: &str) -> Option<(String, u32)> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method, parts.as_slice()) {
+        (&Method::POST, ["connectors", c, "tasks", t, "restart"]) => {
+            Some(((*c).to_string(), t.parse().ok()?))
+        }
+        _ => None,
+    }
+}
+
+/// Axum middleware: forwards leader-only requests when this worker is not the leader, and task
+/// restarts to the worker running the task.
 pub async fn to_leader(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let Herder::Distributed(herder) = state.herder.as_ref() else {
         return next.run(req).await;
     };
+    let forward = forward_flag(req.uri().query());
+    if let Some((connector, task)) = task_restart(req.method(), req.uri().path()) {
+        // The connector name arrives percent-encoded in the path.
+        let connector = percent_encoding::percent_decode_str(&connector)
+            .decode_utf8_lossy()
+            .into_owned();
+        return match herder.task_owner_url(&connector, task).await {
+            Some(owner) if forward.is_none() => send(&owner, req, false).await,
+            _ => next.run(req).await,
+        };
+    }
     if !needs_leader(req.method(), req.uri().path()) {
         return next.run(req).await;
     }
@@ -63,14 +87,17 @@ pub async fn to_leader(State(state): State<AppState>, req: Request, next: Next) 
     if leadership.is_leader {
         return next.run(req).await;
     }
-    let forward = forward_flag(req.uri().query());
     if forward == Some(false) {
         return error(StatusCode::CONFLICT, TOO_MANY_HOPS);
     }
     let Some(leader) = leadership.leader_url else {
         return error(StatusCode::CONFLICT, NO_LEADER);
     };
-    let next_flag = forward.is_none();
+    send(&leader, req, forward.is_none()).await
+}
+
+/// Sends `req` to the worker at `base` with `forward=<next_flag>`, and returns its answer.
+async fn send(base: &str, req: Request, next_flag: bool) -> Response {
     let query: Vec<&str> = req
         .uri()
         .query()
@@ -78,7 +105,7 @@ pub async fn to_leader(State(state): State<AppState>, req: Request, next: Next) 
         .split('&')
         .filter(|kv| !kv.is_empty() && !kv.starts_with("forward="))
         .collect();
-    let mut url = format!("{}{}", leader.trim_end_matches('/'), req.uri().path());
+    let mut url = format!("{}{}", base.trim_end_matches('/'), req.uri().path());
     url.push('?');
     for q in query {
         url.push_str(q);
@@ -104,7 +131,7 @@ pub async fn to_leader(State(state): State<AppState>, req: Request, next: Next) 
         Err(e) => {
             return error(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                &format!("forwarding the request to the leader at {leader} failed: {e}"),
+                &format!("forwarding the request to the worker at {base} failed: {e}"),
             );
         }
     };
@@ -133,6 +160,14 @@ mod tests {
             &Method::POST,
             "/connectors/a/tasks/0/restart"
         ));
+        assert_eq!(
+            task_restart(&Method::POST, "/connectors/a%2Fb/tasks/3/restart"),
+            Some(("a%2Fb".to_string(), 3))
+        );
+        assert_eq!(
+            task_restart(&Method::GET, "/connectors/a/tasks/3/status"),
+            None
+        );
         assert_eq!(
             forward_flag(Some("expand=status&forward=false")),
             Some(false)

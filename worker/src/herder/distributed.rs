@@ -678,8 +678,28 @@ impl DistributedHerder {
         Ok(Some(planned))
     }
 
+    /// The REST URL of the worker that runs a task, from the status topic, when that is another
+    /// worker: a task restart sent here goes there.
+    pub async fn task_owner_url(&self, name: &str, task: u32) -> Option<String> {
+        let owned_here = self
+            .local
+            .lock()
+            .await
+            .owned
+            .get(name)
+            .is_some_and(|t| t.contains(&(task as i32)));
+        if owned_here {
+            return None;
+        }
+        let owner = self
+            .status
+            .get(&StatusKey::Task(name.to_string(), task))?
+            .worker_id;
+        (owner != self.worker_id).then(|| format!("http://{owner}"))
+    }
+
     /// `POST /connectors/{c}/tasks/{t}/restart`: restarts it here when this worker runs it;
-    /// otherwise 409, as the owner must be asked.
+    /// otherwise 409 (requests reach this only when the owner is unknown or already forwarded).
     pub async fn restart_task(&self, name: &str, task: u32) -> Result<(), HerderError> {
         let snapshot = self.config.snapshot();
         if !snapshot.connectors.contains_key(name) {
