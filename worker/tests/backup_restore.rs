@@ -133,14 +133,7 @@ async fn backup_then_restore_round_trips_every_record() {
 
     // The restore's active topics are the ones it wrote to, until reset.
     let topics_url = format!("{}/connectors/restore/topics", worker.url);
-    let topics: Value = http
-        .get(&topics_url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let topics = get_json(topics_url.clone()).await.unwrap();
     assert_eq!(topics, json!({"restore": {"topics": [restored]}}));
     let resp = http
         .put(format!("{topics_url}/reset"))
@@ -148,14 +141,7 @@ async fn backup_then_restore_round_trips_every_record() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 202);
-    let topics: Value = http
-        .get(&topics_url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let topics = get_json(topics_url).await.unwrap();
     assert_eq!(topics, json!({"restore": {"topics": []}}));
     worker.running.stop().await;
 }
@@ -179,13 +165,7 @@ async fn records_deleted_before_they_were_backed_up_are_reported() {
     sink.insert("topics".into(), topic.clone().into());
     sink.insert("flush.size".into(), "50".into());
     sink.insert("flush.interval.ms".into(), "300".into());
-    let resp = http
-        .post(format!("{}/connectors", worker.url))
-        .json(&json!({"name": "gap", "config": sink}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    create_connector(&worker.url, "gap", sink).await;
     wait_committed(&worker.url, "gap", &topic, 100).await;
 
     // While the backup is stopped, records 100..149 arrive and are deleted (as retention would).
@@ -212,12 +192,7 @@ async fn records_deleted_before_they_were_backed_up_are_reported() {
         .unwrap();
     assert_eq!(resp.status(), 202);
     wait_committed(&worker.url, "gap", &topic, 200).await;
-    let progress: Value = http
-        .get(format!("{}/connectors/gap/progress", worker.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
+    let progress = get_json(format!("{}/connectors/gap/progress", worker.url))
         .await
         .unwrap();
     let warnings = &progress["tasks"][0]["progress"]["warnings"];

@@ -38,14 +38,6 @@ fn spawn_worker(dir: &Path, port: u16, connector: &Value) -> Child {
         .unwrap()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn kill9(child: &mut Child) {
     child.kill().unwrap();
     child.wait().unwrap();
@@ -111,7 +103,6 @@ async fn trial(seed: u64) {
         kill9(&mut worker);
         worker = spawn_worker(dir.path(), port, &sink);
     }
-    let http = http();
     let last = std::cell::Cell::new(-1i64);
     eventually(240, "the backup to commit every record", || async {
         let sum = committed_records(&url, "crash-backup", &topic).await;
@@ -127,24 +118,7 @@ async fn trial(seed: u64) {
     kill9(&mut worker);
 
     // Exactly once in the bucket: no two objects overlap and together they hold every record.
-    let objects = objects_in_bucket(&bucket, "", &topic).await;
-    let mut in_bucket = BTreeMap::new();
-    for (p, objs) in &objects {
-        let mut last = -1i64;
-        for (key, _) in objs {
-            let parsed = skiff_format::parse_object_key("", key).unwrap();
-            assert!(
-                parsed.first_offset > last,
-                "partition {p}: object {key} overlaps the previous one (ends at {last})"
-            );
-            last = parsed.last_offset;
-        }
-        in_bucket.insert(
-            *p,
-            objs.iter().flat_map(|(_, r)| r.clone()).collect::<Vec<_>>(),
-        );
-    }
-    assert_same_records(&all, &in_bucket, true);
+    assert_bucket_holds_exactly(&bucket, "", &topic, &all).await;
 
     // Restore slowly and kill it at random moments; the target must equal the source.
     let mut source = s3_config(&bucket);
@@ -164,19 +138,9 @@ async fn trial(seed: u64) {
         kill9(&mut worker);
         worker = spawn_worker(dir.path(), port, &source);
     }
-    let done = eventually(120, "the restore to report done", || {
-        let (http, url) = (http.clone(), url.clone());
-        async move {
-            let v: Value = http
-                .get(format!("{url}/connectors/crash-restore/progress"))
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-            (v["done"] == json!(true)).then_some(v)
-        }
+    let done = eventually(120, "the restore to report done", || async {
+        let v = get_json(format!("{url}/connectors/crash-restore/progress")).await?;
+        (v["done"] == json!(true)).then_some(v)
     })
     .await;
     println!("restore progress when done: {done}");

@@ -6,25 +6,19 @@
 //! consumer group `connect-backup` would keep committed offsets for every topic of the shared
 //! test Kafka; the group is deleted before and after, so other tests named `backup` start clean.
 
+mod common;
+
+use common::{WorkerProcess, free_port};
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The worker child process, killed when the test ends, even on failure.
-struct Worker(Child);
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Deletes a consumer group, waiting (bounded) for its members to leave.
 async fn delete_group(group: &str) {
     let admin: AdminClient<DefaultClientContext> =
@@ -45,15 +39,7 @@ async fn delete_group(group: &str) {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn_worker(dir: &Path, port: u16) -> Worker {
+fn spawn_worker(dir: &Path, port: u16) -> WorkerProcess {
     let props = format!(
         "bootstrap.servers={}\nlisteners=http://127.0.0.1:{port}\noffset.storage.file.filename={}\n",
         skiff_testenv::kafka().bootstrap,
@@ -68,7 +54,7 @@ fn spawn_worker(dir: &Path, port: u16) -> Worker {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    Worker(child)
+    WorkerProcess(child)
 }
 
 /// What one `curl` run gave: the status code (from the dumped headers), headers and body.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{eventually, http};
+use common::{eventually, get_json, http};
 use serde_json::{Value, json};
 use skiff_worker::config::properties::Properties;
 use skiff_worker::config::worker::WorkerConfig;
@@ -50,14 +50,7 @@ async fn skiff_reads_the_topics_apache_connect_wrote() {
         60,
         "Apache Connect to create the connector's task",
         || async {
-            let tasks: Value = http()
-                .get(format!("{}/connectors/{name}/tasks", peer.url))
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
+            let tasks = get_json(format!("{}/connectors/{name}/tasks", peer.url)).await?;
             (tasks.as_array()?.len() == 1).then_some(())
         },
     )

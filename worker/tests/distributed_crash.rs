@@ -5,32 +5,14 @@
 mod common;
 
 use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A worker process, killed when the test ends, also when it fails.
-struct Worker(Child);
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use std::process::{Command, Stdio};
 
 /// Starts `skiff-worker distributed` on `port` in `group`; sessions of 6 s (the Connect group
 /// and the sink consumers') so a killed worker is noticed quickly.
-fn spawn(dir: &Path, group: &str, port: u16) -> Worker {
+fn spawn(dir: &Path, group: &str, port: u16) -> WorkerProcess {
     let props = format!(
         "bootstrap.servers={}\nlisteners=http://127.0.0.1:{port}\ngroup.id={group}\n\
          config.storage.topic={group}-configs\noffset.storage.topic={group}-offsets\n\
@@ -42,7 +24,7 @@ fn spawn(dir: &Path, group: &str, port: u16) -> Worker {
     );
     let path = dir.join(format!("worker-{port}.properties"));
     std::fs::write(&path, props).unwrap();
-    Worker(
+    WorkerProcess(
         Command::new(env!("CARGO_BIN_EXE_skiff-worker"))
             .arg("distributed")
             .arg(&path)
@@ -55,14 +37,7 @@ fn spawn(dir: &Path, group: &str, port: u16) -> Worker {
 }
 
 async fn task_workers(url: &str, name: &str) -> Option<Vec<String>> {
-    let s: Value = http()
-        .get(format!("{url}/connectors/{name}/status"))
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
+    let s = get_json(format!("{url}/connectors/{name}/status")).await?;
     s["tasks"]
         .as_array()?
         .iter()
@@ -143,19 +118,5 @@ async fn a_killed_workers_backup_task_moves_and_nothing_is_lost() {
     );
     drop(a);
 
-    let objects = objects_in_bucket(&bucket, "", &topic).await;
-    let mut in_bucket = BTreeMap::new();
-    for (p, objs) in &objects {
-        let mut last = -1i64;
-        for (key, _) in objs {
-            let parsed = skiff_format::parse_object_key("", key).unwrap();
-            assert!(parsed.first_offset > last, "partition {p}: {key} overlaps");
-            last = parsed.last_offset;
-        }
-        in_bucket.insert(
-            *p,
-            objs.iter().flat_map(|(_, r)| r.clone()).collect::<Vec<_>>(),
-        );
-    }
-    assert_same_records(&all, &in_bucket, true);
+    assert_bucket_holds_exactly(&bucket, "", &topic, &all).await;
 }

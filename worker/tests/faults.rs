@@ -25,12 +25,8 @@ async fn s3_proxy(name: &str) -> Proxy {
         .unwrap()
 }
 
-async fn get(url: String) -> Option<Value> {
-    http().get(url).send().await.ok()?.json().await.ok()
-}
-
 async fn task_states(url: &str, connector: &str) -> Vec<String> {
-    get(format!("{url}/connectors/{connector}/status"))
+    get_json(format!("{url}/connectors/{connector}/status"))
         .await
         .and_then(|s| {
             s["tasks"].as_array().map(|ts| {
@@ -44,7 +40,7 @@ async fn task_states(url: &str, connector: &str) -> Vec<String> {
 
 /// The first task's progress document.
 async fn progress(url: &str, connector: &str) -> Option<Value> {
-    let p = get(format!("{url}/connectors/{connector}/progress")).await?;
+    let p = get_json(format!("{url}/connectors/{connector}/progress")).await?;
     p["tasks"].get(0).map(|t| t["progress"].clone())
 }
 
@@ -81,13 +77,7 @@ async fn s3_outage_during_backup_and_restore_loses_and_duplicates_nothing() {
     sink.insert("topics".into(), topic.clone().into());
     sink.insert("flush.size".into(), "100".into());
     sink.insert("flush.interval.ms".into(), "300".into());
-    let resp = http()
-        .post(format!("{url}/connectors"))
-        .json(&json!({"name": "outage-backup", "config": sink}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    create_connector(&url, "outage-backup", sink).await;
     produce(&topic, &first).await;
     eventually(90, "the first half to be committed", || async {
         (committed_records(&url, "outage-backup", &topic).await? >= 1000).then_some(())
@@ -133,25 +123,7 @@ async fn s3_outage_during_backup_and_restore_loses_and_duplicates_nothing() {
         "the fault is cleared once uploads work: {p}"
     );
 
-    // Exactly once in the bucket: no overlapping objects, every record.
-    let objects = objects_in_bucket(&bucket, "", &topic).await;
-    let mut in_bucket = BTreeMap::new();
-    for (p, objs) in &objects {
-        let mut last = -1i64;
-        for (key, _) in objs {
-            let parsed = skiff_format::parse_object_key("", key).unwrap();
-            assert!(
-                parsed.first_offset > last,
-                "partition {p}: {key} overlaps the object before it"
-            );
-            last = parsed.last_offset;
-        }
-        in_bucket.insert(
-            *p,
-            objs.iter().flat_map(|(_, r)| r.clone()).collect::<Vec<_>>(),
-        );
-    }
-    assert_same_records(&all, &in_bucket, true);
+    assert_bucket_holds_exactly(&bucket, "", &topic, &all).await;
 
     // A restore through the same proxy: S3 goes away part way, the task recovers by itself.
     let mut source = s3_config(&bucket);
@@ -163,13 +135,7 @@ async fn s3_outage_during_backup_and_restore_loses_and_duplicates_nothing() {
     );
     // 100 records a second: the restore takes 20 s, so the outage lands in the middle of it.
     source.insert("maxRecordsPerSecond".into(), "100".into());
-    let resp = http()
-        .post(format!("{url}/connectors"))
-        .json(&json!({"name": "outage-restore", "config": source}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    create_connector(&url, "outage-restore", source).await;
     eventually(60, "the restore to write its first records", || async {
         let p = progress(&url, "outage-restore").await?;
         (p["recordsRestored"].as_u64()? > 0).then_some(())
@@ -232,13 +198,7 @@ async fn uploads_cut_mid_body_leave_no_partial_object_and_lose_nothing() {
         .add_toxic("cut", "limit_data", "upstream", json!({"bytes": 2000}))
         .await
         .unwrap();
-    let resp = http()
-        .post(format!("{url}/connectors"))
-        .json(&json!({"name": "cut-backup", "config": sink}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    create_connector(&url, "cut-backup", sink).await;
     produce(&topic, &all).await;
     let fault = eventually(60, "the sink to report the cut upload", || async {
         let p = progress(&url, "cut-backup").await?;
@@ -260,10 +220,5 @@ async fn uploads_cut_mid_body_leave_no_partial_object_and_lose_nothing() {
         || async { (committed_records(&url, "cut-backup", &topic).await? >= 2000).then_some(()) },
     )
     .await;
-    let objects = objects_in_bucket(&bucket, "", &topic).await;
-    let in_bucket: BTreeMap<i32, Vec<skiff_format::Record>> = objects
-        .iter()
-        .map(|(p, objs)| (*p, objs.iter().flat_map(|(_, r)| r.clone()).collect()))
-        .collect();
-    assert_same_records(&all, &in_bucket, true);
+    assert_bucket_holds_exactly(&bucket, "", &topic, &all).await;
 }

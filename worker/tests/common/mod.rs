@@ -171,17 +171,73 @@ pub fn assert_same_records(
     );
 }
 
+/// `GET url` as JSON; `None` on any failure (for polling with [`eventually`]).
+pub async fn get_json(url: String) -> Option<Value> {
+    http().get(url).send().await.ok()?.json().await.ok()
+}
+
+/// `POST {url}/connectors` with `name` and `config`; fails the test unless 201.
+pub async fn create_connector(url: &str, name: &str, config: serde_json::Map<String, Value>) {
+    let resp = http()
+        .post(format!("{url}/connectors"))
+        .json(&serde_json::json!({"name": name, "config": config}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+}
+
+/// A worker process, killed (SIGKILL) when dropped, also when the test fails.
+pub struct WorkerProcess(pub std::process::Child);
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free loopback port for a worker process's REST listener.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Checks a sink's bucket: no two objects of a partition overlap, and together they hold
+/// exactly `expected` (every record once, in order).
+pub async fn assert_bucket_holds_exactly(
+    bucket: &str,
+    prefix: &str,
+    topic: &str,
+    expected: &BTreeMap<i32, Vec<Record>>,
+) {
+    let objects = objects_in_bucket(bucket, prefix, topic).await;
+    let mut in_bucket = BTreeMap::new();
+    for (p, objs) in &objects {
+        let mut last = -1i64;
+        for (key, _) in objs {
+            let parsed = skiff_format::parse_object_key(prefix, key).unwrap();
+            assert!(
+                parsed.first_offset > last,
+                "partition {p}: object {key} overlaps the previous one (ends at {last})"
+            );
+            last = parsed.last_offset;
+        }
+        in_bucket.insert(
+            *p,
+            objs.iter().flat_map(|(_, r)| r.clone()).collect::<Vec<_>>(),
+        );
+    }
+    assert_same_records(expected, &in_bucket, true);
+}
+
 /// How many records of `topic` a sink connector has committed (sum of its group's offsets for
 /// that topic), from `GET /connectors/{c}/offsets`.
 pub async fn committed_records(url: &str, connector: &str, topic: &str) -> Option<i64> {
-    let v: Value = http()
-        .get(format!("{url}/connectors/{connector}/offsets"))
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
+    let v = get_json(format!("{url}/connectors/{connector}/offsets")).await?;
     Some(
         v["offsets"]
             .as_array()?
