@@ -391,5 +391,45 @@ async fn backup_progress_on_a_skiff_cluster_reaches_the_status() {
         !text.contains(&s3.secret_key),
         "the status shows the secret key"
     );
+    // `kubectl get` shows readiness and the records backed up.
+    let k8s_env = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/testenv/k8s.env"),
+    )
+    .expect("k8s.env");
+    let kubectl = k8s_env
+        .lines()
+        .find_map(|l| l.strip_prefix("KUBECTL="))
+        .expect("KUBECTL in k8s.env");
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        tokio::process::Command::new(kubectl)
+            .args(["get", "kafkaconnector", "nightly", "-n", &ns])
+            .env("KUBECONFIG", &skiff_testenv::kube().kubeconfig)
+            .output(),
+    )
+    .await
+    .expect("kubectl in time")
+    .expect("kubectl runs");
+    let table = String::from_utf8_lossy(&out.stdout);
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let row: Vec<&str> = table
+        .lines()
+        .nth(1)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let column = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .and_then(|i| row.get(i))
+    };
+    assert_eq!(column("READY"), Some(&"True"), "{table}");
+    assert_eq!(column("RECORDS"), Some(&"300"), "{table}");
     worker.stop().await;
 }

@@ -34,6 +34,16 @@ use serde::{Deserialize, Serialize};
     ),
     printcolumn(name = "Tasks", type_ = "integer", json_path = ".spec.tasksMax"),
     printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Records",
+        type_ = "integer",
+        json_path = ".status.progress.records"
+    ),
+    printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
