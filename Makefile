@@ -49,7 +49,7 @@ image: build ## Build the worker and operator images as OCI archives under targe
 image-test: image ## Check the image archives: config (user, entrypoint, ports), contents, binaries run
 	bash tests/packaging/image-test.sh
 
-docs: ## Regenerate docs/connectors.md from the worker's connector settings
+docs: ## Regenerate docs/connectors.md and docs/worker-properties.md from the worker
 	SKIFF_UPDATE_DOCS=1 $(CARGO) test -p skiff-worker --test docs_reference
 
 demo: testenv ## Start Kafka and S3 locally, back a topic up, restore it into a new topic, compare

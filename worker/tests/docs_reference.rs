@@ -1,7 +1,8 @@
-//! docs/connectors.md is generated from the worker itself: this test starts a worker, asks its
-//! REST API for every connector plugin's settings (`GET /connector-plugins/{class}/config`), and
-//! renders them as Markdown. It fails when the committed file differs, so the reference cannot
-//! drift from the code; `make docs` (SKIFF_UPDATE_DOCS=1) rewrites the file instead.
+//! docs/connectors.md and docs/worker-properties.md are generated from the worker itself: the
+//! first test starts a worker, asks its REST API for every connector plugin's settings
+//! (`GET /connector-plugins/{class}/config`) and renders them as Markdown; the second renders
+//! the worker's own keys. They fail when a committed file differs, so the references cannot
+//! drift from the code; `make docs` (SKIFF_UPDATE_DOCS=1) rewrites the files instead.
 
 mod common;
 
@@ -150,5 +151,20 @@ async fn connector_reference_matches_the_worker() {
     assert!(
         committed == rendered,
         "docs/connectors.md is out of date with the worker's connector settings: run `make docs`"
+    );
+}
+
+#[test]
+fn worker_properties_reference_matches_the_worker() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/worker-properties.md");
+    let rendered = skiff_worker::config::worker::reference_markdown();
+    if std::env::var_os("SKIFF_UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &rendered).expect("write docs/worker-properties.md");
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == rendered,
+        "docs/worker-properties.md is out of date with the worker's settings: run `make docs`"
     );
 }
