@@ -7,6 +7,7 @@ use super::desired::{desired_config, needs_update};
 use super::restart::{auto_restart_due, parse_restart, parse_restart_task};
 use super::status::{
     has_failure, instance_status, progress_summary, readiness, state_action, task_statuses,
+    with_progress,
 };
 use crate::apply::apply_status;
 use crate::conditions::{Readiness, ready_condition, ready_state};
@@ -244,7 +245,10 @@ async fn converge(
         .map(|doc| progress_summary(&doc));
     status.connector_status = info.as_ref().map(instance_status);
     status.tasks = info.as_ref().map(task_statuses).unwrap_or_default();
-    Ok(readiness(info.as_ref(), kc.spec.state))
+    Ok(with_progress(
+        readiness(info.as_ref(), kc.spec.state),
+        status.progress.as_ref(),
+    ))
 }
 
 /// Performs restarts asked for by annotation or due by `autoRestart`; true when one happened.

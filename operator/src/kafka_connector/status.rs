@@ -73,6 +73,19 @@ pub fn progress_summary(doc: &Value) -> ConnectorProgress {
     }
 }
 
+/// Readiness with the progress too: a running connector whose tasks keep retrying a failing S3
+/// call is not doing its job, though nothing has failed yet (it fails after
+/// `s3.retry.timeout.ms`), so it is not Ready meanwhile.
+pub fn with_progress(readiness: Readiness, progress: Option<&ConnectorProgress>) -> Readiness {
+    match progress.and_then(|p| p.last_error.as_deref()) {
+        Some(error) if readiness.ready => Readiness::not_ready(
+            "TaskRetrying",
+            format!("retrying a failing S3 call: {error}"),
+        ),
+        _ => readiness,
+    }
+}
+
 /// Whether the connector or one of its tasks has failed.
 pub fn has_failure(info: &ConnectorStateInfo) -> bool {
     info.connector.state == State::Failed || info.tasks.iter().any(|t| t.state == State::Failed)
@@ -178,6 +191,23 @@ mod tests {
                 .collect(),
             connector_type: ConnectorType::Sink,
         }
+    }
+
+    #[test]
+    fn a_retrying_task_makes_a_ready_connector_not_ready() {
+        let ready = Readiness::ready("Running", "running");
+        let healthy = ConnectorProgress::default();
+        assert_eq!(with_progress(ready.clone(), Some(&healthy)), ready);
+        assert_eq!(with_progress(ready.clone(), None), ready);
+        let failing = ConnectorProgress {
+            last_error: Some("task 0: S3 error: connection refused".into()),
+            ..Default::default()
+        };
+        let r = with_progress(ready, Some(&failing));
+        assert_eq!((r.ready, r.reason.as_str()), (false, "TaskRetrying"));
+        assert!(r.message.contains("task 0: S3 error: connection refused"));
+        let paused = Readiness::not_ready("Paused", "paused");
+        assert_eq!(with_progress(paused.clone(), Some(&failing)), paused);
     }
 
     #[test]
