@@ -4,7 +4,8 @@
 //! every worker applies the records it reads and runs what the group assigned to it.
 
 use super::HerderError;
-use super::checks::{self, SinkOffsets};
+use super::active_topics::{ActiveTopics, not_stopped};
+use super::checks;
 use crate::config::properties::Properties;
 use crate::connectors::Plugin;
 use crate::distributed::{
@@ -12,7 +13,6 @@ use crate::distributed::{
     GroupHandler, Joined, KafkaOffsetLog, MemberMetadata, RestartRequest, StatusKey, StatusLog,
     StatusValue, assign,
 };
-use crate::runtime::offsets::JsonMap;
 use crate::runtime::worker::Worker;
 use skiff_api::rest::{
     ConfigInfos, ConnectorInfo, ConnectorOffset, ConnectorOffsets, ConnectorState,
@@ -66,7 +66,7 @@ pub struct DistributedHerder {
     leader_memory: SyncMutex<LeaderMemory>,
     rejoin: Arc<Notify>,
     stop: watch::Sender<bool>,
-    topics_baseline: Mutex<BTreeMap<String, SinkOffsets>>,
+    active_topics: ActiveTopics,
     member: SyncMutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -140,7 +140,7 @@ impl DistributedHerder {
             leader_memory: SyncMutex::new(Default::default()),
             rejoin: Arc::new(Notify::new()),
             stop,
-            topics_baseline: Mutex::new(BTreeMap::new()),
+            active_topics: ActiveTopics::default(),
             member: SyncMutex::new(None),
         });
         let member_settings = parts.settings.member_settings(&herder.worker.config);
@@ -621,8 +621,7 @@ impl DistributedHerder {
                 warn!(connector = name, "cannot remove a status: {e}");
             }
         }
-        self.topics_baseline.lock().await.remove(name);
-        self.worker.status.reset_topics(name);
+        self.active_topics.forget(&self.worker, name).await;
         info!(connector = name, "connector deleted");
         Ok(())
     }
@@ -768,40 +767,15 @@ impl DistributedHerder {
 
     /// `GET /connectors/{c}/topics`, as this worker has seen them since the last reset.
     pub async fn active_topics(&self, name: &str) -> Result<Vec<String>, HerderError> {
-        if self.kind(name).ok() != Some(ConnectorType::Sink) {
-            // The topics this worker's tasks wrote to; tasks on other workers are not included.
-            return Ok(self.worker.status.topics(name));
-        }
-        let now = checks::sink_offsets(super::sink_offsets::list(&self.worker.config, name).await?);
-        let baseline = self
-            .topics_baseline
-            .lock()
-            .await
-            .get(name)
-            .cloned()
-            .unwrap_or_default();
-        let mut topics: Vec<String> = now
-            .into_iter()
-            .filter(|(tp, o)| baseline.get(tp).is_none_or(|b| o > b))
-            .map(|((t, _), _)| t)
-            .collect();
-        topics.dedup();
-        Ok(topics)
+        // For a source: the topics this worker's tasks wrote to; other workers' are not included.
+        let is_sink = self.kind(name).ok() == Some(ConnectorType::Sink);
+        self.active_topics.list(&self.worker, name, is_sink).await
     }
 
     /// `PUT /connectors/{c}/topics/reset`.
     pub async fn reset_active_topics(&self, name: &str) -> Result<(), HerderError> {
-        if self.kind(name).ok() == Some(ConnectorType::Sink) {
-            let now =
-                checks::sink_offsets(super::sink_offsets::list(&self.worker.config, name).await?);
-            self.topics_baseline
-                .lock()
-                .await
-                .insert(name.to_string(), now);
-        } else {
-            self.worker.status.reset_topics(name);
-        }
-        Ok(())
+        let is_sink = self.kind(name).ok() == Some(ConnectorType::Sink);
+        self.active_topics.reset(&self.worker, name, is_sink).await
     }
 
     /// `PATCH`/`DELETE /connectors/{c}/offsets` (leader only, connector STOPPED).
@@ -813,36 +787,15 @@ impl DistributedHerder {
         self.require_leader()?;
         let kind = self.kind(name)?;
         if self.config.snapshot().target(name) != TargetState::Stopped {
-            return Err(HerderError::BadRequest(
-                "Connectors must be in the STOPPED state before their offsets can be modified. This can be done for the specified connector by issuing a 'PUT' request to the '/connectors/".to_string() + name + "/stop' endpoint",
-            ));
+            return Err(not_stopped(name));
         }
-        let reset = changes.is_none();
-        if kind == ConnectorType::Sink {
-            super::sink_offsets::alter(&self.worker.config, name, changes).await?;
-            self.topics_baseline.lock().await.remove(name);
-        } else {
+        let is_sink = kind == ConnectorType::Sink;
+        if !is_sink {
             self.offsets_log.sync().await.map_err(kafka)?;
-            match changes {
-                None => self.worker.offsets.remove_connector(name),
-                Some(list) => {
-                    let updates: Vec<(JsonMap, Option<JsonMap>)> =
-                        list.into_iter().map(|o| (o.partition, o.offset)).collect();
-                    self.worker.offsets.put(name, updates);
-                }
-            }
-            self.worker
-                .offsets
-                .flush()
-                .await
-                .map_err(|e| HerderError::Internal(e.to_string()))?;
         }
-        Ok(if reset {
-            "The offsets for this connector have been reset successfully"
-        } else {
-            "The offsets for this connector have been altered successfully"
-        }
-        .to_string())
+        self.active_topics
+            .alter_offsets(&self.worker, name, is_sink, changes)
+            .await
     }
 
     /// Stops every task, flushes offsets and leaves the group.

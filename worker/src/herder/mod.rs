@@ -4,6 +4,7 @@
 //! offsets file; distributed mode keeps them in the internal topics and shares the work with the
 //! other workers of its group.
 
+mod active_topics;
 mod checks;
 pub mod distributed;
 mod sink_offsets;

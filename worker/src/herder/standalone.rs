@@ -1,10 +1,10 @@
 //! The standalone herder: one worker, configurations in memory, offsets in a local file.
 
 use super::HerderError;
-use super::checks::{self, SinkOffsets};
+use super::active_topics::{ActiveTopics, not_stopped};
+use super::checks;
 use crate::config::properties::Properties;
 use crate::connectors::Plugin;
-use crate::runtime::offsets::JsonMap;
 use crate::runtime::worker::Worker;
 use skiff_api::rest::{
     ConfigInfos, ConnectorInfo, ConnectorOffset, ConnectorOffsets, ConnectorState,
@@ -30,7 +30,7 @@ pub struct StandaloneHerder {
     worker: Arc<Worker>,
     connectors: Mutex<BTreeMap<String, Entry>>,
     /// Per sink connector, the committed offsets when its active topics were last reset.
-    topics_baseline: Mutex<BTreeMap<String, SinkOffsets>>,
+    active_topics: ActiveTopics,
 }
 
 fn not_found(name: &str) -> HerderError {
@@ -43,7 +43,7 @@ impl StandaloneHerder {
         StandaloneHerder {
             worker,
             connectors: Mutex::new(BTreeMap::new()),
-            topics_baseline: Mutex::new(BTreeMap::new()),
+            active_topics: ActiveTopics::default(),
         }
     }
 
@@ -305,8 +305,7 @@ impl StandaloneHerder {
         }
         self.worker.stop_connector_tasks(name).await;
         self.worker.status.remove_connector(name);
-        self.worker.status.reset_topics(name);
-        self.topics_baseline.lock().await.remove(name);
+        self.active_topics.forget(&self.worker, name).await;
         info!(connector = name, "connector deleted");
         Ok(())
     }
@@ -424,55 +423,23 @@ impl StandaloneHerder {
     /// last reset (those its consumer group committed offsets for since then), sorted. Unknown
     /// connectors and source connectors have none, as in Connect.
     pub async fn active_topics(&self, name: &str) -> Result<Vec<String>, HerderError> {
-        let is_sink = self
-            .connectors
-            .lock()
-            .await
-            .get(name)
-            .is_some_and(|e| e.plugin.kind() == ConnectorType::Sink);
-        if !is_sink {
-            return Ok(self.worker.status.topics(name));
-        }
-        let now = checks::sink_offsets(
-            crate::herder::sink_offsets::list(&self.worker.config, name).await?,
-        );
-        let baseline = self
-            .topics_baseline
-            .lock()
-            .await
-            .get(name)
-            .cloned()
-            .unwrap_or_default();
-        let mut topics: Vec<String> = now
-            .into_iter()
-            .filter(|(tp, o)| baseline.get(tp).is_none_or(|b| o > b))
-            .map(|((t, _), _)| t)
-            .collect();
-        topics.dedup();
-        Ok(topics)
+        let is_sink = self.is_sink(name).await;
+        self.active_topics.list(&self.worker, name, is_sink).await
     }
 
     /// `PUT /connectors/{c}/topics/reset`: forgets the active topics; a topic is listed again
-    /// once the sink consumes from it anew.
+    /// once the connector uses it anew.
     pub async fn reset_active_topics(&self, name: &str) -> Result<(), HerderError> {
-        let is_sink = self
-            .connectors
+        let is_sink = self.is_sink(name).await;
+        self.active_topics.reset(&self.worker, name, is_sink).await
+    }
+
+    async fn is_sink(&self, name: &str) -> bool {
+        self.connectors
             .lock()
             .await
             .get(name)
-            .is_some_and(|e| e.plugin.kind() == ConnectorType::Sink);
-        if is_sink {
-            let now = checks::sink_offsets(
-                crate::herder::sink_offsets::list(&self.worker.config, name).await?,
-            );
-            self.topics_baseline
-                .lock()
-                .await
-                .insert(name.to_string(), now);
-        } else {
-            self.worker.status.reset_topics(name);
-        }
-        Ok(())
+            .is_some_and(|e| e.plugin.kind() == ConnectorType::Sink)
     }
 
     /// `PATCH`/`DELETE /connectors/{c}/offsets`: only while STOPPED, as in Kafka.
@@ -484,35 +451,12 @@ impl StandaloneHerder {
         let map = self.connectors.lock().await;
         let entry = map.get(name).ok_or_else(|| not_found(name))?;
         if entry.target != TargetState::Stopped {
-            return Err(HerderError::BadRequest(
-                "Connectors must be in the STOPPED state before their offsets can be modified. This can be done for the specified connector by issuing a 'PUT' request to the '/connectors/".to_string() + name + "/stop' endpoint",
-            ));
+            return Err(not_stopped(name));
         }
-        let reset = changes.is_none();
-        if entry.plugin.kind() == ConnectorType::Sink {
-            crate::herder::sink_offsets::alter(&self.worker.config, name, changes).await?;
-            self.topics_baseline.lock().await.remove(name);
-        } else {
-            match changes {
-                None => self.worker.offsets.remove_connector(name),
-                Some(list) => {
-                    let updates: Vec<(JsonMap, Option<JsonMap>)> =
-                        list.into_iter().map(|o| (o.partition, o.offset)).collect();
-                    self.worker.offsets.put(name, updates);
-                }
-            }
-            self.worker
-                .offsets
-                .flush()
-                .await
-                .map_err(|e| HerderError::Internal(e.to_string()))?;
-        }
-        Ok(if reset {
-            "The offsets for this connector have been reset successfully"
-        } else {
-            "The offsets for this connector have been altered successfully"
-        }
-        .to_string())
+        let is_sink = entry.plugin.kind() == ConnectorType::Sink;
+        self.active_topics
+            .alter_offsets(&self.worker, name, is_sink, changes)
+            .await
     }
 
     /// `PUT /connector-plugins/{p}/config/validate`.
