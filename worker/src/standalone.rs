@@ -66,14 +66,7 @@ pub async fn start(
     let worker = Arc::new(Worker::new(config.clone(), StatusStore::default(), offsets));
     let herder = Arc::new(Herder::new(worker));
     let info = Arc::new(ClusterInfo::default());
-    let listener = TcpListener::bind(config.rest_listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (listeners / rest.port): is another worker running there?",
-                config.rest_listen
-            )
-        })?;
+    let listener = bind_rest(&config).await?;
     let (addr, shutdown, server) = serve(listener, herder.clone(), info.clone(), logs)?;
     info!(%addr, worker_id = %config.worker_id, "REST API listening");
     spawn_cluster_id_lookup(config.clone(), info.clone());
@@ -89,6 +82,18 @@ pub async fn start(
     }
     info.ready.store(true, Ordering::Release);
     Ok(Running::new(addr, herder, shutdown, server))
+}
+
+/// Binds the REST listener (`listeners` / `rest.port`), naming the address when it is taken.
+pub(crate) async fn bind_rest(config: &WorkerConfig) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(config.rest_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (listeners / rest.port): is another worker running there?",
+                config.rest_listen
+            )
+        })
 }
 
 /// Serves the REST API on `listener` until the returned sender says stop.

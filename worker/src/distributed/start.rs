@@ -11,11 +11,10 @@ use crate::herder::{DistributedHerder, Herder, distributed::Parts};
 use crate::rest::{ClusterInfo, LogControl};
 use crate::runtime::status::StatusStore;
 use crate::runtime::worker::Worker;
-use crate::standalone::{Running, serve, spawn_cluster_id_lookup};
+use crate::standalone::{Running, bind_rest, serve, spawn_cluster_id_lookup};
 use anyhow::Context;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 /// The group protocol is spoken over a plain TCP connection in this version.
@@ -41,14 +40,7 @@ pub async fn start(worker_props: Properties, logs: LogControl) -> anyhow::Result
     }
     check_security(&config)?;
     let settings = DistributedSettings::from_worker(&config)?;
-    let listener = TcpListener::bind(config.rest_listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (listeners / rest.port): is another worker running there?",
-                config.rest_listen
-            )
-        })?;
+    let listener = bind_rest(&config).await?;
     let bound = listener.local_addr()?;
     let mut config = config;
     // With `listeners=...:0` the advertised port is the one the system picked.
