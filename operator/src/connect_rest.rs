@@ -137,6 +137,11 @@ impl ConnectRest {
         self.get("/connector-plugins").await
     }
 
+    /// `GET /connectors`: the names of every connector on the cluster.
+    pub async fn connectors(&self) -> Result<Vec<String>, RestError> {
+        self.get("/connectors").await
+    }
+
     /// `GET /connectors/{c}/config`; `None` when the connector does not exist.
     pub async fn connector_config(&self, name: &str) -> Result<Option<ConnectorConfig>, RestError> {
         not_found_as_none(self.get(&format!("/connectors/{}/config", seg(name))).await)
@@ -218,6 +223,32 @@ impl ConnectRest {
         Ok(())
     }
 
+    /// `GET /connectors/{c}/offsets`: `{"offsets": [{"partition": ..., "offset": ...}]}`.
+    pub async fn offsets(&self, name: &str) -> Result<serde_json::Value, RestError> {
+        self.get(&format!("/connectors/{}/offsets", seg(name)))
+            .await
+    }
+
+    /// `PATCH /connectors/{c}/offsets` (the connector must be stopped); returns the cluster's
+    /// message.
+    pub async fn alter_offsets(
+        &self,
+        name: &str,
+        offsets: &serde_json::Value,
+    ) -> Result<String, RestError> {
+        let path = format!("/connectors/{}/offsets", seg(name));
+        let (_, body) = self.send(Method::PATCH, &path, Some(offsets)).await?;
+        Ok(error_message(&body))
+    }
+
+    /// `DELETE /connectors/{c}/offsets` (the connector must be stopped); returns the cluster's
+    /// message.
+    pub async fn reset_offsets(&self, name: &str) -> Result<String, RestError> {
+        let path = format!("/connectors/{}/offsets", seg(name));
+        let (_, body) = self.send::<()>(Method::DELETE, &path, None).await?;
+        Ok(error_message(&body))
+    }
+
     /// `DELETE /connectors/{c}`; a connector that is already gone counts as deleted.
     pub async fn delete(&self, name: &str) -> Result<(), RestError> {
         match self
@@ -238,11 +269,18 @@ fn not_found_as_none<T>(result: Result<T, RestError>) -> Result<Option<T>, RestE
     }
 }
 
-/// The `message` of a Connect error body, or the raw text.
+/// The `message` of a Connect error or message body, or the raw text.
 fn error_message(body: &str) -> String {
     serde_json::from_str::<ErrorBody>(body)
         .map(|b| b.message)
+        .or_else(|_| serde_json::from_str::<MessageBody>(body).map(|b| b.message))
         .unwrap_or_else(|_| body.trim().to_owned())
+}
+
+/// The `{"message": ...}` body of Connect's offset alter and reset answers.
+#[derive(serde::Deserialize)]
+struct MessageBody {
+    message: String,
 }
 
 #[cfg(test)]
@@ -262,5 +300,11 @@ mod tests {
             "bad"
         );
         assert_eq!(error_message(" plain \n"), "plain");
+        assert_eq!(
+            error_message(
+                r#"{"message":"The offsets for this connector have been reset successfully"}"#
+            ),
+            "The offsets for this connector have been reset successfully"
+        );
     }
 }

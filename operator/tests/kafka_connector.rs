@@ -4,66 +4,10 @@
 
 mod common;
 
-use common::{eventually, ready, setup};
+use common::*;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use skiff_api::crd::{ConnectCluster, KafkaConnector};
-use skiff_api::rest::ConnectorConfig;
-use skiff_operator::connect_rest::{ConnectRest, http_client};
-
-const FILE_SINK: &str = "org.apache.kafka.connect.file.FileStreamSinkConnector";
-
-fn external_cluster(name: &str, url: &str) -> ConnectCluster {
-    serde_json::from_value(json!({
-        "apiVersion": "skiff.dev/v1alpha1",
-        "kind": "ConnectCluster",
-        "metadata": {"name": name},
-        "spec": {"external": {"url": url}}
-    }))
-    .expect("cluster")
-}
-
-fn connector(name: &str, cluster: &str, topic: &str, file: &str) -> KafkaConnector {
-    serde_json::from_value(json!({
-        "apiVersion": "skiff.dev/v1alpha1",
-        "kind": "KafkaConnector",
-        "metadata": {"name": name},
-        "spec": {
-            "clusterRef": cluster,
-            "class": FILE_SINK,
-            "tasksMax": 1,
-            "config": {"topics": topic, "file": file}
-        }
-    }))
-    .expect("connector")
-}
-
-fn rest() -> ConnectRest {
-    ConnectRest::new(
-        http_client().expect("http"),
-        &skiff_testenv::connect_peer().url,
-    )
-}
-
-async fn remote_config(name: &str) -> Option<ConnectorConfig> {
-    rest().connector_config(name).await.ok().flatten()
-}
-
-async fn state_of(api: &Api<KafkaConnector>, name: &str) -> Option<(String, String, String)> {
-    let kc = api.get(name).await.ok()?;
-    let status = kc.status?;
-    let (ready, reason) = ready(&status.conditions)?;
-    Some((ready, reason, status.connector_status?.state))
-}
-
-async fn wait_state(api: &Api<KafkaConnector>, name: &str, want_reason: &str, want_state: &str) {
-    let what = format!("{name} {want_reason}/{want_state}");
-    eventually(60, &what, || async {
-        let (ready, reason, state) = state_of(api, name).await?;
-        (ready == "True" && reason == want_reason && state == want_state).then_some(())
-    })
-    .await;
-}
 
 #[tokio::test]
 async fn connector_lifecycle_on_apache_connect() {
@@ -315,26 +259,6 @@ async fn config_keys_owned_by_spec_fields_are_an_invalid_spec() {
         err.to_string().contains("spec.tasksMax must be at least 1"),
         "{err}"
     );
-}
-
-/// A Skiff worker in this process, with its REST URL.
-async fn skiff_worker() -> (skiff_worker::standalone::Running, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut props = skiff_worker::config::properties::Properties::new();
-    props.insert(
-        "bootstrap.servers".into(),
-        skiff_testenv::kafka().bootstrap.clone(),
-    );
-    props.insert("listeners".into(), "http://127.0.0.1:0".into());
-    props.insert(
-        "offset.storage.file.filename".into(),
-        dir.path().join("offsets.json").display().to_string(),
-    );
-    let logs = skiff_worker::rest::LogControl::new(None, "info");
-    let running = skiff_worker::standalone::start(props, Vec::new(), logs)
-        .await
-        .expect("skiff worker");
-    (running, dir)
 }
 
 #[tokio::test]

@@ -89,6 +89,10 @@ pub struct ConnectClusterSpec {
     /// An existing Connect cluster that the operator does not run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external: Option<ExternalCluster>,
+    /// Deletes connectors that no `KafkaConnector` in this namespace describes (created through
+    /// the REST API), so the resources are the only source of connectors. Off by default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exclusive_connector_management: bool,
 }
 
 fn default_replicas() -> i32 {

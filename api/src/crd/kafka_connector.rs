@@ -72,6 +72,36 @@ pub struct KafkaConnectorSpec {
     /// Restarting failed connectors and tasks automatically.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_restart: Option<AutoRestart>,
+    /// Where `skiff.dev/connector-offsets: list` writes the connector's offsets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_offsets: Option<ListOffsets>,
+    /// Where `skiff.dev/connector-offsets: alter` reads the offsets to set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alter_offsets: Option<AlterOffsets>,
+}
+
+/// The ConfigMap the connector's offsets are written to, under the key `offsets.json`.
+#[derive(JsonSchema, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ListOffsets {
+    /// The ConfigMap, created or overwritten; owned by the connector.
+    pub to_config_map: ConfigMapRef,
+}
+
+/// The ConfigMap whose `offsets.json` key holds the offsets to set, in the body shape of
+/// `PATCH /connectors/{name}/offsets` (the shape `list` writes).
+#[derive(JsonSchema, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AlterOffsets {
+    /// The ConfigMap, in the connector's namespace.
+    pub from_config_map: ConfigMapRef,
+}
+
+/// A ConfigMap in the resource's namespace.
+#[derive(JsonSchema, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ConfigMapRef {
+    /// Its name.
+    pub name: String,
 }
 
 fn default_tasks_max() -> i32 {

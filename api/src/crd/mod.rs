@@ -21,6 +21,13 @@ pub const RESTART_ANNOTATION: &str = "skiff.dev/restart";
 /// Annotation asking the operator to restart one task, by its number.
 pub const RESTART_TASK_ANNOTATION: &str = "skiff.dev/restart-task";
 
+/// Annotation asking the operator to `list` a connector's offsets into a ConfigMap, or, while the
+/// connector is stopped, to `alter` them from one or `reset` them.
+pub const OFFSETS_ANNOTATION: &str = "skiff.dev/connector-offsets";
+
+/// Key of the offsets document in the ConfigMaps of `spec.listOffsets` and `spec.alterOffsets`.
+pub const OFFSETS_KEY: &str = "offsets.json";
+
 /// A key of a Secret, for credentials the workers read from files or environment variables.
 #[derive(
     Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,

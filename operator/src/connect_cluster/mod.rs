@@ -1,7 +1,9 @@
 //! The `ConnectCluster` controller: pure builders of the worker StatefulSet, its Services,
-//! ConfigMap and PodDisruptionBudget, spec validation, status, and the reconcile loop.
+//! ConfigMap and PodDisruptionBudget, spec validation, status, exclusive connector management,
+//! and the reconcile loop.
 
 mod config_map;
+mod exclusive;
 mod hash;
 pub mod names;
 mod pdb;

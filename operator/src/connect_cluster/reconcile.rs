@@ -2,6 +2,7 @@
 //! An invalid spec or a missing Secret becomes a condition, never an error loop.
 
 use super::config_map::build_config_map;
+use super::exclusive::delete_unmanaged;
 use super::hash::config_hash;
 use super::names::service_url;
 use super::pdb::build_pdb;
@@ -123,6 +124,14 @@ pub async fn reconcile(cc: Arc<ConnectCluster>, ctx: Arc<Context>) -> Result<Act
             ),
         }
     };
+    if let (true, RestProbe::Up(_), Some(url)) =
+        (cc.spec.exclusive_connector_management, &rest, &url)
+    {
+        let rest = ConnectRest::new(ctx.http.clone(), url);
+        if let Err(e) = delete_unmanaged(&cc, &ctx, &ns, &rest).await {
+            tracing::warn!(cluster = %name, error = %e, "could not delete unmanaged connectors");
+        }
+    }
     tracing::info!("connectcluster {}", describe(&cc, &readiness));
     let previous = cc
         .status

@@ -2,9 +2,11 @@
 //! REST API, and report what the cluster says. Each connector reconciles on its own task, so a
 //! hanging cluster delays only its own connectors' calls (which time out anyway).
 
+use super::annotations::remove_annotation;
 use super::cluster::{cluster_name, rest_url};
 use super::desired::{desired_config, needs_update};
-use super::restart::{auto_restart_due, parse_restart, parse_restart_task};
+use super::offsets::offsets_request;
+use super::restart::{auto_restart_due, auto_restart_settled, parse_restart, parse_restart_task};
 use super::status::{
     has_failure, instance_status, progress_summary, readiness, state_action, task_statuses,
     with_progress,
@@ -19,7 +21,7 @@ use crate::scope::scoped;
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::ObjectRef;
@@ -188,7 +190,7 @@ fn rejected_this_generation(kc: &KafkaConnector) -> bool {
     })
 }
 
-/// The REST steps: config, target state, restarts; then the cluster's status.
+/// The REST steps: config, target state, restarts, offsets requests; then the cluster's status.
 async fn converge(
     kc: &KafkaConnector,
     ctx: &Context,
@@ -237,6 +239,14 @@ async fn converge(
     if restarts(kc, ctx, rest, name, info.as_ref(), status).await? {
         info = rest.status(name).await?;
     }
+    offsets_request(
+        kc,
+        ctx,
+        rest,
+        name,
+        info.as_ref().map(|i| i.connector.state),
+    )
+    .await?;
     status.topics = rest.topics(name).await?;
     status.progress = rest
         .progress(name)
@@ -305,14 +315,16 @@ async fn restarts(
         return Ok(restarted);
     };
     let so_far = status.auto_restart.clone().unwrap_or_default();
+    let now = Timestamp::now();
+    let last = so_far.last_restart_timestamp.as_ref().map(|t| t.0);
     if !has_failure(info) {
-        if so_far.count > 0 && info.connector.state == skiff_api::rest::State::Running {
+        if info.connector.state == skiff_api::rest::State::Running
+            && auto_restart_settled(so_far.count, last, now)
+        {
             status.auto_restart = Some(AutoRestartStatus::default());
         }
         return Ok(restarted);
     }
-    let now = Timestamp::now();
-    let last = so_far.last_restart_timestamp.as_ref().map(|t| t.0);
     if auto_restart_due(so_far.count, last, auto.max_restarts, now) {
         rest.restart(name, true, true).await?;
         let count = so_far.count.saturating_add(1);
@@ -325,23 +337,6 @@ async fn restarts(
         restarted = true;
     }
     Ok(restarted)
-}
-
-/// Removes a handled annotation; a failure only means it is handled again next time.
-async fn remove_annotation(ctx: &Context, kc: &KafkaConnector, annotation: &str) {
-    let api: Api<KafkaConnector> =
-        Api::namespaced(ctx.client.clone(), &kc.namespace().unwrap_or_default());
-    let patch = serde_json::json!({"metadata": {"annotations": {annotation: null}}});
-    if let Err(e) = api
-        .patch(
-            &kc.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
-        tracing::warn!(connector = %kc.name_any(), error = %e, "could not remove annotation {annotation}");
-    }
 }
 
 fn key(kc: &KafkaConnector) -> String {

@@ -1,5 +1,6 @@
 //! Restarts: the `skiff.dev/restart` and `skiff.dev/restart-task` annotations, and when an
-//! automatic restart of a failed connector is due (Strimzi's min(n²+n, 60) minutes).
+//! automatic restart of a failed connector is due (Strimzi's min(n²+n, 60) minutes), and when
+//! its count is cleared.
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
@@ -63,6 +64,13 @@ pub fn auto_restart_due(
     }
 }
 
+/// Whether the restart count can be cleared: the connector is healthy and has stayed so for as
+/// long as the next restart would have waited, so one that fails again soon after each restart
+/// keeps backing off instead of being restarted at once every time.
+pub fn auto_restart_settled(count: i32, last: Option<Timestamp>, now: Timestamp) -> bool {
+    count > 0 && last.is_none_or(|last| now.duration_since(last) >= auto_restart_delay(count))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +107,25 @@ mod tests {
         assert!(!auto_restart_due(1, Some(t0), None, soon));
         assert!(auto_restart_due(1, Some(t0), None, later));
         assert!(!auto_restart_due(3, None, Some(3), later));
+    }
+
+    #[test]
+    fn the_count_clears_only_after_a_healthy_backoff_window() {
+        let t0 = Timestamp::from_second(1_000_000).unwrap();
+        let soon = t0 + SignedDuration::from_secs(20);
+        let later = t0 + SignedDuration::from_mins(2);
+        assert!(
+            !auto_restart_settled(0, Some(t0), later),
+            "nothing to clear"
+        );
+        assert!(
+            !auto_restart_settled(1, Some(t0), soon),
+            "healthy too briefly"
+        );
+        assert!(auto_restart_settled(1, Some(t0), later));
+        assert!(
+            !auto_restart_settled(2, Some(t0), later),
+            "count 2 waits 6 minutes"
+        );
     }
 }

@@ -14,6 +14,8 @@ pub fn connector(name: &str) -> KafkaConnector {
             config: Default::default(),
             state: ConnectorTargetState::Running,
             auto_restart: None,
+            list_offsets: None,
+            alter_offsets: None,
         },
     );
     kc.metadata = ObjectMeta {

@@ -312,9 +312,29 @@ impl S3SinkTask {
         format!("{}{}/{}/", self.store.settings.prefix, tp.0, tp.1)
     }
 
-    /// Finds where the bucket's copy of a partition ends.
-    async fn open(&self, tp: &TopicPartition) -> Result<PartitionState, TaskError> {
-        let keys = self.store.list_keys(&self.folder(tp), None).await?;
+    /// Finds where the bucket's copy of a partition ends. The listing is retried like an
+    /// upload, so an S3 outage when a partition is first seen (task start, rebalance) is ridden
+    /// out and reported instead of failing the task.
+    async fn open(&mut self, tp: &TopicPartition) -> Result<PartitionState, TaskError> {
+        let folder = self.folder(tp);
+        let mut backoff = Backoff::new(self.retry_timeout);
+        let keys = loop {
+            match self.store.list_keys(&folder, None).await {
+                Ok(keys) => break keys,
+                Err(e) => match backoff.next_wait().filter(|_| !self.ctx.stopping()) {
+                    Some(wait) => {
+                        warn!(%folder, "listing the backup failed, retrying in {wait:?}: {e}");
+                        self.stats.last_error = Some(e.to_string());
+                        self.report();
+                        tokio::time::sleep(wait).await;
+                    }
+                    None => return Err(e),
+                },
+            }
+        };
+        if self.stats.last_error.take().is_some() {
+            self.report();
+        }
         let last = keys
             .iter()
             .filter_map(|k| parse_object_key(&self.store.settings.prefix, k))

@@ -9,27 +9,29 @@ const FIRST_WAIT: Duration = Duration::from_secs(1);
 const MAX_WAIT: Duration = Duration::from_secs(30);
 
 /// Exponential backoff (1 s doubling to 30 s) that gives up once `limit` has passed since the
-/// first failure.
+/// first failure. The clock starts at the first failure, not at creation, so one slow attempt
+/// (the SDK's own retries can take many seconds) still leaves a failure reported and retried.
 #[derive(Debug)]
 pub struct Backoff {
-    started: Instant,
+    first_failure: Option<Instant>,
     next: Duration,
     limit: Duration,
 }
 
 impl Backoff {
-    /// Starts counting from now.
+    /// A backoff that has seen no failure yet.
     pub fn new(limit: Duration) -> Self {
         Backoff {
-            started: Instant::now(),
+            first_failure: None,
             next: FIRST_WAIT,
             limit,
         }
     }
 
-    /// The wait before the next attempt, or `None` when the limit has passed.
+    /// Records a failure; the wait before the next attempt, or `None` when the limit has passed.
     pub fn next_wait(&mut self) -> Option<Duration> {
-        if self.started.elapsed() >= self.limit {
+        let first = *self.first_failure.get_or_insert_with(Instant::now);
+        if first.elapsed() >= self.limit {
             return None;
         }
         let wait = self.next;
@@ -52,6 +54,16 @@ mod tests {
     #[test]
     fn gives_up_after_the_limit() {
         let mut b = Backoff::new(Duration::ZERO);
+        assert_eq!(b.next_wait(), None);
+    }
+
+    #[test]
+    fn the_clock_starts_at_the_first_failure() {
+        let mut b = Backoff::new(Duration::from_millis(50));
+        // A first attempt slower than the whole limit.
+        std::thread::sleep(Duration::from_millis(80));
+        assert_eq!(b.next_wait(), Some(FIRST_WAIT));
+        std::thread::sleep(Duration::from_millis(80));
         assert_eq!(b.next_wait(), None);
     }
 }
