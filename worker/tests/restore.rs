@@ -1,5 +1,5 @@
 //! Restore cases against the real Kafka broker and S3 server: objects in Instaclustr's v0
-//! format built by hand from its specification, a point-in-time restore, and corrupt objects
+//! format built by hand from its specification, point-in-time and offset-range restores, and corrupt objects
 //! (reported with their key, or skipped and listed, as configured).
 
 mod common;
@@ -187,6 +187,79 @@ async fn point_in_time_restore_takes_only_the_range() {
         read > 0 && (read as i64) < total * 8 / 12,
         "read {read} of {total} bytes"
     );
+    worker.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn offset_range_restore_takes_only_the_listed_offsets() {
+    let bucket = skiff_testenv::unique_name("ranges");
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let topic = "ledger";
+    let target = skiff_testenv::unique_name("ledger");
+    skiff_testenv::create_topic(&target, 3).await.unwrap();
+    let records = sample_records(3, 300);
+    write_backup(&bucket, "", topic, &records, 100, false).await;
+    let worker = start_worker().await;
+
+    // A range naming a partition the backup lacks is refused with the entry named.
+    let mut c = restore_config(&bucket, topic, &target);
+    c.insert("restore.offset.ranges".into(), "ledger/7:0-10".into());
+    create(&worker, "ranges-bad", c).await;
+    let url = format!("{}/connectors/ranges-bad/status", worker.url);
+    let trace = eventually(60, "the connector to fail", || {
+        let url = url.clone();
+        async move {
+            let v: Value = http().get(url).send().await.ok()?.json().await.ok()?;
+            (v["connector"]["state"] == "FAILED").then(|| {
+                v["connector"]["trace"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+        }
+    })
+    .await;
+    assert!(
+        trace.contains("restore.offset.ranges names ledger/7"),
+        "{trace}"
+    );
+    let _ = http()
+        .delete(format!("{}/connectors/ranges-bad", worker.url))
+        .send()
+        .await;
+
+    // [150, 250) of partition 0 and [280, end) of every other partition.
+    let mut c = restore_config(&bucket, topic, &target);
+    c.insert(
+        "restore.offset.ranges".into(),
+        "ledger/0:150-250, ledger/*:280-".into(),
+    );
+    create(&worker, "ranges", c).await;
+    let progress = progress_done(&worker, "ranges").await;
+    let expected: BTreeMap<i32, Vec<Record>> = records
+        .iter()
+        .map(|(p, recs)| {
+            let keep = |o: i64| {
+                if *p == 0 {
+                    (150..250).contains(&o)
+                } else {
+                    o >= 280
+                }
+            };
+            (
+                *p,
+                recs.iter().filter(|r| keep(r.offset)).cloned().collect(),
+            )
+        })
+        .collect();
+    assert_eq!(expected[&0].len(), 100);
+    assert_eq!(expected[&1].len(), 20);
+    let copy = consume_all(&target, 3);
+    assert_same_records(&expected, &copy, false);
+    // Only objects overlapping a range are read: 2 of partition 0's 3, 1 of each other's.
+    let parts = &progress["tasks"][0]["progress"]["partitions"];
+    assert_eq!(parts["ledger/0"]["objectsTotal"], json!(2), "{progress}");
+    assert_eq!(parts["ledger/1"]["objectsTotal"], json!(1), "{progress}");
     worker.running.stop().await;
 }
 

@@ -6,6 +6,7 @@ pub mod backup_metadata;
 pub mod config_def;
 pub mod file;
 pub mod gaps;
+pub mod offset_ranges;
 pub mod retention;
 pub mod s3_sink;
 pub mod s3_source;

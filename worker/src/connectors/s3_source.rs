@@ -11,6 +11,7 @@
 use super::backup_metadata::{self, GroupOffsets, TopicManifest};
 use super::config_def::{ConfigDef, ConfigType};
 use super::number;
+use super::offset_ranges::{OffsetRange, OffsetRanges};
 use super::retention;
 use super::s3_sink::S3_DEFS;
 use crate::config::client::ClientRole;
@@ -42,6 +43,7 @@ pub const DEFS: &[ConfigDef] = &[
     ConfigDef::optional("maxRecordsPerSecond", ConfigType::Long, Some("0"), "Restore", "Per-task rate limit; 0 means unlimited (Instaclustr's default was 500)."),
     ConfigDef::optional("restore.timestamp.from", ConfigType::Long, None, "Restore", "Restore only records with timestamp >= this (ms since the epoch)."),
     ConfigDef::optional("restore.timestamp.to", ConfigType::Long, None, "Restore", "Restore only records with timestamp < this (ms since the epoch)."),
+    ConfigDef::optional("restore.offset.ranges", ConfigType::List, Some(""), "Restore", "Restore only these offsets: '<topic>/<partition>:<from>-<to>' entries, comma separated, each the range [from, to) of the backed-up partition's offsets (either end may be left empty; '*' as the partition means every partition of the topic). When set, partitions not listed are not restored; objects outside the ranges are not downloaded."),
     ConfigDef::optional("restore.on.corrupt", ConfigType::String, Some("fail"), "Restore", "What a corrupt or foreign object does: fail the task (naming the object), or skip it and report it in the progress.").one_of(&["fail", "skip"]),
     ConfigDef::optional("restore.create.topics", ConfigType::Boolean, Some("false"), "Restore", "Create missing target topics like the backed-up ones (partition count and topic configs from the backup's metadata)."),
     ConfigDef::optional("restore.consumer.groups", ConfigType::List, Some(""), "Restore", "Consumer groups whose backed-up offsets are translated to the restored topics and committed ('*': every group in the backup); groups with active members are left alone and reported."),
@@ -78,6 +80,9 @@ pub fn validate(config: &Properties) -> Vec<(String, String)> {
             ),
         ));
     }
+    if let Err(e) = offset_ranges(config) {
+        errors.push(("restore.offset.ranges".into(), e));
+    }
     let ts = |k: &str| config.get(k).and_then(|v| v.trim().parse::<i64>().ok());
     if let (Some(f), Some(t)) = (ts("restore.timestamp.from"), ts("restore.timestamp.to"))
         && f >= t
@@ -88,6 +93,15 @@ pub fn validate(config: &Properties) -> Vec<(String, String)> {
         ));
     }
     errors
+}
+
+/// `restore.offset.ranges`, parsed.
+fn offset_ranges(config: &Properties) -> Result<OffsetRanges, String> {
+    OffsetRanges::parse(
+        config
+            .get("restore.offset.ranges")
+            .map_or("", String::as_str),
+    )
 }
 
 /// `topics.mapping` as pairs.
@@ -185,6 +199,29 @@ pub async fn task_configs(
             store.bucket()
         )));
     }
+    let ranges = offset_ranges(config).map_err(TaskError::Config)?;
+    if !ranges.is_empty() {
+        let found: Vec<(String, i32)> = partitions
+            .iter()
+            .filter_map(|tp| {
+                let (t, p) = tp.rsplit_once('/')?;
+                Some((t.to_owned(), p.parse().ok()?))
+            })
+            .collect();
+        let unmatched = ranges.unmatched(&found);
+        if !unmatched.is_empty() {
+            return Err(TaskError::Config(format!(
+                "restore.offset.ranges names {}, but the backup under s3://{}/{prefix} has no such partition among the topics restored",
+                unmatched.join(", "),
+                store.bucket()
+            )));
+        }
+        partitions = found
+            .into_iter()
+            .filter(|(t, p)| ranges.for_partition(t, *p).is_some())
+            .map(|(t, p)| format!("{t}/{p}"))
+            .collect();
+    }
     let n = (max_tasks.max(1) as usize).min(partitions.len());
     let mut tasks: Vec<Vec<String>> = vec![Vec::new(); n];
     for (i, p) in partitions.into_iter().enumerate() {
@@ -257,6 +294,8 @@ struct Cursor {
     /// Consumer groups to move: (group, committed offset in the backed-up partition, the
     /// target offset it translates to once known).
     translations: Vec<(String, i64, Option<i64>)>,
+    /// The original offsets restored (`restore.offset.ranges`).
+    range: OffsetRange,
 }
 
 struct S3SourceTask {
@@ -293,6 +332,7 @@ impl S3SourceTask {
     async fn new(ctx: &TaskContext, config: &Properties) -> Result<Self, TaskError> {
         let store = S3Settings::from_config(config)?.connect().await?;
         let target_prefix = config.get("kafka.topicPrefix").cloned().unwrap_or_default();
+        let ranges = offset_ranges(config).map_err(TaskError::Config)?;
         let mut cursors = Vec::new();
         for tp in config
             .get(PARTITIONS_KEY)
@@ -311,7 +351,9 @@ impl S3SourceTask {
                 Value::String(format!("{topic}/{partition}")),
             );
             sp.insert("targetPrefix".into(), Value::String(target_prefix.clone()));
+            let range = ranges.for_partition(&topic, partition).unwrap_or_default();
             cursors.push(Cursor {
+                range,
                 target: target_topic(config, &topic)?,
                 topic,
                 partition,
@@ -577,13 +619,14 @@ impl S3SourceTask {
 
     /// Finds where a partition resumes: the stored offset, the target's end, the objects left.
     async fn open(&mut self, i: usize) -> Result<(), TaskError> {
-        let (topic, partition, target, sp) = {
+        let (topic, partition, target, sp, range) = {
             let c = &self.cursors[i];
             (
                 c.topic.clone(),
                 c.partition,
                 c.target.clone(),
                 c.source_partition.clone(),
+                c.range,
             )
         };
         let end = self.target_end(&topic, &target, partition).await?;
@@ -639,7 +682,8 @@ impl S3SourceTask {
         for k in keys {
             match parse_object_key(&prefix, &k) {
                 Some(ok) if ok.topic == topic && ok.partition == partition => {
-                    if ok.last_offset > last_read {
+                    if ok.last_offset > last_read && range.overlaps(ok.first_offset, ok.last_offset)
+                    {
                         objects.push(k);
                     }
                 }
@@ -851,7 +895,7 @@ impl S3SourceTask {
             let Some(r) = self.cursors[i].pending.pop_front() else {
                 continue;
             };
-            let wanted = self.wanted(&r);
+            let wanted = self.wanted(&r) && self.cursors[i].range.contains(r.offset);
             let c = &mut self.cursors[i];
             if r.offset <= c.last_read {
                 continue; // Overlapping objects from an at-least-once sink: already read.
@@ -976,13 +1020,18 @@ mod tests {
     }
 
     #[test]
-    fn bad_mapping_and_time_range_are_reported_by_key() {
+    fn bad_mapping_ranges_and_time_range_are_reported_by_key() {
         let errs = validate(&props(&[
             ("topics.mapping", "nocolon"),
+            ("restore.offset.ranges", "orders/0:9-3"),
             ("restore.timestamp.from", "10"),
             ("restore.timestamp.to", "5"),
         ]));
         let keys: Vec<&str> = errs.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, ["topics.mapping", "restore.timestamp.to"]);
+        assert_eq!(
+            keys,
+            ["topics.mapping", "restore.offset.ranges", "restore.timestamp.to"]
+        );
+        assert!(errs[1].1.contains("'orders/0:9-3'"), "{}", errs[1].1);
     }
 }
