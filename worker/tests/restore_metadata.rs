@@ -1,5 +1,6 @@
 //! The backup records its topics' shape and the consumer groups' offsets; a restore recreates a
-//! missing topic like the backed-up one and moves a consumer group to the translated offsets.
+//! missing topic like the backed-up one and moves a consumer group to the translated offsets,
+//! also when the worker restarts after the restore passed the group's position.
 
 mod common;
 
@@ -166,4 +167,98 @@ async fn restore_recreates_the_topic_and_moves_consumer_groups() {
         "{progress}"
     );
     worker.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_group_passed_before_a_restart_is_still_moved() {
+    let bucket = skiff_testenv::unique_name("regroup");
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let topic = "payments";
+    let group = skiff_testenv::unique_name("payments-app");
+    let target = skiff_testenv::unique_name("payments");
+    skiff_testenv::create_topic(&target, 1).await.unwrap();
+    // The target already holds 50 records, so original offset 300 lands at 350.
+    produce(&target, &sample_records(1, 50)).await;
+    let records = sample_records(1, 1000);
+    let s3 = skiff_testenv::s3_client();
+    for chunk in records[&0].chunks(100) {
+        let mut w = skiff_format::ObjectWriter::new(
+            skiff_format::Format::SkiffV1,
+            skiff_format::Compression::Zstd,
+        );
+        for r in chunk {
+            w.push(r);
+        }
+        let key = skiff_format::object_key("", topic, 0, chunk[0].offset, chunk[99].offset);
+        s3.put_object()
+            .bucket(&bucket)
+            .key(key)
+            .body(w.finish().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let offsets = json!({"group": group, "offsets": {format!("{topic}/0"): 300}});
+    s3.put_object()
+        .bucket(&bucket)
+        .key(format!("_skiff/groups/{group}.json"))
+        .body(offsets.to_string().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+
+    let mut source = s3_config(&bucket);
+    source.insert("connector.class".into(), "AwsStorageSourceConnector".into());
+    source.insert("s3.topics".into(), topic.into());
+    source.insert("topics.mapping".into(), format!("{topic}:{target}").into());
+    source.insert("restore.consumer.groups".into(), group.clone().into());
+    source.insert("maxRecordsPerSecond".into(), "400".into());
+    let restored = |url: String| async move {
+        let v = get_json(format!("{url}/connectors/regroup/progress")).await?;
+        v["tasks"][0]["progress"]["recordsRestored"].as_u64()
+    };
+
+    // First run: stopped after passing offset 300, before the partition is done.
+    let first = start_worker().await;
+    create_connector(&first.url, "regroup", source.clone()).await;
+    eventually(60, "the restore to pass the group's position", || async {
+        restored(first.url.clone())
+            .await
+            .filter(|n| (400..1000).contains(n))
+    })
+    .await;
+    let offsets_file = first.offsets_file;
+    first.running.stop().await;
+
+    // Second run, same offsets file: it finishes and moves the group to 350.
+    let logs = skiff_worker::rest::LogControl::new(None, "info");
+    let second = skiff_worker::standalone::start(worker_props(&offsets_file), Vec::new(), logs)
+        .await
+        .unwrap();
+    let url = format!("http://{}", second.addr);
+    create_connector(&url, "regroup", source).await;
+    let progress = eventually(60, "the restore to finish", || async {
+        let v = get_json(format!("{url}/connectors/regroup/progress")).await?;
+        (v["done"] == json!(true)).then_some(v)
+    })
+    .await;
+    let copy = consume_all(&target, 1);
+    assert_eq!(
+        copy[&0].len(),
+        1050,
+        "no record lost or repeated: {progress}"
+    );
+    assert_same_records(
+        &records,
+        &BTreeMap::from([(0, copy[&0][50..].to_vec())]),
+        false,
+    );
+    let mut want = TopicPartitionList::new();
+    want.add_partition(&target, 0);
+    let committed = group_consumer(&group)
+        .committed_offsets(want, Duration::from_secs(10))
+        .unwrap();
+    let got: Vec<Offset> = committed.elements().iter().map(|e| e.offset()).collect();
+    assert_eq!(got, vec![Offset::Offset(350)], "{progress}");
+    second.stop().await;
 }

@@ -51,6 +51,9 @@ pub const DEFS: &[ConfigDef] = &[
     ConfigDef::optional("s3.retry.timeout.ms", ConfigType::Long, Some("900000"), "Restore", "How long a failing S3 read is retried (with backoff) before the task fails; the restore resumes where it stopped."),
 ];
 
+/// Key of the source offset holding the consumer-group translations found so far
+/// (`{"<group>": <target offset>}`), so a restarted restore still moves the groups it passed.
+const GROUPS_KEY: &str = "groups";
 /// Task setting that lists the partitions a task restores (`topic/partition,...`).
 const PARTITIONS_KEY: &str = "restore.partitions";
 /// Most records handed to the producer per poll.
@@ -691,18 +694,31 @@ impl S3SourceTask {
             }
         }
         let key = format!("{topic}/{partition}");
+        // Translations found by an earlier run travel in the stored offset.
+        let known: BTreeMap<String, i64> = stored
+            .as_ref()
+            .and_then(|o| o.get(GROUPS_KEY))
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(g, t)| Some((g.clone(), t.as_i64()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut translations = Vec::new();
         for g in &self.groups {
             let Some(&committed) = g.offsets.get(&key) else {
                 continue;
             };
-            if committed > last_read || last_read < 0 {
+            if let Some(&translated) = known.get(&g.group) {
+                translations.push((g.group.clone(), committed, Some(translated)));
+            } else if committed > last_read || last_read < 0 {
                 translations.push((g.group.clone(), committed, None));
             } else {
                 self.group_results
                     .entry(g.group.clone())
                     .or_insert_with(|| json!({}))[&key] = json!(
-                    "not moved: this restore resumed after a restart past the group's position"
+                    "not moved: an earlier run passed the group's position without recording where it went (offsets written by Instaclustr's connector or an older Skiff)"
                 );
             }
         }
@@ -935,6 +951,14 @@ impl S3SourceTask {
             so.insert("s3ObjectKey".into(), json!(c.current_key));
             so.insert("lastReadOffset".into(), json!(r.offset));
             so.insert("targetOffset".into(), json!(c.target_next));
+            let translated: JsonMap = c
+                .translations
+                .iter()
+                .filter_map(|(g, _, t)| Some((g.clone(), json!((*t)?))))
+                .collect();
+            if !translated.is_empty() {
+                so.insert(GROUPS_KEY.into(), Value::Object(translated));
+            }
             out.push(SourceRecord {
                 topic: c.target.clone(),
                 partition: Some(c.partition),
@@ -1030,7 +1054,11 @@ mod tests {
         let keys: Vec<&str> = errs.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             keys,
-            ["topics.mapping", "restore.offset.ranges", "restore.timestamp.to"]
+            [
+                "topics.mapping",
+                "restore.offset.ranges",
+                "restore.timestamp.to"
+            ]
         );
         assert!(errs[1].1.contains("'orders/0:9-3'"), "{}", errs[1].1);
     }
