@@ -204,3 +204,81 @@ async fn records_deleted_before_they_were_backed_up_are_reported() {
     );
     worker.running.stop().await;
 }
+
+/// The errors `PUT .../config/validate` reports per key.
+async fn validation_errors(
+    url: &str,
+    plugin: &str,
+    config: &serde_json::Map<String, Value>,
+) -> BTreeMap<String, Vec<String>> {
+    let v: Value = http()
+        .put(format!("{url}/connector-plugins/{plugin}/config/validate"))
+        .json(config)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| {
+            let errors: Vec<String> = serde_json::from_value(c["value"]["errors"].clone()).ok()?;
+            (!errors.is_empty()).then(|| (c["value"]["name"].as_str().unwrap().to_string(), errors))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn validate_checks_the_bucket_and_the_access_each_connector_needs() {
+    let bucket = skiff_testenv::unique_name("validate");
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let worker = start_worker().await;
+    let s3 = skiff_testenv::s3_client();
+    let probe = "vp/_skiff/access-check.json";
+
+    // A restore only reads: it passes and writes nothing.
+    let mut source = s3_config(&bucket);
+    source.insert("connector.class".into(), "AwsStorageSourceConnector".into());
+    source.insert("prefix".into(), "vp".into());
+    source.insert("name".into(), "validate-restore".into());
+    assert_eq!(
+        validation_errors(&worker.url, "AwsStorageSourceConnector", &source).await,
+        BTreeMap::new()
+    );
+    let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    assert_eq!(
+        listed.key_count(),
+        Some(0),
+        "a restore's validation wrote to the bucket"
+    );
+
+    // A backup lists and writes: it passes once it has written its probe object.
+    let mut sink = s3_config(&bucket);
+    sink.insert("connector.class".into(), "AwsStorageSinkConnector".into());
+    sink.insert("topics".into(), "t".into());
+    sink.insert("prefix".into(), "vp".into());
+    sink.insert("name".into(), "validate-backup".into());
+    assert_eq!(
+        validation_errors(&worker.url, "AwsStorageSinkConnector", &sink).await,
+        BTreeMap::new()
+    );
+    s3.head_object()
+        .bucket(&bucket)
+        .key(probe)
+        .send()
+        .await
+        .expect("the write check left its probe object under the prefix's _skiff folder");
+
+    // A missing bucket is reported on aws.s3.bucket with the fix.
+    sink.insert("aws.s3.bucket".into(), format!("{bucket}-missing").into());
+    let errors = validation_errors(&worker.url, "AwsStorageSinkConnector", &sink).await;
+    let text = errors["aws.s3.bucket"].join(" ");
+    assert!(
+        text.contains("does not exist: create it or fix aws.s3.bucket"),
+        "{errors:?}"
+    );
+    worker.running.stop().await;
+}

@@ -5,6 +5,7 @@ use super::HerderError;
 use crate::config::properties::Properties;
 use crate::connectors::Plugin;
 use crate::connectors::config_def::config_infos;
+use crate::connectors::s3_source::METADATA_FOLDER;
 use crate::runtime::worker::Worker;
 use skiff_api::rest::{ConfigInfos, ConnectorOffsets};
 use std::collections::BTreeMap;
@@ -110,15 +111,16 @@ pub(super) async fn validate(
     if matches!(plugin, Plugin::S3Sink | Plugin::S3Source)
         && fields_ok
         && errors.is_empty()
-        && let Some(e) = check_bucket(worker, config).await
+        && let Some(e) = check_bucket(worker, plugin, config).await
     {
         errors.push(("aws.s3.bucket".into(), e));
     }
     Ok(config_infos(&class, &defs, config, &errors))
 }
 
-/// Reaches the bucket with the connector's credentials; the error says what to fix.
-async fn check_bucket(worker: &Worker, config: &Properties) -> Option<String> {
+/// Reaches the bucket with the connector's credentials and checks the permissions the connector
+/// needs (list, and write for a backup or read for a restore); the error says what to fix.
+async fn check_bucket(worker: &Worker, plugin: Plugin, config: &Properties) -> Option<String> {
     let resolved = match worker.config.providers.resolve(config) {
         Ok(r) => r,
         Err(e) => return Some(e.to_string()),
@@ -130,7 +132,14 @@ async fn check_bucket(worker: &Worker, config: &Properties) -> Option<String> {
         },
         Err(e) => return Some(e.to_string()),
     };
-    match tokio::time::timeout(std::time::Duration::from_secs(15), store.check_bucket()).await {
+    let probe = format!("{METADATA_FOLDER}/access-check.json");
+    let write = plugin == Plugin::S3Sink;
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        store.check_access(&probe, write),
+    )
+    .await
+    {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(e),
         Err(_) => Some(format!(

@@ -202,6 +202,28 @@ where
     }
 }
 
+/// The HTTP status of a failed call, when the store answered.
+fn http_status<E>(e: &aws_sdk_s3::error::SdkError<E>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
+}
+
+/// Why a permission check failed: the permission to grant on a 403, else the store's error.
+fn access_error(
+    permission: &str,
+    verb: &str,
+    bucket: &str,
+    path: &str,
+    status: Option<u16>,
+    e: &(dyn std::error::Error + 'static),
+) -> String {
+    match status {
+        Some(403) => format!(
+            "cannot {verb} s3://{bucket}/{path}: access denied; grant {permission} on it to the connector's credentials"
+        ),
+        _ => format!("cannot {verb} s3://{bucket}/{path}: {}", error_chain(e)),
+    }
+}
+
 /// An error and its causes, `: `-joined, without the SDK's debug dump (shown in statuses).
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = vec![e.to_string()];
@@ -226,25 +248,92 @@ impl Store {
     pub async fn check_bucket(&self) -> Result<(), String> {
         match self.client.head_bucket().bucket(self.bucket()).send().await {
             Ok(_) => Ok(()),
-            Err(e) => {
-                let code = e.raw_response().map(|r| r.status().as_u16());
-                Err(match code {
-                    Some(404) => format!(
-                        "bucket '{}' does not exist: create it or fix aws.s3.bucket",
-                        self.bucket()
-                    ),
-                    Some(403) => format!(
-                        "access to bucket '{}' is denied: check the credentials and the bucket policy (s3:ListBucket, s3:GetObject, s3:PutObject)",
-                        self.bucket()
-                    ),
-                    _ => format!(
-                        "bucket '{}' cannot be reached: {}",
-                        self.bucket(),
-                        storage_error("cannot reach bucket", self.bucket(), e)
-                    ),
-                })
-            }
+            Err(e) => Err(match http_status(&e) {
+                Some(404) => format!(
+                    "bucket '{}' does not exist: create it or fix aws.s3.bucket",
+                    self.bucket()
+                ),
+                Some(403) => format!(
+                    "access to bucket '{}' is denied: check the credentials and the bucket policy (s3:ListBucket, s3:GetObject, s3:PutObject)",
+                    self.bucket()
+                ),
+                _ => format!(
+                    "bucket '{}' cannot be reached: {}",
+                    self.bucket(),
+                    storage_error("cannot reach bucket", self.bucket(), e)
+                ),
+            }),
         }
+    }
+
+    /// Checks what a connector will do with the bucket, so a missing permission is reported when
+    /// the connector is validated or created instead of failing a task later: reach it
+    /// (HeadBucket), list the prefix (s3:ListBucket), then write (backups, s3:PutObject) or read
+    /// (restores, s3:GetObject; a 404 proves the read is allowed) the small object `probe`
+    /// under the prefix.
+    pub async fn check_access(&self, probe: &str, write: bool) -> Result<(), String> {
+        self.check_bucket().await?;
+        let prefix = self.settings.prefix.clone();
+        let bucket = self.bucket();
+        if let Err(e) = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(&prefix)
+            .max_keys(1)
+            .send()
+            .await
+        {
+            return Err(access_error(
+                "s3:ListBucket",
+                "list",
+                bucket,
+                &prefix,
+                http_status(&e),
+                &e,
+            ));
+        }
+        let key = format!("{prefix}{probe}");
+        if write {
+            let body = serde_json::json!({"purpose": "written by Skiff to check s3:PutObject; safe to delete"});
+            if let Err(e) = self
+                .client
+                .put_object()
+                .bucket(bucket)
+                .key(&key)
+                .content_type("application/json")
+                .body(ByteStream::from(body.to_string().into_bytes()))
+                .send()
+                .await
+            {
+                return Err(access_error(
+                    "s3:PutObject",
+                    "write",
+                    bucket,
+                    &key,
+                    http_status(&e),
+                    &e,
+                ));
+            }
+        } else if let Err(e) = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(&key)
+            .send()
+            .await
+            && http_status(&e) != Some(404)
+        {
+            return Err(access_error(
+                "s3:GetObject",
+                "read",
+                bucket,
+                &key,
+                http_status(&e),
+                &e,
+            ));
+        }
+        Ok(())
     }
 
     /// Writes an object unless one with the same key exists (`If-None-Match: *`), so two
@@ -402,6 +491,21 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn denied_access_names_the_permission_to_grant() {
+        let e = Outer(Middle(std::io::Error::other("reset")));
+        let denied = access_error("s3:PutObject", "write", "b", "p/_skiff/x", Some(403), &e);
+        assert_eq!(
+            denied,
+            "cannot write s3://b/p/_skiff/x: access denied; grant s3:PutObject on it to the connector's credentials"
+        );
+        let other = access_error("s3:ListBucket", "list", "b", "p/", Some(500), &e);
+        assert!(
+            other.starts_with("cannot list s3://b/p/: dispatch failure"),
+            "{other}"
+        );
+    }
 
     #[derive(Debug, thiserror::Error)]
     #[error("dispatch failure")]
