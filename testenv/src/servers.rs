@@ -54,6 +54,9 @@ pub struct ConnectPeer {
     pub offset_topic: String,
     /// Its `status.storage.topic`.
     pub status_topic: String,
+    /// The installed Apache Kafka Connect (`lib/`, `plugins/`), for tests that start more
+    /// Apache workers.
+    pub home: PathBuf,
 }
 
 /// A Kubernetes API server.
@@ -100,6 +103,7 @@ pub fn connect_peer() -> &'static ConnectPeer {
             config_topic: required(&env, "connect", "CONNECT_CONFIG_TOPIC"),
             offset_topic: required(&env, "connect", "CONNECT_OFFSET_TOPIC"),
             status_topic: required(&env, "connect", "CONNECT_STATUS_TOPIC"),
+            home: required(&env, "connect", "CONNECT_HOME").into(),
         }
     })
 }

@@ -77,6 +77,7 @@ CONNECT_GROUP_ID=$group
 CONNECT_CONFIG_TOPIC=$group-configs
 CONNECT_OFFSET_TOPIC=$group-offsets
 CONNECT_STATUS_TOPIC=$group-status
+CONNECT_HOME=$home
 EOF
   log "connect up: http://127.0.0.1:$port (group $group, Kafka Connect $KAFKA_VERSION)"
 }

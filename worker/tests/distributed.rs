@@ -1,6 +1,7 @@
 //! Distributed mode against the real Kafka of the test environment: Skiff reads the internal
-//! topics the Apache Connect peer wrote, and in-process Skiff workers form a cluster, share
-//! work, forward writes to the leader and take over a departed worker's tasks.
+//! topics the Apache Connect peer wrote, Apache Connect takes over the topics Skiff wrote, and
+//! in-process Skiff workers form a cluster, share work, forward writes to the leader and take
+//! over a departed worker's tasks.
 
 mod common;
 
@@ -268,4 +269,177 @@ async fn a_cluster_shares_work_forwards_writes_and_fails_over() {
         .unwrap();
     assert!(list.is_empty(), "{list:?}");
     w2.stop().await;
+}
+
+/// An Apache Kafka Connect worker (distributed mode) started by a test; killed on drop.
+struct ApacheWorker {
+    url: String,
+    _process: common::WorkerProcess,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts an Apache worker of `group` on the topics `start_worker` names, with the peer's
+/// installation and string converters (lines of text pass unchanged).
+async fn start_apache_worker(group: &str) -> ApacheWorker {
+    let peer = skiff_testenv::connect_peer();
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let properties = format!(
+        "bootstrap.servers={bootstrap}\ngroup.id={group}\n\
+         config.storage.topic={group}-configs\noffset.storage.topic={group}-offsets\n\
+         status.storage.topic={group}-status\nconfig.storage.replication.factor=-1\n\
+         offset.storage.replication.factor=-1\nstatus.storage.replication.factor=-1\n\
+         key.converter=org.apache.kafka.connect.storage.StringConverter\n\
+         value.converter=org.apache.kafka.connect.storage.StringConverter\n\
+         offset.flush.interval.ms=500\nlisteners=http://127.0.0.1:{port}\n\
+         rest.advertised.host.name=127.0.0.1\nrest.advertised.port={port}\n\
+         plugin.path={plugins}\nplugin.discovery=service_load\n",
+        bootstrap = skiff_testenv::kafka().bootstrap,
+        plugins = peer.home.join("plugins").display(),
+    );
+    let file = dir.path().join("worker.properties");
+    std::fs::write(&file, properties).unwrap();
+    let log = std::fs::File::create(dir.path().join("console.log")).unwrap();
+    let process = std::process::Command::new("java")
+        .args(["-Xmx256m", "-Xms64m", "-cp"])
+        .arg(format!("{}/lib/*", peer.home.display()))
+        .arg("org.apache.kafka.connect.cli.ConnectDistributed")
+        .arg(&file)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("java runs");
+    ApacheWorker {
+        url: format!("http://127.0.0.1:{port}"),
+        _process: common::WorkerProcess(process),
+        _dir: dir,
+    }
+}
+
+/// Lines of a text file (empty when it does not exist yet).
+fn lines(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apache_connect_takes_over_the_topics_skiff_wrote() {
+    let group = skiff_testenv::unique_name("handback");
+    let topic = skiff_testenv::unique_name("handback-lines");
+    skiff_testenv::create_topic(&topic, 1).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input.txt");
+    let output = dir.path().join("output.txt");
+    std::fs::write(&input, "one\ntwo\nthree\nfour\nfive\n").unwrap();
+
+    // Skiff runs a file source and a file sink, then stops with the sink paused.
+    let (skiff, url) = start_worker(&group).await;
+    let create = |name: &str, config: Value| {
+        let url = url.clone();
+        let body = json!({"name": name, "config": config});
+        async move {
+            // 409 until the worker has joined its group and knows the leader.
+            eventually(60, "the connector created", || async {
+                let resp = http()
+                    .post(format!("{url}/connectors"))
+                    .json(&body)
+                    .send()
+                    .await
+                    .ok()?;
+                (resp.status() == 201).then_some(())
+            })
+            .await;
+        }
+    };
+    create(
+        "lines-in",
+        json!({
+        "connector.class": "org.apache.kafka.connect.file.FileStreamSourceConnector",
+        "file": input.display().to_string(), "topic": topic, "tasks.max": "1"}),
+    )
+    .await;
+    create(
+        "lines-out",
+        json!({
+        "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+        "file": output.display().to_string(), "topics": topic, "tasks.max": "1"}),
+    )
+    .await;
+    eventually(60, "Skiff to copy the five lines", || async {
+        (lines(&output).len() == 5).then_some(())
+    })
+    .await;
+    let skiff_offsets = eventually(30, "the source's offset at the end of the file", || async {
+        let o = get_json(format!("{url}/connectors/lines-in/offsets")).await?;
+        (o["offsets"][0]["offset"]["position"] == json!(24)).then_some(o)
+    })
+    .await;
+    let resp = http()
+        .put(format!("{url}/connectors/lines-out/pause"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    eventually(30, "the sink PAUSED", || async {
+        let s = status(&url, "lines-out").await?;
+        (s["connector"]["state"] == "PAUSED").then_some(())
+    })
+    .await;
+    skiff.stop().await;
+
+    // Apache Connect, started on the same group and topics, finds both connectors as Skiff left
+    // them: configs, the paused state, the source's position and the sink's committed offsets.
+    let apache = start_apache_worker(&group).await;
+    let a = apache.url.clone();
+    eventually(
+        180,
+        "Apache to run the source and hold the sink paused",
+        || async {
+            let src = status(&a, "lines-in").await?;
+            let sink = status(&a, "lines-out").await?;
+            (src["tasks"][0]["state"] == "RUNNING" && sink["connector"]["state"] == "PAUSED")
+                .then_some(())
+        },
+    )
+    .await;
+    let config = get_json(format!("{a}/connectors/lines-out/config"))
+        .await
+        .unwrap();
+    assert_eq!(
+        config["file"],
+        json!(output.display().to_string()),
+        "{config}"
+    );
+    assert_eq!(config["topics"], json!(topic), "{config}");
+    let apache_offsets = get_json(format!("{a}/connectors/lines-in/offsets"))
+        .await
+        .unwrap();
+    assert_eq!(apache_offsets, skiff_offsets);
+
+    // Three more lines: Apache's source continues after Skiff's position, and its sink, resumed,
+    // after the offsets Skiff's sink committed: each line arrives once.
+    let mut text = std::fs::read_to_string(&input).unwrap();
+    text.push_str("six\nseven\neight\n");
+    std::fs::write(&input, text).unwrap();
+    let resp = http()
+        .put(format!("{a}/connectors/lines-out/resume"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    eventually(120, "all eight lines in the output", || async {
+        (lines(&output).len() >= 8).then_some(())
+    })
+    .await;
+    // Let a duplicate, if any, arrive before comparing.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(
+        lines(&output),
+        [
+            "one", "two", "three", "four", "five", "six", "seven", "eight"
+        ]
+    );
 }
