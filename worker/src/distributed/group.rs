@@ -1,11 +1,12 @@
 //! Group membership through the broker's group coordinator, as Connect's `WorkerGroupMember`:
 //! FindCoordinator, JoinGroup (protocol type `connect`), SyncGroup, Heartbeat and LeaveGroup,
-//! spoken over one TCP connection with the `kafka-protocol` crate (rdkafka's consumer cannot
-//! carry a non-consumer protocol). Every request has a timeout; failures are retried with
-//! backoff a bounded number of times before the connection is rebuilt.
+//! spoken over one connection (TCP, or TLS and SASL as configured) with the `kafka-protocol`
+//! crate (rdkafka's consumer cannot carry a non-consumer protocol). Every request has a timeout;
+//! failures are retried with backoff a bounded number of times before the connection is rebuilt.
 
 use super::DistributedError;
 use super::protocol::{Assignment, MemberMetadata, PROTOCOLS};
+use super::security::{GroupSecurity, Stream};
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
     FindCoordinatorRequest, GroupId, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest,
@@ -53,24 +54,37 @@ fn net(what: &str, e: impl std::fmt::Display) -> DistributedError {
 
 /// One connection to one broker.
 pub struct Connection {
-    stream: TcpStream,
+    stream: Stream,
     correlation: i32,
     addr: String,
 }
 
 impl Connection {
-    /// Connects with a timeout.
-    pub async fn open(addr: &str) -> Result<Connection, DistributedError> {
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+    /// Connects with a timeout, then sets up TLS and logs in with SASL when configured.
+    pub async fn open(
+        addr: &str,
+        security: &GroupSecurity,
+    ) -> Result<Connection, DistributedError> {
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
             .await
             .map_err(|_| net(&format!("connecting to {addr}"), "timed out"))?
             .map_err(|e| net(&format!("connecting to {addr}"), e))?;
-        stream.set_nodelay(true).map_err(|e| net("socket", e))?;
-        Ok(Connection {
+        tcp.set_nodelay(true).map_err(|e| net("socket", e))?;
+        let host = addr
+            .rsplit_once(':')
+            .map_or(addr, |(host, _)| host)
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, security.wrap(tcp, host))
+            .await
+            .map_err(|_| net(&format!("TLS handshake with {addr}"), "timed out"))??;
+        let mut conn = Connection {
             stream,
             correlation: 0,
             addr: addr.to_string(),
-        })
+        };
+        security.authenticate(&mut conn).await?;
+        Ok(conn)
     }
 
     /// Sends one request and reads its response, all within `timeout`.
@@ -156,6 +170,7 @@ pub struct MemberSettings {
     pub session_timeout: Duration,
     pub rebalance_timeout: Duration,
     pub heartbeat_interval: Duration,
+    pub security: GroupSecurity,
 }
 
 /// A member as the leader sees it after JoinGroup.
@@ -183,7 +198,7 @@ pub async fn connect_coordinator(
 ) -> Result<Connection, DistributedError> {
     let mut last = DistributedError::Group("no bootstrap servers".into());
     for addr in &settings.bootstrap {
-        let mut c = match Connection::open(addr).await {
+        let mut c = match Connection::open(addr, &settings.security).await {
             Ok(c) => c,
             Err(e) => {
                 last = e;
@@ -199,7 +214,7 @@ pub async fn connect_coordinator(
         {
             Ok(r) if r.error_code == codes::NONE => {
                 let target = format!("{}:{}", r.host.as_str(), r.port);
-                return Connection::open(&target).await;
+                return Connection::open(&target, &settings.security).await;
             }
             Ok(r) => {
                 last = DistributedError::Group(format!(

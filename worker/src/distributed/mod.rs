@@ -12,6 +12,8 @@ mod member;
 mod offset_log;
 mod protocol;
 mod records;
+mod scram;
+mod security;
 mod settings;
 mod start;
 mod status_store;

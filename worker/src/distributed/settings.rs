@@ -3,6 +3,8 @@
 use super::DistributedError;
 use super::group::MemberSettings;
 use super::kafka_log::TopicSpec;
+use super::security::GroupSecurity;
+use crate::config::client::ClientRole;
 use crate::config::worker::WorkerConfig;
 use std::time::Duration;
 
@@ -19,6 +21,9 @@ pub struct DistributedSettings {
     /// Static membership: `group.instance.id`, else the pod name (`HOSTNAME`) when running in
     /// Kubernetes, so a restarted StatefulSet pod gets its own tasks back at once.
     pub instance_id: Option<String>,
+    /// TLS and SASL of the group connection, from the worker's client settings (with the
+    /// `admin.` overrides, as the worker's other cluster-level clients).
+    pub security: GroupSecurity,
 }
 
 impl DistributedSettings {
@@ -78,6 +83,12 @@ impl DistributedSettings {
             heartbeat_interval: ms("heartbeat.interval.ms", 3_000)?,
             rebalance_timeout: ms("rebalance.timeout.ms", 60_000)?,
             instance_id,
+            security: GroupSecurity::from_client_settings(
+                &worker
+                    .client(ClientRole::Admin)
+                    .map_err(|e| DistributedError::Config(e.to_string()))?
+                    .settings,
+            )?,
         })
     }
 }
@@ -89,7 +100,10 @@ impl DistributedSettings {
             bootstrap: worker
                 .bootstrap_servers
                 .split(',')
-                .map(|s| s.trim().trim_start_matches("PLAINTEXT://").to_string())
+                .map(|s| {
+                    let s = s.trim();
+                    s.split_once("://").map_or(s, |(_, addr)| addr).to_string()
+                })
                 .filter(|s| !s.is_empty())
                 .collect(),
             group_id: self.group_id.clone(),
@@ -97,6 +111,7 @@ impl DistributedSettings {
             session_timeout: self.session_timeout,
             rebalance_timeout: self.rebalance_timeout,
             heartbeat_interval: self.heartbeat_interval,
+            security: self.security.clone(),
         }
     }
 }

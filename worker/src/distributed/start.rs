@@ -2,9 +2,9 @@
 //! address is the URL other workers forward to), join the group, serve.
 
 use super::config_store::ConfigStore;
+use super::offset_log;
 use super::settings::DistributedSettings;
 use super::status_store::StatusLog;
-use super::{DistributedError, offset_log};
 use crate::config::properties::Properties;
 use crate::config::worker::WorkerConfig;
 use crate::herder::{DistributedHerder, Herder, distributed::Parts};
@@ -17,28 +17,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tracing::{info, warn};
 
-/// The group protocol is spoken over a plain TCP connection in this version.
-fn check_security(config: &WorkerConfig) -> Result<(), DistributedError> {
-    match config
-        .raw
-        .get("security.protocol")
-        .map(|s| s.trim().to_ascii_uppercase())
-    {
-        None => Ok(()),
-        Some(p) if p == "PLAINTEXT" => Ok(()),
-        Some(p) => Err(DistributedError::Config(format!(
-            "security.protocol={p}: distributed mode joins its group over PLAINTEXT listeners only in this version; use a PLAINTEXT listener or standalone mode"
-        ))),
-    }
-}
-
 /// Starts a distributed worker from properties.
 pub async fn start(worker_props: Properties, logs: LogControl) -> anyhow::Result<Running> {
     let config = WorkerConfig::from_properties(worker_props)?;
     for w in &config.warnings {
         warn!("{w}");
     }
-    check_security(&config)?;
     let settings = DistributedSettings::from_worker(&config)?;
     let listener = bind_rest(&config).await?;
     let bound = listener.local_addr()?;
