@@ -17,6 +17,21 @@ const LOG_TAIL_LINES: usize = 60;
 pub struct Kafka {
     /// `bootstrap.servers` value: `127.0.0.1:<port>[,...]`.
     pub bootstrap: String,
+    /// The same brokers' SASL_SSL listener (SCRAM-SHA-512 and PLAIN).
+    pub secure: SecureListener,
+}
+
+/// A SASL_SSL listener: its addresses, the CA that signed its certificate and a user.
+#[derive(Debug, Clone)]
+pub struct SecureListener {
+    /// `bootstrap.servers` value for `security.protocol=SASL_SSL`.
+    pub bootstrap: String,
+    /// PEM file of the CA to trust.
+    pub ca_file: PathBuf,
+    /// A user known to both mechanisms.
+    pub username: String,
+    /// Its password.
+    pub password: String,
 }
 
 impl Kafka {
@@ -73,6 +88,12 @@ pub fn kafka() -> &'static Kafka {
         let env = start("kafka");
         Kafka {
             bootstrap: required(&env, "kafka", "KAFKA_BOOTSTRAP"),
+            secure: SecureListener {
+                bootstrap: required(&env, "kafka", "KAFKA_SASL_SSL_BOOTSTRAP"),
+                ca_file: required(&env, "kafka", "KAFKA_CA_FILE").into(),
+                username: required(&env, "kafka", "KAFKA_SASL_USER"),
+                password: required(&env, "kafka", "KAFKA_SASL_PASSWORD"),
+            },
         }
     })
 }

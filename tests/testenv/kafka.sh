@@ -53,20 +53,39 @@ kafka_node_log() {
   fi
 }
 
+# kafka_tls DIR: a CA and a broker certificate for 127.0.0.1 (PKCS12, password testenv-tls), for
+# the SASL_SSL listener that distributed-mode tests authenticate against.
+kafka_tls() {
+  local d="$1"
+  mkdir -p "$d"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/ca.key" -out "$d/ca.pem" -days 3650 \
+    -subj "/CN=skiff-testenv-ca" >"$d/openssl.log" 2>&1 \
+    && openssl req -newkey rsa:2048 -nodes -keyout "$d/broker.key" -out "$d/broker.csr" \
+      -subj "/CN=localhost" >>"$d/openssl.log" 2>&1 \
+    && printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$d/san.ext" \
+    && openssl x509 -req -in "$d/broker.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+      -out "$d/broker.pem" -days 3650 -extfile "$d/san.ext" >>"$d/openssl.log" 2>&1 \
+    && openssl pkcs12 -export -in "$d/broker.pem" -inkey "$d/broker.key" -certfile "$d/ca.pem" \
+      -out "$d/broker.p12" -passout pass:testenv-tls -name broker >>"$d/openssl.log" 2>&1 \
+    || { cat "$d/openssl.log" >&2; die "creating the test broker's TLS certificates failed"; }
+}
+
 kafka_up() {
   kafka_installed || die "kafka is not installed: run \`make testenv\`"
-  local n="${KAFKA_BROKERS:-1}" home dir id rf isr cluster_id voters="" bootstrap=""
+  local n="${KAFKA_BROKERS:-1}" home dir id rf isr cluster_id voters="" bootstrap="" secure=""
   case "$n" in 1|3) ;; *) die "KAFKA_BROKERS must be 1 or 3, not '$n'" ;; esac
   home="$(kafka_home)"; dir="$STATE/kafka"
   kafka_down
   mkdir -p "$dir"; echo "$n" >"$dir/brokers"
   if [ "$n" = 1 ]; then rf=1; isr=1; else rf=3; isr=2; fi
-  local -a ports cports
+  local -a ports cports sports
   for ((id = 1; id <= n; id++)); do
-    ports[id]="$(free_port)"; cports[id]="$(free_port)"
+    ports[id]="$(free_port)"; cports[id]="$(free_port)"; sports[id]="$(free_port)"
     voters+="${voters:+,}$id@127.0.0.1:${cports[id]}"
     bootstrap+="${bootstrap:+,}127.0.0.1:${ports[id]}"
+    secure+="${secure:+,}127.0.0.1:${sports[id]}"
   done
+  kafka_tls "$dir/tls"
   # Kafka cluster ids are 16 random bytes in URL-safe base64 without padding, not starting with '-'.
   cluster_id="$(python3 -c 'import base64,os
 while True:
@@ -81,9 +100,16 @@ while True:
 process.roles=broker,controller
 node.id=$id
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:${ports[id]},CONTROLLER://127.0.0.1:${cports[id]}
-advertised.listeners=PLAINTEXT://127.0.0.1:${ports[id]}
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=PLAINTEXT://127.0.0.1:${ports[id]},SASL_SSL://127.0.0.1:${sports[id]},CONTROLLER://127.0.0.1:${cports[id]}
+advertised.listeners=PLAINTEXT://127.0.0.1:${ports[id]},SASL_SSL://127.0.0.1:${sports[id]}
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_skiff="skiff-secret";
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$dir/tls/broker.p12
+ssl.keystore.password=testenv-tls
+ssl.key.password=testenv-tls
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$nd/data
@@ -104,6 +130,7 @@ EOF
     kafka_log4j2 "$(kafka_node_log "$id")" >"$nd/log4j2.properties"
     java -Xmx256m -cp "$home/lib/*" -Dlog4j2.configurationFile="$nd/log4j2.properties" \
       kafka.tools.StorageTool format --ignore-formatted -t "$cluster_id" -c "$nd/server.properties" \
+      --add-scram 'SCRAM-SHA-512=[name=skiff,password=skiff-secret]' \
       >"$dir/format-$id.log" 2>&1 || { cat "$dir/format-$id.log" >&2; die "formatting Kafka storage failed"; }
   done
   for ((id = 1; id <= n; id++)); do
@@ -117,8 +144,14 @@ EOF
       kafka_node_ready "$(kafka_node_log "$id")" "${ports[id]}" \
       || { kafka_down_keep_logs; die "kafka did not start (logs: $dir)"; }
   done
-  echo "KAFKA_BOOTSTRAP=$bootstrap" >"$STATE/kafka.env"
-  log "kafka up: $bootstrap ($n node(s), Kafka $KAFKA_VERSION)"
+  cat >"$STATE/kafka.env" <<EOF
+KAFKA_BOOTSTRAP=$bootstrap
+KAFKA_SASL_SSL_BOOTSTRAP=$secure
+KAFKA_CA_FILE=$dir/tls/ca.pem
+KAFKA_SASL_USER=skiff
+KAFKA_SASL_PASSWORD=skiff-secret
+EOF
+  log "kafka up: $bootstrap, SASL_SSL $secure ($n node(s), Kafka $KAFKA_VERSION)"
 }
 
 # kafka_node_ready LOGFILE PORT: the node logged that it started and accepts connections.

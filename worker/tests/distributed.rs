@@ -443,3 +443,126 @@ async fn apache_connect_takes_over_the_topics_skiff_wrote() {
         ]
     );
 }
+
+/// A distributed worker of `group` that reaches Kafka only through the SASL_SSL listener.
+async fn start_secure_worker(
+    group: &str,
+    mechanism: &str,
+    password: &str,
+) -> anyhow::Result<Running> {
+    let secure = &skiff_testenv::kafka().secure;
+    let module = if mechanism == "PLAIN" {
+        "org.apache.kafka.common.security.plain.PlainLoginModule"
+    } else {
+        "org.apache.kafka.common.security.scram.ScramLoginModule"
+    };
+    let jaas = format!(
+        "{module} required username=\"{}\" password=\"{password}\";",
+        secure.username
+    );
+    let ca = secure.ca_file.display().to_string();
+    let p = props(&[
+        ("bootstrap.servers", &secure.bootstrap),
+        ("security.protocol", "SASL_SSL"),
+        ("sasl.mechanism", mechanism),
+        ("sasl.jaas.config", &jaas),
+        ("ssl.truststore.type", "PEM"),
+        ("ssl.truststore.location", &ca),
+        ("listeners", "http://127.0.0.1:0"),
+        ("group.id", group),
+        ("config.storage.topic", &format!("{group}-configs")),
+        ("offset.storage.topic", &format!("{group}-offsets")),
+        ("status.storage.topic", &format!("{group}-status")),
+        ("config.storage.replication.factor", "-1"),
+        ("offset.storage.replication.factor", "-1"),
+        ("status.storage.replication.factor", "-1"),
+        ("offset.storage.partitions", "3"),
+        ("status.storage.partitions", "2"),
+        ("heartbeat.interval.ms", "500"),
+        ("session.timeout.ms", "6000"),
+        ("offset.flush.interval.ms", "500"),
+    ]);
+    skiff_worker::distributed::start(p, LogControl::new(None, "info")).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_forms_over_sasl_ssl_with_scram_and_plain() {
+    let group = skiff_testenv::unique_name("secure");
+    let topic = skiff_testenv::unique_name("secure-lines");
+    skiff_testenv::create_topic(&topic, 1).await.unwrap();
+    let password = &skiff_testenv::kafka().secure.password;
+    let scram = start_secure_worker(&group, "SCRAM-SHA-512", password)
+        .await
+        .expect("a SCRAM-SHA-512 worker starts");
+    let plain = start_secure_worker(&group, "PLAIN", password)
+        .await
+        .expect("a PLAIN worker starts");
+    let url = format!("http://{}", scram.addr);
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["secure-a", "secure-b"] {
+        let body = json!({"name": name, "config": {
+            "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+            "file": dir.path().join(name).display().to_string(), "topics": topic, "tasks.max": "1"}});
+        eventually(60, "the connector created", || async {
+            let resp = http()
+                .post(format!("{url}/connectors"))
+                .json(&body)
+                .send()
+                .await
+                .ok()?;
+            (resp.status() == 201).then_some(())
+        })
+        .await;
+    }
+    // Both members share the work (connectors and tasks), so both joined over SASL_SSL.
+    let owners = eventually(
+        60,
+        "both tasks RUNNING, the work on both workers",
+        || async {
+            let mut owners = std::collections::BTreeSet::new();
+            for name in ["secure-a", "secure-b"] {
+                let s = status(&url, name).await?;
+                (s["tasks"][0]["state"] == "RUNNING").then_some(())?;
+                owners.insert(s["connector"]["worker_id"].as_str()?.to_string());
+                owners.insert(s["tasks"][0]["worker_id"].as_str()?.to_string());
+            }
+            (owners.len() == 2).then_some(owners)
+        },
+    )
+    .await;
+    assert!(owners.contains(&plain.addr.to_string()), "{owners:?}");
+    assert!(owners.contains(&scram.addr.to_string()), "{owners:?}");
+    // Their sink consumers read through the same listener.
+    skiff_testenv::records::produce(&topic, &skiff_testenv::records::sample_records(1, 20))
+        .await
+        .unwrap();
+    eventually(60, "both files to hold the 20 records", || async {
+        let n = |f: &str| {
+            std::fs::read(dir.path().join(f))
+                .map(|b| b.iter().filter(|c| **c == b'\n').count())
+                .unwrap_or(0)
+        };
+        (n("secure-a") == 20 && n("secure-b") == 20).then_some(())
+    })
+    .await;
+    scram.stop().await;
+    plain.stop().await;
+
+    // A wrong password is an error at start, in bounded time, naming authentication.
+    let started = std::time::Instant::now();
+    let err = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        start_secure_worker(&group, "SCRAM-SHA-512", "not-the-password"),
+    )
+    .await
+    .expect("a bad password fails the start in bounded time")
+    .err()
+    .expect("a bad password is refused");
+    let text = format!("{err:#}");
+    assert!(text.to_lowercase().contains("auth"), "{text}");
+    assert!(
+        !text.contains("not-the-password"),
+        "the error shows the password: {text}"
+    );
+    println!("wrong password refused in {:?}: {text}", started.elapsed());
+}

@@ -192,6 +192,20 @@ pub struct Joined {
     pub members: Vec<JoinedMember>,
 }
 
+/// Logs in to a bootstrap broker the way the group connection will, so wrong credentials or TLS
+/// settings fail the start at once with the broker's own message instead of as a timeout of
+/// the internal-topic clients.
+pub async fn check_login(settings: &MemberSettings) -> Result<(), DistributedError> {
+    let mut last = DistributedError::Group("no bootstrap servers".into());
+    for addr in &settings.bootstrap {
+        match Connection::open(addr, &settings.security).await {
+            Ok(_) => return Ok(()),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
 /// Finds the group coordinator through any bootstrap broker and connects to it.
 pub async fn connect_coordinator(
     settings: &MemberSettings,

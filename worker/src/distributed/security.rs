@@ -111,6 +111,11 @@ impl GroupSecurity {
         })
     }
 
+    /// Whether TLS or SASL is configured.
+    pub fn is_secured(&self) -> bool {
+        self.tls.is_some() || self.sasl.is_some()
+    }
+
     /// Wraps a connected socket in TLS when configured.
     pub async fn wrap(&self, tcp: TcpStream, host: &str) -> Result<Stream, DistributedError> {
         let Some(tls) = &self.tls else {

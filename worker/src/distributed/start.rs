@@ -24,6 +24,11 @@ pub async fn start(worker_props: Properties, logs: LogControl) -> anyhow::Result
         warn!("{w}");
     }
     let settings = DistributedSettings::from_worker(&config)?;
+    if settings.security.is_secured() {
+        super::group::check_login(&settings.member_settings(&config))
+            .await
+            .context("logging in to Kafka")?;
+    }
     let listener = bind_rest(&config).await?;
     let bound = listener.local_addr()?;
     let mut config = config;
