@@ -65,7 +65,11 @@ pub struct DistributedHerder {
     /// (by `group.instance.id` when it has one), so a restarted static member gets its own back.
     leader_memory: SyncMutex<LeaderMemory>,
     rejoin: Arc<Notify>,
+    /// Set when the worker shuts down: the loops end and no work is started any more.
     stop: watch::Sender<bool>,
+    /// Set once the worker's tasks are stopped and their statuses published: the member leaves
+    /// the group, so no other worker starts a task while this one still runs it.
+    leave: watch::Sender<bool>,
     active_topics: ActiveTopics,
     member: SyncMutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -127,6 +131,7 @@ impl DistributedHerder {
     /// Starts the herder: joins the group and follows the config topic.
     pub fn start(parts: Parts) -> Arc<Self> {
         let (stop, stop_rx) = watch::channel(false);
+        let (leave, leave_rx) = watch::channel(false);
         let herder = Arc::new(DistributedHerder {
             worker: parts.worker,
             url: parts.url,
@@ -140,6 +145,7 @@ impl DistributedHerder {
             leader_memory: SyncMutex::new(Default::default()),
             rejoin: Arc::new(Notify::new()),
             stop,
+            leave,
             active_topics: ActiveTopics::default(),
             member: SyncMutex::new(None),
         });
@@ -148,7 +154,7 @@ impl DistributedHerder {
             member_settings,
             herder.clone(),
             herder.rejoin.clone(),
-            stop_rx.clone(),
+            leave_rx,
         ));
         *herder.member.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
         tokio::spawn(herder.clone().follow_config(stop_rx.clone()));
@@ -291,6 +297,9 @@ impl DistributedHerder {
 
     /// Brings what runs here in line with the configuration and this worker's assignment.
     async fn reconcile_locked(&self, local: &mut Local, snapshot: &ConfigSnapshot) {
+        if *self.stop.borrow() {
+            return;
+        }
         let st = &self.worker.status;
         for (name, tasks) in local.owned.clone() {
             let Some(config) = snapshot.connectors.get(&name) else {
@@ -798,7 +807,8 @@ impl DistributedHerder {
             .await
     }
 
-    /// Stops every task, flushes offsets and leaves the group.
+    /// Stops every task, publishes them UNASSIGNED, flushes offsets, and only then leaves the
+    /// group (as Connect does), so another worker never starts a task this one still runs.
     pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
         self.worker.stop_all().await;
@@ -823,6 +833,7 @@ impl DistributedHerder {
         if let Err(e) = self.worker.offsets.flush().await {
             warn!("could not write offsets at shutdown: {e}");
         }
+        let _ = self.leave.send(true);
         let handle = self.member.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(h) = handle
             && tokio::time::timeout(Duration::from_secs(10), h)
