@@ -131,6 +131,19 @@ async fn exclusive_management_deletes_connectors_without_a_resource() {
         .await
         .expect("connector");
     wait_state(&connectors, "kept", "Running", "RUNNING").await;
+    // A second ConnectCluster on the same workers: its connector is not a stray.
+    clusters
+        .create(&PostParams::default(), &external_cluster("solo-twin", &url))
+        .await
+        .expect("twin cluster");
+    connectors
+        .create(
+            &PostParams::default(),
+            &connector("twin-kept", "solo-twin", &topic, &file("twin.txt")),
+        )
+        .await
+        .expect("twin connector");
+    wait_state(&connectors, "twin-kept", "Running", "RUNNING").await;
     let mut rogue = skiff_api::rest::ConnectorConfig::new();
     rogue.insert("connector.class".into(), FILE_SINK.into());
     rogue.insert("topics".into(), topic.clone());
@@ -145,7 +158,7 @@ async fn exclusive_management_deletes_connectors_without_a_resource() {
     tokio::time::sleep(std::time::Duration::from_secs(10)).await;
     let mut names = worker_rest.connectors().await.expect("list");
     names.sort();
-    assert_eq!(names, ["kept", "rogue"]);
+    assert_eq!(names, ["kept", "rogue", "twin-kept"]);
 
     // Exclusive management: it is deleted, and the one with a resource stays.
     let exclusive = json!({"spec": {"exclusiveConnectorManagement": true}});
@@ -154,14 +167,19 @@ async fn exclusive_management_deletes_connectors_without_a_resource() {
         .await
         .expect("exclusive");
     eventually(60, "the rogue connector deleted", || async {
-        let names = worker_rest.connectors().await.ok()?;
-        (names == ["kept"]).then_some(())
+        let mut names = worker_rest.connectors().await.ok()?;
+        names.sort();
+        (names == ["kept", "twin-kept"]).then_some(())
     })
     .await;
     let notes = event_notes(&client, &ns, "solo", "ConnectorDeleted").await;
     assert!(
         notes.iter().any(|n| n.contains("rogue")),
         "an Event names the deleted connector: {notes:?}"
+    );
+    assert!(
+        !notes.iter().any(|n| n.contains("kept")),
+        "a connector with a resource was deleted: {notes:?}"
     );
     wait_state(&connectors, "kept", "Running", "RUNNING").await;
     worker.stop().await;
@@ -202,7 +220,7 @@ async fn auto_restart_recovers_a_task_an_s3_outage_failed() {
                 "topics": topic, "aws.s3.bucket": bucket, "s3.endpoint": proxy.http_url(),
                 "aws.region": s3.region, "aws.accessKeyId": s3.access_key,
                 "aws.secretKey": s3.secret_key, "flush.size": "100", "flush.interval.ms": "500",
-                "s3.retry.timeout.ms": "10000"
+                "s3.retry.timeout.ms": "30000"
             }
         }
     }))
@@ -226,7 +244,7 @@ async fn auto_restart_recovers_a_task_an_s3_outage_failed() {
         ready(&status.conditions).filter(|(s, r)| s == "False" && r == "TaskRetrying")
     })
     .await;
-    let restarted = eventually(90, "an automatic restart", || async {
+    let restarted = eventually(150, "an automatic restart", || async {
         let status = connectors.get(&name).await.ok()?.status?;
         status.auto_restart.filter(|a| a.count == 1)
     })

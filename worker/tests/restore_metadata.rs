@@ -212,7 +212,7 @@ async fn a_group_passed_before_a_restart_is_still_moved() {
     source.insert("s3.topics".into(), topic.into());
     source.insert("topics.mapping".into(), format!("{topic}:{target}").into());
     source.insert("restore.consumer.groups".into(), group.clone().into());
-    source.insert("maxRecordsPerSecond".into(), "400".into());
+    source.insert("maxRecordsPerSecond".into(), "150".into());
     let restored = |url: String| async move {
         let v = get_json(format!("{url}/connectors/regroup/progress")).await?;
         v["tasks"][0]["progress"]["recordsRestored"].as_u64()
@@ -236,7 +236,8 @@ async fn a_group_passed_before_a_restart_is_still_moved() {
         .await
         .unwrap();
     let url = format!("http://{}", second.addr);
-    create_connector(&url, "regroup", source).await;
+    create_connector(&url, "regroup", source.clone()).await;
+    let source_again = source;
     let progress = eventually(60, "the restore to finish", || async {
         let v = get_json(format!("{url}/connectors/regroup/progress")).await?;
         (v["done"] == json!(true)).then_some(v)
@@ -261,4 +262,37 @@ async fn a_group_passed_before_a_restart_is_still_moved() {
     let got: Vec<Offset> = committed.elements().iter().map(|e| e.offset()).collect();
     assert_eq!(got, vec![Offset::Offset(350)], "{progress}");
     second.stop().await;
+
+    // The group's consumers move on; a later run of the finished restore leaves them there.
+    let mut moved = TopicPartitionList::new();
+    moved
+        .add_partition_offset(&target, 0, Offset::Offset(900))
+        .unwrap();
+    group_consumer(&group)
+        .commit(&moved, CommitMode::Sync)
+        .unwrap();
+    let logs = skiff_worker::rest::LogControl::new(None, "info");
+    let third = skiff_worker::standalone::start(worker_props(&offsets_file), Vec::new(), logs)
+        .await
+        .unwrap();
+    let url = format!("http://{}", third.addr);
+    create_connector(&url, "regroup", source_again).await;
+    let progress = eventually(60, "the finished restore to report done again", || async {
+        let v = get_json(format!("{url}/connectors/regroup/progress")).await?;
+        (v["done"] == json!(true)).then_some(v)
+    })
+    .await;
+    let mut want = TopicPartitionList::new();
+    want.add_partition(&target, 0);
+    let committed = group_consumer(&group)
+        .committed_offsets(want, Duration::from_secs(10))
+        .unwrap();
+    let got: Vec<Offset> = committed.elements().iter().map(|e| e.offset()).collect();
+    assert_eq!(got, vec![Offset::Offset(900)], "rewound: {progress}");
+    assert_eq!(
+        consume_all(&target, 1)[&0].len(),
+        1050,
+        "records written again"
+    );
+    third.stop().await;
 }

@@ -12,5 +12,5 @@ mod status;
 #[cfg(test)]
 mod test_support;
 
-pub use cluster::cluster_name;
+pub use cluster::{cluster_name, rest_url};
 pub use reconcile::{FINALIZER, run};

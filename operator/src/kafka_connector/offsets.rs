@@ -106,6 +106,17 @@ pub fn offsets_config_map(kc: &KafkaConnector, name: &str, offsets: &Value) -> C
     }
 }
 
+/// Whether a ConfigMap belongs to the connector (an earlier `list` wrote it), so `list` may
+/// overwrite it.
+pub fn owned_by(cm: &ConfigMap, kc: &KafkaConnector) -> bool {
+    let uid = kc.metadata.uid.as_deref();
+    cm.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.kind == "KafkaConnector" && Some(o.uid.as_str()) == uid)
+}
+
 /// The offsets document an `alter` sends, read from the ConfigMap and checked for the shape the
 /// REST API expects.
 pub fn offsets_from_config_map(cm: &ConfigMap) -> Result<Value, String> {
@@ -202,6 +213,16 @@ async fn run(
     let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
     match (action, config_map) {
         (OffsetsAction::List, Some(cm)) => {
+            let foreign = config_maps
+                .get_opt(cm)
+                .await
+                .map_err(Failure::Kube)?
+                .is_some_and(|existing| !owned_by(&existing, kc));
+            if foreign {
+                return Err(Failure::Refused(format!(
+                    "ConfigMap {cm} exists and was not written by this connector's list; name a new ConfigMap in spec.listOffsets.toConfigMap"
+                )));
+            }
             let offsets = rest.offsets(name).await?;
             let count = offsets["offsets"].as_array().map_or(0, Vec::len);
             config_maps
@@ -322,6 +343,10 @@ mod tests {
             ("KafkaConnector", "c1")
         );
         assert_eq!(offsets_from_config_map(&cm).unwrap(), doc);
+        assert!(owned_by(&cm, &kc), "list may overwrite its own ConfigMap");
+        let mut foreign = cm.clone();
+        foreign.metadata.owner_references = None;
+        assert!(!owned_by(&foreign, &kc), "nor anyone else's");
     }
 
     #[test]

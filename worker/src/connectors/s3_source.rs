@@ -570,8 +570,8 @@ impl S3SourceTask {
         Ok(())
     }
 
-    /// Commits each group's translated offset on the restored partition. A group with active
-    /// members refuses the commit; that is reported, not forced.
+    /// Commits each group's translated offset on the restored partition, only ever forward. A
+    /// group with active members refuses the commit; that is reported, not forced.
     async fn move_groups(&mut self, i: usize) {
         let c = &mut self.cursors[i];
         let end = c.target_next;
@@ -593,23 +593,44 @@ impl S3SourceTask {
             cfg.set("group.id", &group)
                 .set("enable.auto.commit", "false");
             let (t, g) = (target.clone(), group.clone());
-            let res =
-                tokio::task::spawn_blocking(move || -> Result<(), rdkafka::error::KafkaError> {
+            // Only forward: a group already at or past the translated offset (moved by an
+            // earlier run, or consuming since) is left where it is.
+            let res = tokio::task::spawn_blocking(
+                move || -> Result<Option<i64>, rdkafka::error::KafkaError> {
                     let consumer: BaseConsumer = cfg.create()?;
                     let mut tpl = TopicPartitionList::new();
+                    tpl.add_partition(&t, partition);
+                    let now = consumer
+                        .committed_offsets(tpl, KAFKA_CALL_TIMEOUT)?
+                        .elements()
+                        .first()
+                        .and_then(|e| match e.offset() {
+                            Offset::Offset(o) => Some(o),
+                            _ => None,
+                        });
+                    if let Some(now) = now.filter(|now| *now >= offset) {
+                        return Ok(Some(now));
+                    }
+                    let mut tpl = TopicPartitionList::new();
                     tpl.add_partition_offset(&t, partition, Offset::Offset(offset))?;
-                    consumer.commit(&tpl, CommitMode::Sync)
-                })
-                .await;
+                    consumer.commit(&tpl, CommitMode::Sync).map(|()| None)
+                },
+            )
+            .await;
             let entry = self
                 .group_results
                 .entry(g.clone())
                 .or_insert_with(|| json!({}));
             let key = format!("{target}/{partition}");
             match res {
-                Ok(Ok(())) => {
+                Ok(Ok(None)) => {
                     info!(group = %g, %key, offset, "moved consumer group");
                     entry[&key] = json!(offset);
+                }
+                Ok(Ok(Some(now))) => {
+                    entry[&key] = json!(format!(
+                        "not moved: already at {now}, at or past the translated offset {offset}"
+                    ));
                 }
                 Ok(Err(e)) => {
                     warn!(group = %g, %key, "cannot move consumer group (does it have active members?): {e}");

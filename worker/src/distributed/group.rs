@@ -131,6 +131,8 @@ impl Connection {
             .write_all(&body)
             .await
             .map_err(|e| net("writing", e))?;
+        // TLS may still hold the request's last bytes; reading would not send them.
+        self.stream.flush().await.map_err(|e| net("writing", e))?;
         let mut len = [0u8; 4];
         self.stream
             .read_exact(&mut len)
@@ -227,7 +229,12 @@ pub async fn connect_coordinator(
             .await
         {
             Ok(r) if r.error_code == codes::NONE => {
-                let target = format!("{}:{}", r.host.as_str(), r.port);
+                let host = r.host.as_str();
+                let target = if host.contains(':') {
+                    format!("[{host}]:{}", r.port)
+                } else {
+                    format!("{host}:{}", r.port)
+                };
                 return Connection::open(&target, &settings.security).await;
             }
             Ok(r) => {

@@ -228,7 +228,9 @@ fn tls_connector(s: &BTreeMap<String, String>) -> Result<TlsConnector, Distribut
             .collect::<Result<_, _>>()
             .map_err(|e| config(format!("ssl.truststore.certificates: {e}")))?
     } else {
-        rustls_native_certs::load_native_certs().certs
+        // The system store may hold certificates rustls cannot use; skip those.
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        Vec::new()
     };
     for ca in cas {
         roots
@@ -262,7 +264,17 @@ fn tls_connector(s: &BTreeMap<String, String>) -> Result<TlsConnector, Distribut
         (Some(chain), Some(key)) => builder
             .with_client_auth_cert(chain, key)
             .map_err(|e| config(format!("ssl.keystore: {e}")))?,
-        _ => builder.with_no_client_auth(),
+        (None, None) => builder.with_no_client_auth(),
+        (Some(_), None) => {
+            return Err(config(
+                "ssl.keystore.certificate.chain is set without ssl.keystore.key: a client certificate needs its private key",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(config(
+                "ssl.keystore.key is set without ssl.keystore.certificate.chain: a client key needs its certificate",
+            ));
+        }
     };
     Ok(TlsConnector::from(Arc::new(client)))
 }
@@ -459,5 +471,14 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(e.to_string().contains("ssl.keystore.type=PEM"), "{e}");
+        let e = GroupSecurity::from_client_settings(&settings(&[
+            ("security.protocol", "SSL"),
+            (
+                "ssl.certificate.pem",
+                "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n",
+            ),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("without ssl.keystore.key"), "{e}");
     }
 }
