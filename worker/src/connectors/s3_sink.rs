@@ -115,7 +115,7 @@ pub const DEFS: &[ConfigDef] = &[
     ConfigDef::optional("flush.size.bytes", ConfigType::Long, Some("8388608"), "Backup", "Close an object once its records reach this many bytes."),
     ConfigDef::optional("flush.interval.ms", ConfigType::Long, Some("60000"), "Backup", "Close an object once its first record is this old, so quiet topics are still backed up."),
     ConfigDef::optional("metadata.interval.ms", ConfigType::Long, Some("60000"), "Backup", "How often the backup records its topics' partition counts and configs and the consumer groups' committed offsets, for restores."),
-    ConfigDef::optional("s3.retry.timeout.ms", ConfigType::Long, Some("900000"), "Backup", "How long a failing upload is retried (with backoff) before the task fails; the task keeps its records meanwhile."),
+    ConfigDef::optional("s3.retry.timeout.ms", ConfigType::Long, Some("900000"), "Backup", "How long a failing upload is retried (with backoff) before the task fails; the task keeps its records meanwhile. Refusals (403 access denied, 404 no such bucket) fail the task at once."),
     ConfigDef::optional("buffer.max.bytes", ConfigType::Long, Some("67108864"), "Backup", "Memory budget of one task for all its partitions; the fullest buffers are written early to stay under it."),
 ];
 
@@ -321,7 +321,10 @@ impl S3SinkTask {
         let keys = loop {
             match self.store.list_keys(&folder, None).await {
                 Ok(keys) => break keys,
-                Err(e) => match backoff.next_wait().filter(|_| !self.ctx.stopping()) {
+                Err(e) => match backoff
+                    .next_wait()
+                    .filter(|_| e.retriable() && !self.ctx.stopping())
+                {
                     Some(wait) => {
                         warn!(%folder, "listing the backup failed, retrying in {wait:?}: {e}");
                         self.stats.last_error = Some(e.to_string());
@@ -376,7 +379,10 @@ impl S3SinkTask {
                     break;
                 }
                 Err(e) => {
-                    if let Some(wait) = backoff.next_wait().filter(|_| !self.ctx.stopping()) {
+                    if let Some(wait) = backoff
+                        .next_wait()
+                        .filter(|_| e.retriable() && !self.ctx.stopping())
+                    {
                         warn!(%key, "upload failed, retrying in {wait:?}: {e}");
                         self.stats.last_error = Some(e.to_string());
                         self.report();

@@ -48,7 +48,7 @@ pub const DEFS: &[ConfigDef] = &[
     ConfigDef::optional("restore.create.topics", ConfigType::Boolean, Some("false"), "Restore", "Create missing target topics like the backed-up ones (partition count and topic configs from the backup's metadata)."),
     ConfigDef::optional("restore.consumer.groups", ConfigType::List, Some(""), "Restore", "Consumer groups whose backed-up offsets are translated to the restored topics and committed ('*': every group in the backup); groups with active members are left alone and reported."),
     ConfigDef::optional("restore.mode", ConfigType::String, Some("once"), "Restore", "once: restore what is there and report done; follow: keep restoring objects as they appear.").one_of(&["once", "follow"]),
-    ConfigDef::optional("s3.retry.timeout.ms", ConfigType::Long, Some("900000"), "Restore", "How long a failing S3 read is retried (with backoff) before the task fails; the restore resumes where it stopped."),
+    ConfigDef::optional("s3.retry.timeout.ms", ConfigType::Long, Some("900000"), "Restore", "How long a failing S3 read is retried (with backoff) before the task fails; the restore resumes where it stopped. Refusals (403 access denied, 404 no such bucket) fail the task at once."),
 ];
 
 /// Key of the source offset holding the consumer-group translations found so far
@@ -775,7 +775,10 @@ impl S3SourceTask {
                     }
                     return Ok(v);
                 }
-                Err(e) => match backoff.next_wait().filter(|_| !self.ctx.stopping()) {
+                Err(e) => match backoff
+                    .next_wait()
+                    .filter(|_| e.retriable() && !self.ctx.stopping())
+                {
                     Some(wait) => {
                         warn!("{what} failed, retrying in {wait:?}: {e}");
                         self.last_error = Some(e.to_string());

@@ -26,15 +26,26 @@ pub enum TaskError {
     /// Kafka refused or failed.
     #[error("Kafka error: {0}")]
     Kafka(String),
-    /// The object store refused or failed after retries.
+    /// The object store failed in a way that may pass (5xx, throttling, timeouts, connections).
     #[error("S3 error: {0}")]
     Storage(String),
+    /// The object store refused the request (403, 404, 400, ...): credentials, permissions or a
+    /// missing bucket, which retrying will not fix.
+    #[error("S3 error: {0}")]
+    StorageRefused(String),
     /// A backup object could not be read.
     #[error("corrupt backup object {key}: {message}")]
     Corrupt { key: String, message: String },
     /// Anything else, with context.
     #[error("{0}")]
     Other(String),
+}
+
+impl TaskError {
+    /// Whether retrying the same call may succeed: only transient object-store failures.
+    pub fn retriable(&self) -> bool {
+        matches!(self, TaskError::Storage(_))
+    }
 }
 
 impl From<rdkafka::error::KafkaError> for TaskError {

@@ -192,14 +192,25 @@ where
         aws_sdk_s3::error::SdkError::ServiceError(se) => {
             let status = se.raw().status().as_u16();
             let err = se.err();
-            TaskError::Storage(format!(
+            let text = format!(
                 "{what} {key}: HTTP {status} {}: {}",
                 err.code().unwrap_or("error"),
                 err.message().unwrap_or("no message")
-            ))
+            );
+            if refused(status) {
+                TaskError::StorageRefused(text)
+            } else {
+                TaskError::Storage(text)
+            }
         }
         _ => TaskError::Storage(format!("{what} {key}: {}", error_chain(&e))),
     }
+}
+
+/// Whether an HTTP status is a refusal that retrying will not change (4xx other than request
+/// timeout, conflicting concurrent writes and throttling).
+fn refused(status: u16) -> bool {
+    (400..500).contains(&status) && !matches!(status, 408 | 409 | 429)
 }
 
 /// The HTTP status of a failed call, when the store answered.
@@ -491,6 +502,13 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_refusals_are_final() {
+        assert!(refused(403) && refused(404) && refused(400));
+        assert!(!refused(408) && !refused(409) && !refused(429));
+        assert!(!refused(500) && !refused(503));
+    }
 
     #[test]
     fn denied_access_names_the_permission_to_grant() {
