@@ -4,7 +4,8 @@ use super::DistributedError;
 use super::group::MemberSettings;
 use super::kafka_log::TopicSpec;
 use super::security::GroupSecurity;
-use crate::config::client::ClientRole;
+use crate::config::client::{ClientRole, client_config};
+use crate::config::properties::Properties;
 use crate::config::worker::WorkerConfig;
 use std::time::Duration;
 
@@ -21,9 +22,30 @@ pub struct DistributedSettings {
     /// Static membership: `group.instance.id`, else the pod name (`HOSTNAME`) when running in
     /// Kubernetes, so a restarted StatefulSet pod gets its own tasks back at once.
     pub instance_id: Option<String>,
-    /// TLS and SASL of the group connection, from the worker's client settings (with the
-    /// `admin.` overrides, as the worker's other cluster-level clients).
+    /// TLS and SASL of the group connection, from the worker's top-level client settings.
     pub security: GroupSecurity,
+}
+
+/// The worker's own client settings, translated, without any `consumer.`, `producer.` or
+/// `admin.` override: what Connect's group member uses.
+fn group_client_settings(
+    worker: &WorkerConfig,
+) -> Result<std::collections::BTreeMap<String, String>, DistributedError> {
+    let invalid = |e: crate::config::ConfigError| DistributedError::Config(e.to_string());
+    let top: Properties = worker
+        .providers
+        .resolve(&worker.raw)
+        .map_err(invalid)?
+        .into_iter()
+        .filter(|(k, _)| {
+            !["consumer.", "producer.", "admin."]
+                .iter()
+                .any(|p| k.starts_with(p))
+        })
+        .collect();
+    Ok(client_config(&top, ClientRole::Admin)
+        .map_err(invalid)?
+        .settings)
 }
 
 impl DistributedSettings {
@@ -83,12 +105,7 @@ impl DistributedSettings {
             heartbeat_interval: ms("heartbeat.interval.ms", 3_000)?,
             rebalance_timeout: ms("rebalance.timeout.ms", 60_000)?,
             instance_id,
-            security: GroupSecurity::from_client_settings(
-                &worker
-                    .client(ClientRole::Admin)
-                    .map_err(|e| DistributedError::Config(e.to_string()))?
-                    .settings,
-            )?,
+            security: GroupSecurity::from_client_settings(&group_client_settings(worker)?)?,
         })
     }
 }
@@ -113,5 +130,40 @@ impl DistributedSettings {
             heartbeat_interval: self.heartbeat_interval,
             security: self.security.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_group_logs_in_with_the_top_level_user_not_a_clients_override() {
+        let jaas = |user: &str| {
+            format!(
+                "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"{user}\" password=\"pw\";"
+            )
+        };
+        let props: Properties = [
+            ("bootstrap.servers", "k:9092".to_owned()),
+            ("group.id", "g".to_owned()),
+            ("config.storage.topic", "c".to_owned()),
+            ("offset.storage.topic", "o".to_owned()),
+            ("status.storage.topic", "s".to_owned()),
+            ("security.protocol", "SASL_PLAINTEXT".to_owned()),
+            ("sasl.mechanism", "PLAIN".to_owned()),
+            ("sasl.jaas.config", jaas("worker-user")),
+            ("admin.sasl.jaas.config", jaas("admin-user")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let worker = WorkerConfig::from_properties(props).unwrap();
+        let settings = DistributedSettings::from_worker(&worker).unwrap();
+        let shown = format!("{:?}", settings.security);
+        assert!(
+            shown.contains("worker-user") && !shown.contains("admin-user"),
+            "{shown}"
+        );
     }
 }
