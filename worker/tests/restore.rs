@@ -228,23 +228,22 @@ async fn offset_range_restore_takes_only_the_listed_offsets() {
         .send()
         .await;
 
-    // [150, 250) of partition 0 and [280, end) of every other partition.
+    // [150, 250) of partition 0, [280, end) of every other partition, and a range of partition
+    // 2 past what the backup holds (reported, nothing restored there).
     let mut c = restore_config(&bucket, topic, &target);
     c.insert(
         "restore.offset.ranges".into(),
-        "ledger/0:150-250, ledger/*:280-".into(),
+        "ledger/0:150-250, ledger/*:280-, ledger/2:500-600".into(),
     );
     create(&worker, "ranges", c).await;
     let progress = progress_done(&worker, "ranges").await;
     let expected: BTreeMap<i32, Vec<Record>> = records
         .iter()
         .map(|(p, recs)| {
-            let keep = |o: i64| {
-                if *p == 0 {
-                    (150..250).contains(&o)
-                } else {
-                    o >= 280
-                }
+            let keep = |o: i64| match p {
+                0 => (150..250).contains(&o),
+                2 => (500..600).contains(&o),
+                _ => o >= 280,
             };
             (
                 *p,
@@ -256,10 +255,19 @@ async fn offset_range_restore_takes_only_the_listed_offsets() {
     assert_eq!(expected[&1].len(), 20);
     let copy = consume_all(&target, 3);
     assert_same_records(&expected, &copy, false);
-    // Only objects overlapping a range are read: 2 of partition 0's 3, 1 of each other's.
+    // Only objects overlapping a range are read: 2 of partition 0's 3, 1 of partition 1's, none
+    // of partition 2's.
     let parts = &progress["tasks"][0]["progress"]["partitions"];
     assert_eq!(parts["ledger/0"]["objectsTotal"], json!(2), "{progress}");
     assert_eq!(parts["ledger/1"]["objectsTotal"], json!(1), "{progress}");
+    assert_eq!(parts["ledger/2"]["objectsTotal"], json!(0), "{progress}");
+    let warnings = progress["tasks"][0]["progress"]["warnings"].to_string();
+    assert!(
+        warnings.contains(
+            "offsets 500-600 of ledger/2, but the backup of that partition holds offsets 0 to 299"
+        ),
+        "{warnings}"
+    );
     worker.running.stop().await;
 }
 

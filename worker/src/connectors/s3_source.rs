@@ -703,11 +703,17 @@ impl S3SourceTask {
             })
             .await?;
         let mut objects = Vec::new();
+        let mut held: Option<(i64, i64)> = None;
+        let mut in_range = false;
         for k in keys {
             match parse_object_key(&prefix, &k) {
                 Some(ok) if ok.topic == topic && ok.partition == partition => {
-                    if ok.last_offset > last_read && range.overlaps(ok.first_offset, ok.last_offset)
-                    {
+                    held = Some(held.map_or((ok.first_offset, ok.last_offset), |(a, b)| {
+                        (a.min(ok.first_offset), b.max(ok.last_offset))
+                    }));
+                    let overlaps = range.overlaps(ok.first_offset, ok.last_offset);
+                    in_range |= overlaps;
+                    if ok.last_offset > last_read && overlaps {
                         objects.push(k);
                     }
                 }
@@ -715,6 +721,18 @@ impl S3SourceTask {
             }
         }
         let key = format!("{topic}/{partition}");
+        if range != OffsetRange::default() && !in_range {
+            let holds = held.map_or("no objects".to_owned(), |(a, b)| {
+                format!("offsets {a} to {b}")
+            });
+            let w = format!(
+                "restore.offset.ranges asks for offsets {range} of {key}, but the backup of that partition holds {holds}: nothing restored there"
+            );
+            if !self.warnings.contains(&w) {
+                warn!("{w}");
+                self.warnings.push(w);
+            }
+        }
         // Translations found by an earlier run travel in the stored offset.
         let known: BTreeMap<String, i64> = stored
             .as_ref()
