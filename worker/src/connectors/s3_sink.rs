@@ -12,8 +12,8 @@ use crate::config::client::ClientRole;
 use crate::config::properties::Properties;
 use crate::runtime::sink::{self, SinkRecord, SinkTask};
 use crate::runtime::{TaskContext, TaskError, TopicPartition};
-use crate::storage::Backoff;
 use crate::storage::s3::{PutOutcome, S3Settings, Store};
+use crate::storage::{RetryingTask, retry_s3};
 use async_trait::async_trait;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use skiff_format::{Compression, Format, ObjectWriter, object_key, parse_object_key};
@@ -317,27 +317,11 @@ impl S3SinkTask {
     /// out and reported instead of failing the task.
     async fn open(&mut self, tp: &TopicPartition) -> Result<PartitionState, TaskError> {
         let folder = self.folder(tp);
-        let mut backoff = Backoff::new(self.retry_timeout);
-        let keys = loop {
-            match self.store.list_keys(&folder, None).await {
-                Ok(keys) => break keys,
-                Err(e) => match backoff
-                    .next_wait()
-                    .filter(|_| e.retriable() && !self.ctx.stopping())
-                {
-                    Some(wait) => {
-                        warn!(%folder, "listing the backup failed, retrying in {wait:?}: {e}");
-                        self.stats.last_error = Some(e.to_string());
-                        self.report();
-                        tokio::time::sleep(wait).await;
-                    }
-                    None => return Err(e),
-                },
-            }
-        };
-        if self.stats.last_error.take().is_some() {
-            self.report();
-        }
+        let keys = retry_s3(self, &format!("listing {folder}"), |store| {
+            let folder = folder.clone();
+            async move { store.list_keys(&folder, None).await }
+        })
+        .await?;
         let last = keys
             .iter()
             .filter_map(|k| parse_object_key(&self.store.settings.prefix, k))
@@ -370,34 +354,24 @@ impl S3SinkTask {
         let bytes = body.len();
         let key = object_key(&self.store.settings.prefix, &tp.0, tp.1, first, last);
         let meta = [("skiff-records", count.to_string())];
-        let mut backoff = Backoff::new(self.retry_timeout);
-        loop {
-            match self.store.put_new(&key, body.clone(), &meta).await {
-                Ok(PutOutcome::Written) => break,
-                Ok(PutOutcome::AlreadyExists) => {
-                    warn!(%key, "object already in the bucket (written by an earlier owner); keeping it");
-                    break;
-                }
-                Err(e) => {
-                    if let Some(wait) = backoff
-                        .next_wait()
-                        .filter(|_| e.retriable() && !self.ctx.stopping())
-                    {
-                        warn!(%key, "upload failed, retrying in {wait:?}: {e}");
-                        self.stats.last_error = Some(e.to_string());
-                        self.report();
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    // Nothing is lost: these records are not committed and are consumed again
-                    // when the task restarts.
-                    self.buffered = self.buffered.saturating_sub(len);
-                    self.partitions.remove(tp);
-                    return Err(e);
-                }
+        let uploaded = retry_s3(self, &format!("uploading {key}"), |store| {
+            let (key, body, meta) = (key.clone(), body.clone(), meta.clone());
+            async move { store.put_new(&key, body, &meta).await }
+        })
+        .await;
+        match uploaded {
+            Ok(PutOutcome::Written) => {}
+            Ok(PutOutcome::AlreadyExists) => {
+                warn!(%key, "object already in the bucket (written by an earlier owner); keeping it");
+            }
+            Err(e) => {
+                // Nothing is lost: these records are not committed and are consumed again when
+                // the task restarts.
+                self.buffered = self.buffered.saturating_sub(len);
+                self.partitions.remove(tp);
+                return Err(e);
             }
         }
-        self.stats.last_error = None;
         self.buffered = self.buffered.saturating_sub(len);
         if let Some(state) = self.partitions.get_mut(tp) {
             state.durable_next = Some(last + 1);
@@ -482,6 +456,25 @@ impl S3SinkTask {
             }
         }
         Ok(())
+    }
+}
+
+impl RetryingTask for S3SinkTask {
+    fn store(&self) -> Store {
+        self.store.clone()
+    }
+
+    fn retry_limit(&self) -> Duration {
+        self.retry_timeout
+    }
+
+    fn stopping(&self) -> bool {
+        self.ctx.stopping()
+    }
+
+    fn show_error(&mut self, error: Option<String>) {
+        self.stats.last_error = error;
+        self.report();
     }
 }
 

@@ -19,8 +19,8 @@ use crate::config::properties::Properties;
 use crate::runtime::offsets::JsonMap;
 use crate::runtime::source::{self, SourceRecord, SourceTask};
 use crate::runtime::{TaskContext, TaskError};
-use crate::storage::Backoff;
 use crate::storage::s3::{S3Settings, Store};
+use crate::storage::{RetryingTask, retry_s3};
 use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -696,12 +696,11 @@ impl S3SourceTask {
         };
         let prefix = self.store.settings.prefix.clone();
         let folder = format!("{prefix}{topic}/{partition}/");
-        let keys = self
-            .read_s3(&format!("listing {folder}"), |store| {
-                let folder = folder.clone();
-                async move { store.list_keys(&folder, None).await }
-            })
-            .await?;
+        let keys = retry_s3(self, &format!("listing {folder}"), |store| {
+            let folder = folder.clone();
+            async move { store.list_keys(&folder, None).await }
+        })
+        .await?;
         let mut objects = Vec::new();
         let mut held: Option<(i64, i64)> = None;
         let mut in_range = false;
@@ -773,42 +772,6 @@ impl S3SourceTask {
         Ok(())
     }
 
-    /// Runs an S3 read, retrying it with backoff for `s3.retry.timeout.ms` while the store fails
-    /// (an outage is reported in the progress document and the task keeps running).
-    async fn read_s3<T, Fut>(
-        &mut self,
-        what: &str,
-        op: impl Fn(Store) -> Fut,
-    ) -> Result<T, TaskError>
-    where
-        Fut: std::future::Future<Output = Result<T, TaskError>>,
-    {
-        let mut backoff = Backoff::new(self.retry_timeout);
-        loop {
-            match op(self.store.clone()).await {
-                Ok(v) => {
-                    if self.last_error.take().is_some() {
-                        info!("S3 reads work again");
-                        self.report();
-                    }
-                    return Ok(v);
-                }
-                Err(e) => match backoff
-                    .next_wait()
-                    .filter(|_| e.retriable() && !self.ctx.stopping())
-                {
-                    Some(wait) => {
-                        warn!("{what} failed, retrying in {wait:?}: {e}");
-                        self.last_error = Some(e.to_string());
-                        self.report();
-                        tokio::time::sleep(wait).await;
-                    }
-                    None => return Err(e),
-                },
-            }
-        }
-    }
-
     fn report_foreign(&mut self, key: &str) -> Result<(), TaskError> {
         if self.skip_corrupt {
             warn!(%key, "skipping an object that is not a backup object");
@@ -824,12 +787,11 @@ impl S3SourceTask {
         while let Some(key) = self.cursors[i].keys.pop_front() {
             self.cursors[i].objects_read += 1;
             if self.from.is_some() || self.to.is_some() {
-                let head = self
-                    .read_s3(&format!("reading the header of {key}"), |store| {
-                        let key = key.clone();
-                        async move { store.get_range(&key, Some(HEADER_LEN_MAX)).await }
-                    })
-                    .await?;
+                let head = retry_s3(self, &format!("reading the header of {key}"), |store| {
+                    let key = key.clone();
+                    async move { store.get_range(&key, Some(HEADER_LEN_MAX)).await }
+                })
+                .await?;
                 if let Ok(Some(s)) = summarize(&head) {
                     let before = self.from.is_some_and(|f| s.max_timestamp < f);
                     let after = self.to.is_some_and(|t| s.min_timestamp >= t);
@@ -838,12 +800,11 @@ impl S3SourceTask {
                     }
                 }
             }
-            let body = self
-                .read_s3(&format!("reading {key}"), |store| {
-                    let key = key.clone();
-                    async move { store.get(&key).await }
-                })
-                .await?;
+            let body = retry_s3(self, &format!("reading {key}"), |store| {
+                let key = key.clone();
+                async move { store.get(&key).await }
+            })
+            .await?;
             let size = body.len() as u64;
             match decode(&body)
                 .map_err(|e| e.to_string())
@@ -1013,6 +974,28 @@ impl S3SourceTask {
             });
         }
         Ok(out)
+    }
+}
+
+impl RetryingTask for S3SourceTask {
+    fn store(&self) -> Store {
+        self.store.clone()
+    }
+
+    fn retry_limit(&self) -> Duration {
+        self.retry_timeout
+    }
+
+    fn stopping(&self) -> bool {
+        self.ctx.stopping()
+    }
+
+    fn show_error(&mut self, error: Option<String>) {
+        if error.is_none() {
+            info!("S3 reads work again");
+        }
+        self.last_error = error;
+        self.report();
     }
 }
 

@@ -3,7 +3,9 @@
 //! profile, IRSA/web identity, Pod Identity, instance metadata), with timeouts and retries.
 
 pub mod backoff;
+pub mod retry;
 pub mod s3;
 
 pub use backoff::Backoff;
+pub use retry::{RetryingTask, retry_s3};
 pub use s3::{S3Settings, Store};
