@@ -116,9 +116,10 @@ async fn skiff_reads_the_topics_apache_connect_wrote() {
     .await;
 }
 
-async fn start_worker(group: &str) -> (Running, String) {
-    let p = props(&[
-        ("bootstrap.servers", &skiff_testenv::kafka().bootstrap),
+/// The properties of a distributed worker of `group` (fast sessions, small internal topics),
+/// plus `extra`.
+fn group_props(group: &str, extra: &[(&str, &str)]) -> Properties {
+    let mut p = props(&[
         ("listeners", "http://127.0.0.1:0"),
         ("group.id", group),
         ("config.storage.topic", &format!("{group}-configs")),
@@ -133,6 +134,15 @@ async fn start_worker(group: &str) -> (Running, String) {
         ("session.timeout.ms", "6000"),
         ("offset.flush.interval.ms", "500"),
     ]);
+    p.extend(props(extra));
+    p
+}
+
+async fn start_worker(group: &str) -> (Running, String) {
+    let p = group_props(
+        group,
+        &[("bootstrap.servers", &skiff_testenv::kafka().bootstrap)],
+    );
     let running = skiff_worker::distributed::start(p, LogControl::new(None, "info"))
         .await
         .unwrap();
@@ -461,27 +471,17 @@ async fn start_secure_worker(
         secure.username
     );
     let ca = secure.ca_file.display().to_string();
-    let p = props(&[
-        ("bootstrap.servers", &secure.bootstrap),
-        ("security.protocol", "SASL_SSL"),
-        ("sasl.mechanism", mechanism),
-        ("sasl.jaas.config", &jaas),
-        ("ssl.truststore.type", "PEM"),
-        ("ssl.truststore.location", &ca),
-        ("listeners", "http://127.0.0.1:0"),
-        ("group.id", group),
-        ("config.storage.topic", &format!("{group}-configs")),
-        ("offset.storage.topic", &format!("{group}-offsets")),
-        ("status.storage.topic", &format!("{group}-status")),
-        ("config.storage.replication.factor", "-1"),
-        ("offset.storage.replication.factor", "-1"),
-        ("status.storage.replication.factor", "-1"),
-        ("offset.storage.partitions", "3"),
-        ("status.storage.partitions", "2"),
-        ("heartbeat.interval.ms", "500"),
-        ("session.timeout.ms", "6000"),
-        ("offset.flush.interval.ms", "500"),
-    ]);
+    let p = group_props(
+        group,
+        &[
+            ("bootstrap.servers", &secure.bootstrap),
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", mechanism),
+            ("sasl.jaas.config", &jaas),
+            ("ssl.truststore.type", "PEM"),
+            ("ssl.truststore.location", &ca),
+        ],
+    );
     skiff_worker::distributed::start(p, LogControl::new(None, "info")).await
 }
 

@@ -26,6 +26,41 @@ fn group_consumer(group: &str) -> BaseConsumer {
         .unwrap()
 }
 
+/// The offsets `group` has committed on `partitions` of `topic`.
+fn committed(group: &str, topic: &str, partitions: &[i32]) -> Vec<Offset> {
+    let mut want = TopicPartitionList::new();
+    for p in partitions {
+        want.add_partition(topic, *p);
+    }
+    group_consumer(group)
+        .committed_offsets(want, Duration::from_secs(10))
+        .unwrap()
+        .elements()
+        .iter()
+        .map(|e| e.offset())
+        .collect()
+}
+
+/// Starts a worker on `offsets_file`, creates the `regroup` restore and waits until it is done;
+/// returns the worker and the final progress document.
+async fn restore_until_done(
+    offsets_file: &std::path::Path,
+    source: serde_json::Map<String, Value>,
+) -> (skiff_worker::standalone::Running, Value) {
+    let logs = skiff_worker::rest::LogControl::new(None, "info");
+    let worker = skiff_worker::standalone::start(worker_props(offsets_file), Vec::new(), logs)
+        .await
+        .unwrap();
+    let url = format!("http://{}", worker.addr);
+    create_connector(&url, "regroup", source).await;
+    let progress = eventually(60, "the restore to report done", || async {
+        let v = get_json(format!("{url}/connectors/regroup/progress")).await?;
+        (v["done"] == json!(true)).then_some(v)
+    })
+    .await;
+    (worker, progress)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn restore_recreates_the_topic_and_moves_consumer_groups() {
     let topic = skiff_testenv::unique_name("meta");
@@ -154,15 +189,8 @@ async fn restore_recreates_the_topic_and_moves_consumer_groups() {
     // Partition 0 restored from original offset 50, so its offset 100 became 50; partition 1's
     // records are all newer than `from` (sample timestamps grow with the partition number), so
     // 250 stays 250.
-    let mut want = TopicPartitionList::new();
-    want.add_partition(&restored, 0);
-    want.add_partition(&restored, 1);
-    let committed = group_consumer(&group)
-        .committed_offsets(want, Duration::from_secs(10))
-        .unwrap();
-    let got: Vec<Offset> = committed.elements().iter().map(|e| e.offset()).collect();
     assert_eq!(
-        got,
+        committed(&group, &restored, &[0, 1]),
         vec![Offset::Offset(50), Offset::Offset(250)],
         "{progress}"
     );
@@ -231,18 +259,7 @@ async fn a_group_passed_before_a_restart_is_still_moved() {
     first.running.stop().await;
 
     // Second run, same offsets file: it finishes and moves the group to 350.
-    let logs = skiff_worker::rest::LogControl::new(None, "info");
-    let second = skiff_worker::standalone::start(worker_props(&offsets_file), Vec::new(), logs)
-        .await
-        .unwrap();
-    let url = format!("http://{}", second.addr);
-    create_connector(&url, "regroup", source.clone()).await;
-    let source_again = source;
-    let progress = eventually(60, "the restore to finish", || async {
-        let v = get_json(format!("{url}/connectors/regroup/progress")).await?;
-        (v["done"] == json!(true)).then_some(v)
-    })
-    .await;
+    let (second, progress) = restore_until_done(&offsets_file, source.clone()).await;
     let copy = consume_all(&target, 1);
     assert_eq!(
         copy[&0].len(),
@@ -254,13 +271,11 @@ async fn a_group_passed_before_a_restart_is_still_moved() {
         &BTreeMap::from([(0, copy[&0][50..].to_vec())]),
         false,
     );
-    let mut want = TopicPartitionList::new();
-    want.add_partition(&target, 0);
-    let committed = group_consumer(&group)
-        .committed_offsets(want, Duration::from_secs(10))
-        .unwrap();
-    let got: Vec<Offset> = committed.elements().iter().map(|e| e.offset()).collect();
-    assert_eq!(got, vec![Offset::Offset(350)], "{progress}");
+    assert_eq!(
+        committed(&group, &target, &[0]),
+        vec![Offset::Offset(350)],
+        "{progress}"
+    );
     second.stop().await;
 
     // The group's consumers move on; a later run of the finished restore leaves them there.
@@ -271,24 +286,12 @@ async fn a_group_passed_before_a_restart_is_still_moved() {
     group_consumer(&group)
         .commit(&moved, CommitMode::Sync)
         .unwrap();
-    let logs = skiff_worker::rest::LogControl::new(None, "info");
-    let third = skiff_worker::standalone::start(worker_props(&offsets_file), Vec::new(), logs)
-        .await
-        .unwrap();
-    let url = format!("http://{}", third.addr);
-    create_connector(&url, "regroup", source_again).await;
-    let progress = eventually(60, "the finished restore to report done again", || async {
-        let v = get_json(format!("{url}/connectors/regroup/progress")).await?;
-        (v["done"] == json!(true)).then_some(v)
-    })
-    .await;
-    let mut want = TopicPartitionList::new();
-    want.add_partition(&target, 0);
-    let committed = group_consumer(&group)
-        .committed_offsets(want, Duration::from_secs(10))
-        .unwrap();
-    let got: Vec<Offset> = committed.elements().iter().map(|e| e.offset()).collect();
-    assert_eq!(got, vec![Offset::Offset(900)], "rewound: {progress}");
+    let (third, progress) = restore_until_done(&offsets_file, source).await;
+    assert_eq!(
+        committed(&group, &target, &[0]),
+        vec![Offset::Offset(900)],
+        "rewound: {progress}"
+    );
     assert_eq!(
         consume_all(&target, 1)[&0].len(),
         1050,
