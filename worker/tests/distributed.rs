@@ -150,6 +150,22 @@ async fn start_worker(group: &str) -> (Running, String) {
     (running, url)
 }
 
+/// Creates a connector through `url`, retrying while the worker answers 409 (it has not joined
+/// its group or does not know the leader yet).
+async fn create_when_led(url: &str, name: &str, config: Value) {
+    let body = json!({"name": name, "config": config});
+    eventually(60, "a leader to accept the connector", || async {
+        let r = http()
+            .post(format!("{url}/connectors"))
+            .json(&body)
+            .send()
+            .await
+            .ok()?;
+        (r.status() == 201).then_some(())
+    })
+    .await;
+}
+
 async fn status(url: &str, name: &str) -> Option<Value> {
     let r = http()
         .get(format!("{url}/connectors/{name}/status"))
@@ -186,22 +202,12 @@ async fn a_cluster_shares_work_forwards_writes_and_fails_over() {
     let dir = tempfile::tempdir().unwrap();
     let name = "dist-fs";
     // Created through whichever worker; the non-leader forwards it.
-    eventually(60, "a leader to accept the connector", || {
-        let url2 = url2.clone();
-        let topic = topic.clone();
-        let file = dir.path().join("out.txt").display().to_string();
-        async move {
-            let r = http()
-                .post(format!("{url2}/connectors"))
-                .json(&json!({"name": name, "config": {
-                    "connector.class": "FileStreamSink", "topics": topic,
-                    "file": file, "tasks.max": "4"}}))
-                .send()
-                .await
-                .ok()?;
-            (r.status() == 201).then_some(())
-        }
-    })
+    create_when_led(
+        &url2,
+        name,
+        json!({"connector.class": "FileStreamSink", "topics": topic,
+            "file": dir.path().join("out.txt").display().to_string(), "tasks.max": "4"}),
+    )
     .await;
     let owners = eventually(60, "four RUNNING tasks on both workers", || {
         tasks_in(&url1, name, "RUNNING", 4)
@@ -347,31 +353,16 @@ async fn apache_connect_takes_over_the_topics_skiff_wrote() {
 
     // Skiff runs a file source and a file sink, then stops with the sink paused.
     let (skiff, url) = start_worker(&group).await;
-    let create = |name: &str, config: Value| {
-        let url = url.clone();
-        let body = json!({"name": name, "config": config});
-        async move {
-            // 409 until the worker has joined its group and knows the leader.
-            eventually(60, "the connector created", || async {
-                let resp = http()
-                    .post(format!("{url}/connectors"))
-                    .json(&body)
-                    .send()
-                    .await
-                    .ok()?;
-                (resp.status() == 201).then_some(())
-            })
-            .await;
-        }
-    };
-    create(
+    create_when_led(
+        &url,
         "lines-in",
         json!({
         "connector.class": "org.apache.kafka.connect.file.FileStreamSourceConnector",
         "file": input.display().to_string(), "topic": topic, "tasks.max": "1"}),
     )
     .await;
-    create(
+    create_when_led(
+        &url,
         "lines-out",
         json!({
         "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
@@ -500,19 +491,10 @@ async fn a_cluster_forms_over_sasl_ssl_with_scram_and_plain() {
     let url = format!("http://{}", scram.addr);
     let dir = tempfile::tempdir().unwrap();
     for name in ["secure-a", "secure-b"] {
-        let body = json!({"name": name, "config": {
+        let config = json!({
             "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
-            "file": dir.path().join(name).display().to_string(), "topics": topic, "tasks.max": "1"}});
-        eventually(60, "the connector created", || async {
-            let resp = http()
-                .post(format!("{url}/connectors"))
-                .json(&body)
-                .send()
-                .await
-                .ok()?;
-            (resp.status() == 201).then_some(())
-        })
-        .await;
+            "file": dir.path().join(name).display().to_string(), "topics": topic, "tasks.max": "1"});
+        create_when_led(&url, name, config).await;
     }
     // Both members share the work (connectors and tasks), so both joined over SASL_SSL.
     let owners = eventually(
