@@ -28,6 +28,14 @@ impl ClientRole {
     }
 }
 
+/// librdkafka's own consumer prefetch settings (no Java equivalent), passed through so a sink's
+/// memory and fetch pacing can be tuned with `consumer.` keys like any other client setting.
+const LIBRDKAFKA_TUNING: &[&str] = &[
+    "queued.max.messages.kbytes",
+    "queued.min.messages",
+    "fetch.queue.backoff.ms",
+];
+
 /// Settings whose name and meaning are the same in the Java client and librdkafka.
 const PASS_THROUGH: &[&str] = &[
     "bootstrap.servers",
@@ -148,7 +156,7 @@ pub fn translate(
     for (key, value) in java {
         let s = &mut out.settings;
         match key.as_str() {
-            k if PASS_THROUGH.contains(&k) => {
+            k if PASS_THROUGH.contains(&k) || LIBRDKAFKA_TUNING.contains(&k) => {
                 s.insert(k.to_string(), value.clone());
             }
             k if JVM_ONLY.contains(&k) => {}
@@ -335,6 +343,18 @@ mod tests {
         let pc = client_config(&p, ClientRole::Producer).unwrap();
         assert_eq!(pc.settings["linger.ms"], "5");
         assert_eq!(pc.settings["bootstrap.servers"], "a:1");
+    }
+
+    #[test]
+    fn librdkafka_prefetch_settings_pass_through() {
+        let p = props(&[
+            ("consumer.queued.max.messages.kbytes", "4096"),
+            ("consumer.fetch.queue.backoff.ms", "5"),
+        ]);
+        let c = client_config(&p, ClientRole::Consumer).unwrap();
+        assert_eq!(c.settings["queued.max.messages.kbytes"], "4096");
+        assert_eq!(c.settings["fetch.queue.backoff.ms"], "5");
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     }
 
     #[test]

@@ -259,6 +259,9 @@ pub fn reference_markdown() -> String {
          Generated from the worker (`make docs`): the keys of the worker `.properties` file Skiff \
          reads. Client settings (`security.protocol`, `sasl.*`, `ssl.*`, ...) apply to every Kafka \
          client of the worker; `consumer.`, `producer.` and `admin.` prefixes set one kind only. \
+         Besides the Java client's keys, sink consumers take librdkafka's prefetch settings \
+         (`consumer.queued.max.messages.kbytes`, default 16384 for sinks; \
+         `consumer.queued.min.messages`; `consumer.fetch.queue.backoff.ms`, default 10 for sinks). \
          Other keys are logged as ignored.\n\n\
          | key | default | mode | what it does |\n|---|---|---|---|\n",
     );

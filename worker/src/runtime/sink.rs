@@ -111,6 +111,12 @@ pub async fn run<T: SinkTask>(
     if cfg.get("queued.max.messages.kbytes").is_none() {
         cfg.set("queued.max.messages.kbytes", "16384");
     }
+    // Once that queue is full librdkafka waits `fetch.queue.backoff.ms` (1 s by default) before
+    // fetching again, while a task drains 16 MiB in a fraction of that: the consumer sat idle
+    // three quarters of the time (measured in the benchmark).
+    if cfg.get("fetch.queue.backoff.ms").is_none() {
+        cfg.set("fetch.queue.backoff.ms", "10");
+    }
     let (tx, rx) = mpsc::channel();
     let consumer: Arc<StreamConsumer<RebalanceForwarder>> =
         Arc::new(cfg.create_with_context(RebalanceForwarder { revoked: tx })?);
