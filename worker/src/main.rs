@@ -37,6 +37,7 @@ enum Mode {
 }
 
 fn main() -> ExitCode {
+    skiff_worker::allocator::tune();
     let cli = Cli::parse();
     let logs =
         skiff_worker::logging::init(&cli.log_level, cli.log_format.eq_ignore_ascii_case("json"));
