@@ -222,3 +222,103 @@ async fn uploads_cut_mid_body_leave_no_partial_object_and_lose_nothing() {
     .await;
     assert_bucket_holds_exactly(&bucket, "", &topic, &all).await;
 }
+
+/// Each partition's committed offset, from `GET /connectors/{c}/offsets`.
+async fn committed_by_partition(url: &str, connector: &str, topic: &str) -> BTreeMap<i32, i64> {
+    let v = get_json(format!("{url}/connectors/{connector}/offsets"))
+        .await
+        .unwrap_or_default();
+    v["offsets"]
+        .as_array()
+        .map(|os| {
+            os.iter()
+                .filter(|o| o["partition"]["kafka_topic"] == topic)
+                .filter_map(|o| {
+                    Some((
+                        o["partition"]["kafka_partition"].as_i64()? as i32,
+                        o["offset"]["kafka_offset"].as_i64()?,
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Uploads run in the background, several partitions at a time, while the task consumes. When
+/// S3 stays away past `s3.retry.timeout.ms` the task fails; at that moment each partition's
+/// objects must run without a hole from offset 0 (an object sealed after a failed one is never
+/// written) and no committed offset may pass the end of what is in the bucket. Restarted with S3
+/// back, the task finishes the backup with every record once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_upload_leaves_no_hole_and_nothing_committed_past_the_bucket() {
+    let topic = skiff_testenv::unique_name("fail-up");
+    let bucket = skiff_testenv::unique_name("fail-up");
+    skiff_testenv::create_topic(&topic, 3).await.unwrap();
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let proxy = s3_proxy("s3-fail-up").await;
+    let worker = start_worker().await;
+    let url = worker.url.clone();
+    let all = sample_records(3, 1000);
+    let [first, second] = halves(&all);
+    let mut sink = s3_config(&bucket);
+    sink.insert("s3.endpoint".into(), proxy.http_url().into());
+    sink.insert("connector.class".into(), "AwsStorageSinkConnector".into());
+    sink.insert("topics".into(), topic.clone().into());
+    sink.insert("flush.size".into(), "50".into());
+    sink.insert("flush.interval.ms".into(), "300".into());
+    sink.insert("s3.upload.concurrency".into(), "2".into());
+    sink.insert("s3.retry.timeout.ms".into(), "3000".into());
+    create_connector(&url, "fail-up", sink).await;
+    produce(&topic, &first).await;
+    eventually(90, "the first half to be committed", || async {
+        (committed_records(&url, "fail-up", &topic).await? >= 1500).then_some(())
+    })
+    .await;
+
+    // Slow uploads pile up behind each other, then S3 goes away for good.
+    proxy
+        .add_toxic("slow", "latency", "upstream", json!({"latency": 200}))
+        .await
+        .unwrap();
+    produce(&topic, &second).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    proxy.set_enabled(false).await.unwrap();
+    eventually(90, "the task to fail after the retry limit", || async {
+        (task_states(&url, "fail-up").await == ["FAILED"]).then_some(())
+    })
+    .await;
+
+    let objects = objects_in_bucket(&bucket, "", &topic).await;
+    let committed = committed_by_partition(&url, "fail-up", &topic).await;
+    for p in 0..3 {
+        let mut next = 0i64;
+        for (key, _) in objects.get(&p).map(Vec::as_slice).unwrap_or_default() {
+            let k = skiff_format::parse_object_key("", key).unwrap();
+            assert_eq!(
+                k.first_offset, next,
+                "partition {p}: {key} does not start where the previous object ended (a hole)"
+            );
+            next = k.last_offset + 1;
+        }
+        let c = committed.get(&p).copied().unwrap_or(0);
+        assert!(
+            c <= next,
+            "partition {p}: offset {c} committed, but the bucket ends before {next}"
+        );
+        println!("partition {p}: bucket holds offsets 0..{next}, committed {c}");
+    }
+
+    proxy.remove_toxic("slow").await.unwrap();
+    proxy.set_enabled(true).await.unwrap();
+    let restart = reqwest::Client::new()
+        .post(format!("{url}/connectors/fail-up/tasks/0/restart"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(restart.status().as_u16(), 204);
+    eventually(120, "the restarted task to finish the backup", || async {
+        (committed_records(&url, "fail-up", &topic).await? >= 3000).then_some(())
+    })
+    .await;
+    assert_bucket_holds_exactly(&bucket, "", &topic, &all).await;
+}

@@ -3,6 +3,8 @@
 //! settings, how it splits into tasks and how a task runs.
 
 pub mod backup_metadata;
+pub mod backup_progress;
+pub mod backup_upload;
 pub mod config_def;
 pub mod file;
 pub mod gaps;

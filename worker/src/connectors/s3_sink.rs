@@ -1,22 +1,26 @@
 //! The S3 backup sink. Records of each partition go into objects named by their first and last
 //! offsets; offsets are committed only after the objects holding them are in the bucket; on
 //! (re)assignment a partition resumes after the last offset already in the bucket, so after a
-//! crash or rebalance the bucket holds each record once. Memory is one budget per task
-//! (`buffer.max.bytes`), not a buffer per partition.
+//! crash or rebalance the bucket holds each record once. Objects are compressed and uploaded in
+//! the background ([`super::backup_upload`]) while the task consumes. Memory is one budget per
+//! task (`buffer.max.bytes`, open buffers and objects waiting for upload alike), not a buffer per
+//! partition.
 
 use super::backup_metadata;
+use super::backup_progress::BackupProgress;
+use super::backup_upload::{Sealed, Uploaded, Uploader};
 use super::config_def::{ConfigDef, ConfigType};
 use super::gaps;
 use super::number;
 use crate::config::client::ClientRole;
 use crate::config::properties::Properties;
-use crate::runtime::sink::{self, SinkRecord, SinkTask};
+use crate::runtime::sink::{self, RevocationBarrier, SinkRecord, SinkTask};
 use crate::runtime::{TaskContext, TaskError, TopicPartition};
-use crate::storage::s3::{PutOutcome, S3Settings, Store};
+use crate::storage::s3::{S3Settings, Store};
 use crate::storage::{RetryingTask, retry_s3};
 use async_trait::async_trait;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use skiff_format::{Compression, Format, ObjectWriter, object_key, parse_object_key};
+use skiff_format::{Compression, Format, ObjectWriter, parse_object_key};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -116,6 +120,7 @@ pub const DEFS: &[ConfigDef] = &[
     ConfigDef::optional("flush.interval.ms", ConfigType::Long, Some("60000"), "Backup", "Close an object once its first record is this old, so quiet topics are still backed up."),
     ConfigDef::optional("metadata.interval.ms", ConfigType::Long, Some("60000"), "Backup", "How often the backup records its topics' partition counts and configs and the consumer groups' committed offsets, for restores."),
     ConfigDef::optional("s3.retry.timeout.ms", ConfigType::Long, Some("900000"), "Backup", "How long a failing upload is retried (with backoff) before the task fails; the task keeps its records meanwhile. Refusals (403 access denied, 404 no such bucket) fail the task at once."),
+    ConfigDef::optional("s3.upload.concurrency", ConfigType::Long, Some("4"), "Backup", "Objects uploaded at once, each from a different partition (a partition's objects are written one after another, in offset order). Objects waiting for upload count against buffer.max.bytes."),
     ConfigDef::optional("buffer.max.bytes", ConfigType::Long, Some("67108864"), "Backup", "Memory budget of one task for all its partitions; the fullest buffers are written early to stay under it."),
 ];
 
@@ -129,6 +134,12 @@ pub fn validate(config: &Properties) -> Vec<(String, String)> {
         errors.push((
             "buffer.max.bytes".into(),
             format!("buffer.max.bytes ({budget}) must be at least flush.size.bytes ({flush})"),
+        ));
+    }
+    if n("s3.upload.concurrency").is_some_and(|v| !(1..=64).contains(&v)) {
+        errors.push((
+            "s3.upload.concurrency".into(),
+            "s3.upload.concurrency must be between 1 and 64".into(),
         ));
     }
     if n("flush.size.bytes").is_some_and(|v| v <= 0) {
@@ -178,29 +189,20 @@ struct S3SinkTask {
     last_metadata: Option<Instant>,
     metadata_job: Option<tokio::task::JoinHandle<()>>,
     partitions: HashMap<TopicPartition, PartitionState>,
+    /// Bytes held against the budget: open writers plus sealed objects not yet uploaded.
     buffered: usize,
-    stats: Stats,
+    /// The part of `buffered` sealed and waiting for (or in) upload.
+    in_flight: usize,
+    uploader: Uploader,
+    progress: Arc<BackupProgress>,
     ctx: TaskContext,
     /// Asks the broker where a partition's log starts, made on the first jump in offsets.
     probe: Option<Arc<BaseConsumer>>,
     gap_checked: HashMap<TopicPartition, Instant>,
 }
 
-#[derive(Default)]
-struct Stats {
-    objects: u64,
-    records: u64,
-    bytes: u64,
-    last_object: Option<String>,
-    last_error: Option<String>,
-    /// Holes in the backup: records deleted from Kafka before they were read (latest last).
-    warnings: Vec<String>,
-}
-
 /// At most one log-start lookup per partition in this interval (compacted topics jump often).
 const GAP_CHECK_INTERVAL: Duration = Duration::from_secs(30);
-/// Warnings kept in the progress document.
-const MAX_WARNINGS: usize = 20;
 /// Timeout of one log-start lookup.
 const GAP_LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -223,6 +225,17 @@ impl S3SinkTask {
                 TaskError::Config("'compression' must be zstd, lz4, gzip or none".into())
             })?;
         info!(bucket = %store.bucket(), prefix = %store.settings.prefix, ?format, ?compression, "backup task configured");
+        let retry_timeout =
+            Duration::from_millis(number(config, "s3.retry.timeout.ms", 900_000u64)?);
+        let progress = Arc::new(BackupProgress::new(ctx.clone()));
+        let lanes = number(config, "s3.upload.concurrency", 4usize)?;
+        let uploader = Uploader::start(
+            ctx.clone(),
+            store.clone(),
+            retry_timeout,
+            lanes,
+            progress.clone(),
+        );
         Ok(S3SinkTask {
             store,
             format,
@@ -231,11 +244,7 @@ impl S3SinkTask {
             flush_bytes: number(config, "flush.size.bytes", 8 * 1024 * 1024usize)?,
             flush_interval: Duration::from_millis(number(config, "flush.interval.ms", 60_000u64)?),
             budget: number(config, "buffer.max.bytes", 64 * 1024 * 1024usize)?,
-            retry_timeout: Duration::from_millis(number(
-                config,
-                "s3.retry.timeout.ms",
-                900_000u64,
-            )?),
+            retry_timeout,
             metadata_interval: Duration::from_millis(number(
                 config,
                 "metadata.interval.ms",
@@ -245,7 +254,9 @@ impl S3SinkTask {
             metadata_job: None,
             partitions: HashMap::new(),
             buffered: 0,
-            stats: Stats::default(),
+            in_flight: 0,
+            uploader,
+            progress,
             ctx: ctx.clone(),
             probe: None,
             gap_checked: HashMap::new(),
@@ -294,11 +305,7 @@ impl S3SinkTask {
             Ok(Ok((low, _))) => {
                 if let Some(w) = gaps::gap_warning(tp, expected, low) {
                     warn!("{w}");
-                    if self.stats.warnings.len() == MAX_WARNINGS {
-                        self.stats.warnings.remove(0);
-                    }
-                    self.stats.warnings.push(w);
-                    self.report();
+                    self.progress.warn(w);
                 }
             }
             Ok(Err(e)) => {
@@ -316,6 +323,13 @@ impl S3SinkTask {
     /// upload, so an S3 outage when a partition is first seen (task start, rebalance) is ridden
     /// out and reported instead of failing the task.
     async fn open(&mut self, tp: &TopicPartition) -> Result<PartitionState, TaskError> {
+        // Objects this task sealed before the partition was revoked must be in the listing.
+        while self.uploader.pending().oldest(tp).is_some() {
+            match self.uploader.next_done().await {
+                Some(done) => self.finished(done)?,
+                None => break,
+            }
+        }
         let folder = self.folder(tp);
         let keys = retry_s3(self, &format!("listing {folder}"), |store| {
             let folder = folder.clone();
@@ -337,8 +351,8 @@ impl S3SinkTask {
         })
     }
 
-    /// Writes one partition's buffered records as one object.
-    async fn upload(&mut self, tp: &TopicPartition) -> Result<(), TaskError> {
+    /// Seals one partition's buffered records into an object and hands it to the uploader.
+    async fn seal(&mut self, tp: &TopicPartition) -> Result<(), TaskError> {
         let Some(state) = self.partitions.get_mut(tp) else {
             return Ok(());
         };
@@ -349,56 +363,59 @@ impl S3SinkTask {
             return Ok(());
         };
         let len = writer.encoded_len();
-        let count = writer.record_count();
-        let body = bytes::Bytes::from(writer.finish());
-        let bytes = body.len();
-        let key = object_key(&self.store.settings.prefix, &tp.0, tp.1, first, last);
-        let meta = [("skiff-records", count.to_string())];
-        let uploaded = retry_s3(self, &format!("uploading {key}"), |store| {
-            let (key, body, meta) = (key.clone(), body.clone(), meta.clone());
-            async move { store.put_new(&key, body, &meta).await }
-        })
-        .await;
-        match uploaded {
-            Ok(PutOutcome::Written) => {}
-            Ok(PutOutcome::AlreadyExists) => {
-                warn!(%key, "object already in the bucket (written by an earlier owner); keeping it");
-            }
-            Err(e) => {
-                // Nothing is lost: these records are not committed and are consumed again when
-                // the task restarts.
-                self.buffered = self.buffered.saturating_sub(len);
-                self.partitions.remove(tp);
-                return Err(e);
+        self.in_flight += len;
+        self.uploader
+            .seal(Sealed {
+                tp: tp.clone(),
+                writer,
+                first,
+                last,
+                len,
+            })
+            .await
+    }
+
+    /// Takes in an upload's result: its records are durable, or the task fails (nothing of that
+    /// object or any later one is committed; the records are consumed again on restart).
+    fn finished(&mut self, done: Result<Uploaded, TaskError>) -> Result<(), TaskError> {
+        let up = done?;
+        self.in_flight = self.in_flight.saturating_sub(up.len);
+        self.buffered = self.buffered.saturating_sub(up.len);
+        if let Some(state) = self.partitions.get_mut(&up.tp) {
+            state.durable_next = Some(
+                state
+                    .durable_next
+                    .map_or(up.last + 1, |d| d.max(up.last + 1)),
+            );
+        }
+        Ok(())
+    }
+
+    /// Takes in every upload that finished meanwhile.
+    fn collect_finished(&mut self) -> Result<(), TaskError> {
+        while let Some(done) = self.uploader.try_done() {
+            self.finished(done)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until every sealed object is in the bucket.
+    async fn wait_uploads(&mut self) -> Result<(), TaskError> {
+        while self.in_flight > 0 {
+            match self.uploader.next_done().await {
+                Some(done) => self.finished(done)?,
+                None => return Err(TaskError::Other("the uploader stopped".into())),
             }
         }
-        self.buffered = self.buffered.saturating_sub(len);
-        if let Some(state) = self.partitions.get_mut(tp) {
-            state.durable_next = Some(last + 1);
-        }
-        self.stats.objects += 1;
-        self.stats.records += count as u64;
-        self.stats.bytes += bytes as u64;
-        self.stats.last_object = Some(key);
-        self.report();
         Ok(())
     }
 
     fn report(&self) {
-        self.ctx.status.set_progress(
-            &self.ctx.connector,
-            self.ctx.task,
-            serde_json::json!({
-                "objectsWritten": self.stats.objects,
-                "recordsWritten": self.stats.records,
-                "bytesWritten": self.stats.bytes,
-                "lastObject": self.stats.last_object,
-                "lastError": self.stats.last_error,
-                "warnings": self.stats.warnings,
-                "bufferedBytes": self.buffered,
-                "partitions": self.partitions.len(),
-            }),
-        );
+        let (buffered, partitions) = (self.buffered, self.partitions.len());
+        self.progress.update(|s| {
+            s.buffered = buffered;
+            s.partitions = partitions;
+        });
     }
 
     /// Records the topics' shape and the consumer groups' offsets beside the backup, every
@@ -441,18 +458,23 @@ impl S3SinkTask {
         }));
     }
 
-    /// Writes the fullest buffers until the task is back under half its budget.
+    /// Over budget: seals the fullest buffers until what stays open is under half the budget,
+    /// then waits for uploads until the task is back under its budget.
     async fn shed(&mut self) -> Result<(), TaskError> {
-        while self.buffered > self.budget {
+        self.collect_finished()?;
+        while self.buffered.saturating_sub(self.in_flight) > self.budget / 2 {
             let fullest = self
                 .partitions
                 .iter()
                 .filter_map(|(tp, s)| s.writer.as_ref().map(|w| (w.encoded_len(), tp.clone())))
                 .max();
             let Some((_, tp)) = fullest else { break };
-            self.upload(&tp).await?;
-            if self.buffered <= self.budget / 2 {
-                break;
+            self.seal(&tp).await?;
+        }
+        while self.buffered > self.budget && self.in_flight > 0 {
+            match self.uploader.next_done().await {
+                Some(done) => self.finished(done)?,
+                None => break,
             }
         }
         Ok(())
@@ -473,14 +495,14 @@ impl RetryingTask for S3SinkTask {
     }
 
     fn show_error(&mut self, error: Option<String>) {
-        self.stats.last_error = error;
-        self.report();
+        self.progress.update(|s| s.last_error = error);
     }
 }
 
 #[async_trait]
 impl SinkTask for S3SinkTask {
     async fn put(&mut self, records: Vec<SinkRecord>) -> Result<(), TaskError> {
+        self.collect_finished()?;
         for r in records {
             let tp: TopicPartition = (r.topic, r.partition);
             if !self.partitions.contains_key(&tp) {
@@ -524,7 +546,7 @@ impl SinkTask for S3SinkTask {
                 || (self.flush_records > 0 && writer.record_count() >= self.flush_records);
             self.buffered += after - before;
             if full {
-                self.upload(&tp).await?;
+                self.seal(&tp).await?;
             } else if self.buffered > self.budget {
                 // Checked per record, so a large batch cannot overshoot the budget.
                 self.shed().await?;
@@ -534,6 +556,7 @@ impl SinkTask for S3SinkTask {
     }
 
     async fn flush(&mut self, all: bool) -> Result<BTreeMap<TopicPartition, i64>, TaskError> {
+        self.collect_finished()?;
         let due: Vec<TopicPartition> = self
             .partitions
             .iter()
@@ -544,21 +567,32 @@ impl SinkTask for S3SinkTask {
             .map(|(tp, _)| tp.clone())
             .collect();
         for tp in due {
-            self.upload(&tp).await?;
+            self.seal(&tp).await?;
+        }
+        if all {
+            self.wait_uploads().await?;
         }
         self.record_metadata(all);
         let mut committable = BTreeMap::new();
+        let pending = self.uploader.pending();
         for (tp, s) in &self.partitions {
-            let next = match s.writer.as_ref().and_then(ObjectWriter::first_offset) {
-                Some(first) => Some(first),
-                None => s.consumed_next,
-            };
+            let next = pending
+                .oldest(tp)
+                .or_else(|| s.writer.as_ref().and_then(ObjectWriter::first_offset))
+                .or(s.consumed_next);
             if let Some(n) = next {
                 committable.insert(tp.clone(), n);
             }
         }
         self.report();
         Ok(committable)
+    }
+
+    fn revocation_barrier(&self) -> Option<RevocationBarrier> {
+        let (pending, limit) = (self.uploader.pending().clone(), self.retry_timeout);
+        Some(Arc::new(move |parts: &[TopicPartition]| {
+            pending.wait_for(parts, limit)
+        }))
     }
 
     fn revoked(&mut self, partitions: &[TopicPartition]) {

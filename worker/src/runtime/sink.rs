@@ -42,7 +42,15 @@ pub trait SinkTask: Send {
     async fn flush(&mut self, all: bool) -> Result<BTreeMap<TopicPartition, i64>, TaskError>;
     /// The partitions no longer belong to this task: drop their unwritten state.
     fn revoked(&mut self, partitions: &[TopicPartition]);
+    /// What the consumer's rebalance callback waits for before it gives partitions up, so
+    /// their next owner sees everything this task wrote (`None`: nothing to wait for).
+    fn revocation_barrier(&self) -> Option<RevocationBarrier> {
+        None
+    }
 }
+
+/// Blocks until what a task has in flight for the given partitions is durable.
+pub type RevocationBarrier = Arc<dyn Fn(&[TopicPartition]) + Send + Sync>;
 
 /// Which topics a sink reads.
 #[derive(Debug, Clone)]
@@ -61,9 +69,10 @@ const MAX_BATCH: usize = 2000;
 /// Timeout for metadata and synchronous commit calls.
 const KAFKA_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Forwards revocations from librdkafka's thread to the task loop.
+/// Forwards revocations from librdkafka's thread to the task loop, after the task's barrier.
 struct RebalanceForwarder {
     revoked: mpsc::Sender<Vec<TopicPartition>>,
+    barrier: Option<RevocationBarrier>,
 }
 
 impl ClientContext for RebalanceForwarder {}
@@ -76,6 +85,9 @@ impl ConsumerContext for RebalanceForwarder {
                 .iter()
                 .map(|e| (e.topic().to_string(), e.partition()))
                 .collect();
+            if let Some(barrier) = &self.barrier {
+                barrier(&parts);
+            }
             // The loop may be gone when the consumer closes; nothing to tell then.
             let _ = self.revoked.send(parts);
         }
@@ -91,7 +103,7 @@ fn is_excluded_topic(topic: &str, internal: &BTreeSet<String>) -> bool {
 /// graceful timeout.
 pub async fn run<T: SinkTask>(
     mut ctx: TaskContext,
-    mut task: T,
+    task: T,
     subscription: Subscription,
 ) -> Result<(), TaskError> {
     let mut cfg = ctx.worker.client(ClientRole::Consumer)?.to_rdkafka();
@@ -119,7 +131,13 @@ pub async fn run<T: SinkTask>(
     }
     let (tx, rx) = mpsc::channel();
     let consumer: Arc<StreamConsumer<RebalanceForwarder>> =
-        Arc::new(cfg.create_with_context(RebalanceForwarder { revoked: tx })?);
+        Arc::new(cfg.create_with_context(RebalanceForwarder {
+            revoked: tx,
+            barrier: task.revocation_barrier(),
+        })?);
+    // Declared after the consumer so it is dropped first: a task that ends with work in flight
+    // releases the barrier before the closing consumer gives its partitions up.
+    let mut task = task;
     let internal: BTreeSet<String> = [
         "config.storage.topic",
         "offset.storage.topic",

@@ -1,0 +1,371 @@
+//! Background uploads for the backup sink: sealed objects are compressed and written while the
+//! task goes on consuming, in several lanes (`s3.upload.concurrency`). A partition always uses
+//! the same lane and a lane writes one object at a time, in the order they were sealed, so each
+//! partition's objects land in offset order: when an upload fails for good, the objects sealed
+//! after it are never written, and the bucket never holds a later object past a hole that a
+//! restart's listing would skip over.
+//!
+//! Rebalances wait for the uploads of revoked partitions ([`PendingUploads::wait_for`]), so the
+//! partition's next owner lists the bucket only after everything this task sealed is in it.
+
+use super::backup_progress::BackupProgress;
+use crate::runtime::{TaskContext, TaskError, TopicPartition};
+use crate::storage::s3::{PutOutcome, Store};
+use crate::storage::{RetryingTask, retry_s3};
+use skiff_format::{ObjectWriter, object_key};
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tracing::warn;
+
+/// Sealed objects that may wait in a lane behind the one being written; more makes `seal` wait.
+const QUEUE: usize = 1;
+
+/// An object's records, sealed and handed to the uploader.
+pub struct Sealed {
+    pub tp: TopicPartition,
+    pub writer: ObjectWriter,
+    pub first: i64,
+    pub last: i64,
+    /// What the records count against the task's memory budget.
+    pub len: usize,
+}
+
+/// An object now in the bucket.
+#[derive(Debug)]
+pub struct Uploaded {
+    pub tp: TopicPartition,
+    pub last: i64,
+    pub len: usize,
+}
+
+/// First offsets of the objects sealed but not yet in the bucket, per partition, shared with
+/// the consumer's rebalance callback.
+#[derive(Default)]
+pub struct PendingUploads {
+    state: Mutex<PendingState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct PendingState {
+    firsts: HashMap<TopicPartition, VecDeque<i64>>,
+    /// The uploader stopped: what is still listed will not be written.
+    stopped: bool,
+}
+
+impl PendingUploads {
+    fn lock(&self) -> MutexGuard<'_, PendingState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn add(&self, tp: &TopicPartition, first: i64) {
+        self.lock()
+            .firsts
+            .entry(tp.clone())
+            .or_default()
+            .push_back(first);
+    }
+
+    fn done(&self, tp: &TopicPartition) {
+        let mut s = self.lock();
+        if let Some(q) = s.firsts.get_mut(tp) {
+            q.pop_front();
+            if q.is_empty() {
+                s.firsts.remove(tp);
+            }
+        }
+        drop(s);
+        self.changed.notify_all();
+    }
+
+    fn stop(&self) {
+        self.lock().stopped = true;
+        self.changed.notify_all();
+    }
+
+    /// First offset of the oldest object of `tp` not yet in the bucket: nothing from there on
+    /// may be committed.
+    pub fn oldest(&self, tp: &TopicPartition) -> Option<i64> {
+        self.lock().firsts.get(tp).and_then(|q| q.front().copied())
+    }
+
+    /// Blocks (on the consumer's thread, inside a rebalance) until no object of `parts` is
+    /// waiting for upload, the uploader stopped, or `limit` passed.
+    pub fn wait_for(&self, parts: &[TopicPartition], limit: Duration) {
+        let wait = || {
+            let deadline = Instant::now() + limit;
+            let mut s = self.lock();
+            while !s.stopped && parts.iter().any(|p| s.firsts.contains_key(p)) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    warn!(
+                        "rebalance: uploads of revoked partitions still running after {limit:?}; \
+                         letting the rebalance go on"
+                    );
+                    return;
+                }
+                s = self
+                    .changed
+                    .wait_timeout(s, left)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+        };
+        // The uploads run on the runtime this thread belongs to: hand its work to another
+        // thread while this one waits.
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(wait),
+            _ => wait(),
+        }
+    }
+}
+
+/// The task's side of the uploader.
+pub struct Uploader {
+    lanes: Vec<mpsc::Sender<Sealed>>,
+    /// Picks a partition's lane.
+    lane_of: RandomState,
+    done: mpsc::UnboundedReceiver<Result<Uploaded, TaskError>>,
+    pending: Arc<PendingUploads>,
+    jobs: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Uploader {
+    /// Starts the background uploader of one task with `lanes` uploads at a time (at least one).
+    pub fn start(
+        ctx: TaskContext,
+        store: Store,
+        retry_limit: Duration,
+        lanes: usize,
+        progress: Arc<BackupProgress>,
+    ) -> Self {
+        let (done_tx, done) = mpsc::unbounded_channel();
+        let pending = Arc::new(PendingUploads::default());
+        let (mut senders, mut jobs) = (Vec::new(), Vec::new());
+        for _ in 0..lanes.max(1) {
+            let (queue, rx) = mpsc::channel(QUEUE);
+            let worker = UploadWorker {
+                ctx: ctx.clone(),
+                store: store.clone(),
+                retry_limit,
+                progress: progress.clone(),
+            };
+            jobs.push(tokio::spawn(worker.run(
+                rx,
+                done_tx.clone(),
+                pending.clone(),
+            )));
+            senders.push(queue);
+        }
+        Uploader {
+            lanes: senders,
+            lane_of: RandomState::new(),
+            done,
+            pending,
+            jobs,
+        }
+    }
+
+    /// The pending objects, for commits and rebalances.
+    pub fn pending(&self) -> &Arc<PendingUploads> {
+        &self.pending
+    }
+
+    /// Queues an object in its partition's lane; waits while [`QUEUE`] objects already wait
+    /// there.
+    pub async fn seal(&mut self, sealed: Sealed) -> Result<(), TaskError> {
+        self.pending.add(&sealed.tp, sealed.first);
+        let lane = (self.lane_of.hash_one(&sealed.tp) % self.lanes.len() as u64) as usize;
+        if self.lanes[lane].send(sealed).await.is_ok() {
+            return Ok(());
+        }
+        // The lane stopped after a failure: that failure is the answer.
+        while let Some(r) = self.done.recv().await {
+            r?;
+        }
+        Err(TaskError::Other("the uploader stopped".into()))
+    }
+
+    /// A finished upload, if one is ready.
+    pub fn try_done(&mut self) -> Option<Result<Uploaded, TaskError>> {
+        self.done.try_recv().ok()
+    }
+
+    /// Waits for the next finished upload; only call it with uploads pending.
+    pub async fn next_done(&mut self) -> Option<Result<Uploaded, TaskError>> {
+        self.done.recv().await
+    }
+}
+
+impl Drop for Uploader {
+    fn drop(&mut self) {
+        for job in &self.jobs {
+            job.abort();
+        }
+        self.pending.stop();
+    }
+}
+
+/// The background half: compresses and writes each object, retrying S3 as the task would.
+struct UploadWorker {
+    ctx: TaskContext,
+    store: Store,
+    retry_limit: Duration,
+    progress: Arc<BackupProgress>,
+}
+
+impl UploadWorker {
+    async fn run(
+        mut self,
+        mut queue: mpsc::Receiver<Sealed>,
+        done: mpsc::UnboundedSender<Result<Uploaded, TaskError>>,
+        pending: Arc<PendingUploads>,
+    ) {
+        while let Some(sealed) = queue.recv().await {
+            let tp = sealed.tp.clone();
+            let result = self.upload(sealed).await;
+            let failed = result.is_err();
+            // The result is queued before the rebalance callback is released, so the task
+            // learns of it before it handles the revocation.
+            let gone = done.send(result).is_err();
+            pending.done(&tp);
+            if failed || gone {
+                break;
+            }
+        }
+        pending.stop();
+    }
+
+    async fn upload(&mut self, sealed: Sealed) -> Result<Uploaded, TaskError> {
+        let Sealed {
+            tp,
+            writer,
+            first,
+            last,
+            len,
+        } = sealed;
+        let count = writer.record_count();
+        let body = tokio::task::spawn_blocking(move || bytes::Bytes::from(writer.finish()))
+            .await
+            .map_err(|e| TaskError::Other(format!("compressing an object failed: {e}")))?;
+        let bytes = body.len();
+        let key = object_key(&self.store.settings.prefix, &tp.0, tp.1, first, last);
+        let meta = [("skiff-records", count.to_string())];
+        let outcome = retry_s3(self, &format!("uploading {key}"), |store| {
+            let (key, body, meta) = (key.clone(), body.clone(), meta.clone());
+            async move { store.put_new(&key, body, &meta).await }
+        })
+        .await?;
+        if outcome == PutOutcome::AlreadyExists {
+            warn!(%key, "object already in the bucket (written by an earlier owner); keeping it");
+        }
+        self.progress.update(|s| {
+            s.objects += 1;
+            s.records += count as u64;
+            s.bytes += bytes as u64;
+            s.last_object = Some(key);
+        });
+        Ok(Uploaded { tp, last, len })
+    }
+}
+
+impl RetryingTask for UploadWorker {
+    fn store(&self) -> Store {
+        self.store.clone()
+    }
+
+    fn retry_limit(&self) -> Duration {
+        self.retry_limit
+    }
+
+    fn stopping(&self) -> bool {
+        self.ctx.stopping()
+    }
+
+    fn show_error(&mut self, error: Option<String>) {
+        self.progress.update(|s| s.last_error = error);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::thread;
+
+    fn tp(p: i32) -> TopicPartition {
+        ("t".to_string(), p)
+    }
+
+    #[test]
+    fn oldest_pending_object_bounds_the_commit() {
+        let pending = PendingUploads::default();
+        assert_eq!(pending.oldest(&tp(0)), None);
+        pending.add(&tp(0), 100);
+        pending.add(&tp(0), 200);
+        pending.add(&tp(1), 7);
+        assert_eq!(pending.oldest(&tp(0)), Some(100));
+        pending.done(&tp(0));
+        assert_eq!(pending.oldest(&tp(0)), Some(200));
+        pending.done(&tp(0));
+        assert_eq!(pending.oldest(&tp(0)), None);
+        assert_eq!(pending.oldest(&tp(1)), Some(7));
+    }
+
+    #[test]
+    fn revocation_waits_for_the_revoked_partitions_uploads_only() {
+        let pending = Arc::new(PendingUploads::default());
+        pending.add(&tp(0), 0);
+        pending.add(&tp(1), 0);
+        let uploader = {
+            let pending = pending.clone();
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(300));
+                pending.done(&tp(0));
+            })
+        };
+        let started = Instant::now();
+        pending.wait_for(&[tp(0)], Duration::from_secs(30));
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(250),
+            "returned after {waited:?}"
+        );
+        assert!(
+            waited < Duration::from_secs(10),
+            "returned after {waited:?}"
+        );
+        // Partition 1 still has an upload pending, but nothing waits on it.
+        let started = Instant::now();
+        pending.wait_for(&[tp(0), tp(2)], Duration::from_secs(30));
+        assert!(started.elapsed() < Duration::from_millis(100));
+        uploader.join().unwrap();
+    }
+
+    #[test]
+    fn revocation_stops_waiting_when_the_uploader_stops_or_at_the_limit() {
+        let pending = Arc::new(PendingUploads::default());
+        pending.add(&tp(0), 0);
+        let started = Instant::now();
+        pending.wait_for(&[tp(0)], Duration::from_millis(200));
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        let stopper = {
+            let pending = pending.clone();
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(100));
+                pending.stop();
+            })
+        };
+        let started = Instant::now();
+        pending.wait_for(&[tp(0)], Duration::from_secs(30));
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert_eq!(
+            pending.oldest(&tp(0)),
+            Some(0),
+            "a stopped uploader's objects stay pending"
+        );
+        stopper.join().unwrap();
+    }
+}
