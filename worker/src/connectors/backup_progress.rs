@@ -59,7 +59,7 @@ impl BackupProgress {
             .set_progress(&self.ctx.connector, self.ctx.task, doc);
     }
 
-    /// Adds a warning, dropping the oldest beyond the last [`MAX_WARNINGS`].
+    /// Adds a warning, keeping the latest `MAX_WARNINGS`.
     pub fn warn(&self, warning: String) {
         self.update(|s| {
             if s.warnings.len() == MAX_WARNINGS {
