@@ -17,11 +17,8 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tracing::warn;
-
-/// Sealed objects that may wait in a lane behind the one being written; more makes `seal` wait.
-const QUEUE: usize = 1;
 
 /// An object's records, sealed and handed to the uploader.
 pub struct Sealed {
@@ -125,7 +122,10 @@ impl PendingUploads {
 
 /// The task's side of the uploader.
 pub struct Uploader {
-    lanes: Vec<mpsc::Sender<Sealed>>,
+    lanes: Vec<mpsc::Sender<(Sealed, OwnedSemaphorePermit)>>,
+    /// One permit per lane: a lane holds one object at a time, so a partition holds at most its
+    /// open buffer and one object being written.
+    idle: Vec<Arc<Semaphore>>,
     /// Picks a partition's lane.
     lane_of: RandomState,
     done: mpsc::UnboundedReceiver<Result<Uploaded, TaskError>>,
@@ -144,9 +144,10 @@ impl Uploader {
     ) -> Self {
         let (done_tx, done) = mpsc::unbounded_channel();
         let pending = Arc::new(PendingUploads::default());
-        let (mut senders, mut jobs) = (Vec::new(), Vec::new());
+        let (mut senders, mut idle, mut jobs) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..lanes.max(1) {
-            let (queue, rx) = mpsc::channel(QUEUE);
+            let (queue, rx) = mpsc::channel(1);
+            idle.push(Arc::new(Semaphore::new(1)));
             let worker = UploadWorker {
                 ctx: ctx.clone(),
                 store: store.clone(),
@@ -162,6 +163,7 @@ impl Uploader {
         }
         Uploader {
             lanes: senders,
+            idle,
             lane_of: RandomState::new(),
             done,
             pending,
@@ -174,12 +176,13 @@ impl Uploader {
         &self.pending
     }
 
-    /// Queues an object in its partition's lane; waits while [`QUEUE`] objects already wait
-    /// there.
+    /// Hands an object to its partition's lane once the lane's previous upload is done.
     pub async fn seal(&mut self, sealed: Sealed) -> Result<(), TaskError> {
         self.pending.add(&sealed.tp, sealed.first);
         let lane = (self.lane_of.hash_one(&sealed.tp) % self.lanes.len() as u64) as usize;
-        if self.lanes[lane].send(sealed).await.is_ok() {
+        if let Ok(permit) = self.idle[lane].clone().acquire_owned().await
+            && self.lanes[lane].send((sealed, permit)).await.is_ok()
+        {
             return Ok(());
         }
         // The lane stopped after a failure: that failure is the answer.
@@ -220,11 +223,11 @@ struct UploadWorker {
 impl UploadWorker {
     async fn run(
         mut self,
-        mut queue: mpsc::Receiver<Sealed>,
+        mut queue: mpsc::Receiver<(Sealed, OwnedSemaphorePermit)>,
         done: mpsc::UnboundedSender<Result<Uploaded, TaskError>>,
         pending: Arc<PendingUploads>,
     ) {
-        while let Some(sealed) = queue.recv().await {
+        while let Some((sealed, _busy)) = queue.recv().await {
             let tp = sealed.tp.clone();
             let result = self.upload(sealed).await;
             let failed = result.is_err();
