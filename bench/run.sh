@@ -22,6 +22,6 @@ CARGO_TARGET_DIR="$SKIFF_BENCH_TARGET_DIR" nice -n 10 cargo build -q --release -
 if [ -n "${SKIFF_BENCH_PEER_PLUGIN:-}" ]; then
   tests/testenv.sh install connect
 fi
-tests/testenv.sh up kafka s3
+tests/testenv.sh up kafka s3 toxiproxy
 command -v kcat >/dev/null || echo "[bench] kcat not found: the consumer limit uses Kafka's Java ConsumerPerformance (apt-get install kcat for librdkafka)"
 exec python3 -m bench.harness.main "$mode"

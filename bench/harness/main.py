@@ -6,13 +6,14 @@ import sys
 import time
 
 from . import kafka, report, scenarios, util
+from .remote_s3 import LATENCY_MS, BANDWIDTH_KB_S, RemoteS3
 from .s3 import S3
 from .workers import FLUSH_BYTES, Peer, Skiff
 
 PARTITIONS = 4
 MODES = {
     # (record size, records): quick keeps the whole run under two minutes on 2 cores.
-    "quick": {"sizes": [(100, 200_000), (1024, 50_000)], "tasks": [1, 2],
+    "quick": {"sizes": [(100, 600_000), (1024, 150_000)], "tasks": [1, 2],
               "scaling": [(10, 200), (100, 20)], "put_objects": 16, "starts": 5},
     # The 1 KiB case is the 1 GB backup whose restore time the issue asks for.
     "full": {"sizes": [(100, 2_000_000), (1024, 1_000_000), (102_400, 10_000)], "tasks": [1, 2],
@@ -29,7 +30,8 @@ def run(mode, with_peer):
     bucket = f"skiff-bench-{mode}-{run_id}"
     s3.create_bucket(bucket)
     res = {"mode": mode, "flush_bytes": FLUSH_BYTES, "limits": [], "runs": [], "scaling": [],
-           "started": time.strftime("%Y-%m-%d %H:%M:%S"), "peer": with_peer}
+           "started": time.strftime("%Y-%m-%d %H:%M:%S"), "peer": with_peer,
+           "remote_latency_ms": LATENCY_MS, "remote_bandwidth_kb_s": BANDWIDTH_KB_S}
     t_start = time.monotonic()
 
     util.say("cold start: skiff-worker spawn to /health 200")
@@ -78,6 +80,8 @@ def run(mode, with_peer):
         finally:
             w.stop()
 
+    res["remote"] = remote_s3_backups(env, s3, bucket, run_id, topics[1024])
+
     for partitions, per in cfg["scaling"]:
         res["scaling"].append(scenarios.partition_scaling(
             lambda: Skiff(env), s3, env, bucket, run_id, partitions, per, 1024))
@@ -89,6 +93,33 @@ def run(mode, with_peer):
     out = os.path.join(util.REPO, "bench", "results")
     report.write(res, out)
     util.say(f"done in {res['wall_s']:.0f} s: {out}/{mode}.md")
+
+
+def remote_s3_backups(env, s3, bucket, run_id, topic_records):
+    """The 1 KiB backup, 1 task, through a proxy that makes S3 look remote, with one upload at a
+    time and with the default background lanes."""
+    topic, records = topic_records
+    remote = RemoteS3(env, f"bench-remote-s3-{run_id}")
+    if not remote.endpoint:
+        util.say("toxiproxy is not running: no remote-S3 figures (tests/testenv.sh up toxiproxy)")
+        return []
+    out = []
+    try:
+        w = Skiff(env).start()
+        try:
+            for lanes in (1, 4):
+                util.say(f"skiff: backup {records} x 1024 B to remote S3, s3.upload.concurrency={lanes}")
+                r = scenarios.backup(w, s3, bucket, f"remote-{run_id}-{lanes}", f"remote/{lanes}",
+                                     topic, records, 1024, 1,
+                                     {"s3.endpoint": remote.endpoint,
+                                      "s3.upload.concurrency": str(lanes)})
+                util.say(f"  {r['rps']:.0f} rec/s, {r['mbps']:.1f} MB/s")
+                out.append(r | {"lanes": lanes})
+        finally:
+            w.stop()
+    finally:
+        remote.close()
+    return out
 
 
 def main():

@@ -81,7 +81,8 @@ def markdown(res):
     out += ["", "## Memory and latency", "",
             "| figure | Skiff | peer |", "|---|---|---|"]
     ss, ps = res["skiff_start"], res.get("peer_start")
-    skiff_peak = max(r["peak_rss"] for r in res["runs"] if r["worker"] == "skiff")
+    skiff_peak = max(r["peak_rss"] for r in res["runs"] + res.get("remote", [])
+                     if r["worker"] == "skiff")
     peer_runs = [r for r in res["runs"] if r["worker"] == "peer"]
     out += [
         f"| cold start to `/health` 200 (median of {len(ss['start_runs'])}) | "
@@ -102,6 +103,16 @@ def markdown(res):
         gb = restore_1k["records"] * 1024 / 1e9
         out.append(f"| restore of the {gb:.2f} GB 1 KiB backup, 2 tasks | {restore_1k['seconds']:.1f} s | "
                    f"{_f(p and p['seconds'], '{:.1f} s')} |")
+    if res.get("remote"):
+        out += ["", "## Backup to a remote-looking S3 (Skiff, 1 KiB records, 1 task)", "",
+                f"Through toxiproxy in front of the S3 server: {res['remote_latency_ms']} ms added to "
+                f"each request and {res['remote_bandwidth_kb_s'] // 1000} MB/s per connection. "
+                "`s3.upload.concurrency` = 1 uploads one object at a time; the default 4 uploads "
+                "several partitions' objects at once while the task goes on consuming.", "",
+                "| s3.upload.concurrency | rec/s | MB/s | CPU s/GB | peak RSS |", "|---|---|---|---|---|"]
+        for r in res["remote"]:
+            out.append(f"| {r['lanes']} | {r['rps']:,.0f} | {r['mbps']:.1f} | {r['cpu_s_per_gb']:.1f} "
+                       f"| {r['peak_rss'] / MIB:.1f} MiB |")
     out += ["", "## Peak RSS as partitions grow (Skiff, 1 KiB records, 2 tasks, fresh worker each)", "",
             "| partitions | records | RSS idle | RSS peak | backup time |", "|---|---|---|---|---|"]
     for sc in res["scaling"]:
@@ -145,6 +156,9 @@ def rows(res):
                         ("peak_rss", "bytes"), ("first_object_s", "s")):
             if r.get(k) is not None:
                 out.append(("throughput", r["worker"], r["op"], r["size"], r["tasks"], 4, k, r[k], unit))
+    for r in res.get("remote", []):
+        for k, unit in (("rps", "rec/s"), ("mbps", "MB/s"), ("cpu_s_per_gb", "s/GB"), ("peak_rss", "bytes")):
+            out.append((f"remote-s3 lanes={r['lanes']}", "skiff", "backup", 1024, 1, 4, k, r[k], unit))
     out.append(("start", "skiff", "", "", "", "", "start_median_s", res["skiff_start"]["start_median_s"], "s"))
     out.append(("start", "skiff", "", "", "", "", "idle_rss", res["skiff_start"]["idle_rss"], "bytes"))
     if res.get("peer_start"):

@@ -43,13 +43,13 @@ def pipe_limit(env, s3: S3, bucket, topic, records, size, put_objects, object_by
             "put_mbps": put_objects * object_bytes / put_s / 1e6}
 
 
-def backup(worker, s3: S3, bucket, name, prefix, topic, records, size, tasks):
-    """POST a sink connector and wait until it committed every record; also the time until the
-    first object appeared under its prefix."""
+def backup(worker, s3: S3, bucket, name, prefix, topic, records, size, tasks, overrides=None):
+    """POST a sink connector (its config with `overrides` on top) and wait until it committed
+    every record; also the time until the first object appeared under its prefix."""
     first = {}
     with Sampler(worker.pid) as smp:
         t0 = time.monotonic()
-        worker.create(name, worker.sink_config(bucket, prefix, topic, tasks))
+        worker.create(name, worker.sink_config(bucket, prefix, topic, tasks) | (overrides or {}))
 
         def finished():
             if "t" not in first and s3.any_object(bucket, prefix + "/"):
