@@ -261,7 +261,8 @@ pub fn reference_markdown() -> String {
          client of the worker; `consumer.`, `producer.` and `admin.` prefixes set one kind only. \
          Besides the Java client's keys, sink consumers take librdkafka's prefetch settings \
          (`consumer.queued.max.messages.kbytes`, default 16384 for sinks; \
-         `consumer.queued.min.messages`; `consumer.fetch.queue.backoff.ms`, default 10 for sinks). \
+         `consumer.queued.min.messages`, default 20000 for sinks; `consumer.fetch.queue.backoff.ms`, \
+         default 10 for sinks). \
          Other keys are logged as ignored.\n\n\
          | key | default | mode | what it does |\n|---|---|---|---|\n",
     );
