@@ -5,6 +5,7 @@
 #   tests/testenv.sh install [component...]   download/build into the cache (by version)
 #   tests/testenv.sh up [component...]        start (idempotent); writes target/testenv/<c>.env
 #   tests/testenv.sh down [component...]      stop and delete the servers' data
+#   tests/testenv.sh restart kafka            stop and start again on the same data and ports
 #   tests/testenv.sh status                   what is running
 #   tests/testenv.sh env [component...]       print KEY=VALUE lines of running components
 #   tests/testenv.sh logs <component>         print the tail of a component's log
@@ -35,6 +36,9 @@ case "$cmd" in
     [ ${#comps[@]} -gt 0 ] || comps=("${ALL_COMPONENTS[@]}")
     # Stop in reverse order of dependence.
     for ((i=${#comps[@]}-1; i>=0; i--)); do "${comps[$i]}_down" || true; done ;;
+  restart)
+    [ "${comps[*]:-}" = kafka ] || die "only kafka can be restarted (tests/testenv.sh restart kafka)"
+    kafka_restart ;;
   status)
     for c in "${ALL_COMPONENTS[@]}"; do
       if "${c}_status" >/dev/null 2>&1; then echo "$c: up"; else echo "$c: down"; fi
@@ -44,5 +48,5 @@ case "$cmd" in
     for c in "${comps[@]}"; do [ -f "$STATE/$c.env" ] && cat "$STATE/$c.env"; done; true ;;
   logs)
     for c in "${comps[@]}"; do tail -n 60 "$STATE/$c/"*.log 2>/dev/null || true; done ;;
-  *) die "unknown command '$cmd' (install, up, down, status, env, logs)" ;;
+  *) die "unknown command '$cmd' (install, up, down, restart, status, env, logs)" ;;
 esac

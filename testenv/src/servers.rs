@@ -184,31 +184,7 @@ pub fn log_tail(component: &str) -> String {
 /// everything needed to see why when that fails.
 fn start(component: &str) -> HashMap<String, String> {
     let state = state_dir();
-    // Test processes may start at once (nextest): one `up` at a time across processes. Rust opens
-    // files close-on-exec, so the servers the script leaves running do not inherit the lock.
-    let lock = fs::create_dir_all(&state)
-        .and_then(|()| File::create(state.join(".up.lock")))
-        .and_then(|file| file.lock().map(|()| file));
-    let script = repo_root().join("tests").join("testenv.sh");
-    let output = Command::new("bash")
-        .arg(&script)
-        .args(["up", component])
-        .output();
-    drop(lock);
-    let failure = match output {
-        Ok(out) if out.status.success() => None,
-        Ok(out) => Some(format!(
-            "`{} up {component}` failed ({}):\n{}{}",
-            script.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )),
-        Err(err) => Some(format!("could not run {}: {err}", script.display())),
-    };
-    if let Some(failure) = failure {
-        fail(component, &failure);
-    }
+    run_script(&["up", component], component);
     let env_path = state.join(format!("{component}.env"));
     match fs::read_to_string(&env_path) {
         Ok(text) => env_file::parse(&text),
@@ -220,6 +196,42 @@ fn start(component: &str) -> HashMap<String, String> {
             ),
         ),
     }
+}
+
+/// Runs `tests/testenv.sh ARGS`, one such run at a time across test processes (nextest may start
+/// several at once); panics with the script's output when it fails. Rust opens files
+/// close-on-exec, so the servers the script leaves running do not inherit the lock.
+fn run_script(args: &[&str], component: &str) {
+    let state = state_dir();
+    let lock = fs::create_dir_all(&state)
+        .and_then(|()| File::create(state.join(".up.lock")))
+        .and_then(|file| file.lock().map(|()| file));
+    let script = repo_root().join("tests").join("testenv.sh");
+    let output = Command::new("bash").arg(&script).args(args).output();
+    drop(lock);
+    let failure = match output {
+        Ok(out) if out.status.success() => None,
+        Ok(out) => Some(format!(
+            "`{} {}` failed ({}):\n{}{}",
+            script.display(),
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )),
+        Err(err) => Some(format!("could not run {}: {err}", script.display())),
+    };
+    if let Some(failure) = failure {
+        fail(component, &failure);
+    }
+}
+
+/// Restarts the Kafka cluster on its own data and ports (`tests/testenv.sh restart kafka`), for
+/// tests of a broker restart; returns once the brokers accept connections again. Only a test
+/// binary of its own should call it: other tests of the same process would see the outage.
+pub fn restart_kafka() {
+    kafka();
+    run_script(&["restart", "kafka"], "kafka");
 }
 
 /// Reads one key of a component's env file, or panics naming the file's gap.

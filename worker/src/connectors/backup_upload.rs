@@ -13,7 +13,7 @@ use crate::runtime::{TaskContext, TaskError, TopicPartition};
 use crate::storage::s3::{PutOutcome, Store};
 use crate::storage::{RetryingTask, retry_s3};
 use skiff_format::{ObjectWriter, object_key};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -24,7 +24,9 @@ use tracing::warn;
 pub struct Sealed {
     pub tp: TopicPartition,
     pub writer: ObjectWriter,
+    /// Offset of its first record (the object key's first half).
     pub first: i64,
+    /// Offset of its last record.
     pub last: i64,
     /// What the records count against the task's memory budget.
     pub len: usize,
@@ -34,12 +36,15 @@ pub struct Sealed {
 #[derive(Debug)]
 pub struct Uploaded {
     pub tp: TopicPartition,
+    /// Offset of its last record: the partition is durable up to here.
     pub last: i64,
+    /// What it counted against the budget ([`Sealed::len`]).
     pub len: usize,
 }
 
 /// First offsets of the objects sealed but not yet in the bucket, per partition, shared with
-/// the consumer's rebalance callback.
+/// the consumer's rebalance callback. An object whose upload failed stays listed: nothing from
+/// its first offset on may be committed.
 #[derive(Default)]
 pub struct PendingUploads {
     state: Mutex<PendingState>,
@@ -48,9 +53,24 @@ pub struct PendingUploads {
 
 #[derive(Default)]
 struct PendingState {
-    firsts: HashMap<TopicPartition, VecDeque<i64>>,
-    /// The uploader stopped: what is still listed will not be written.
+    /// Per partition: its lane, and the first offsets of its objects not yet in the bucket.
+    firsts: HashMap<TopicPartition, (usize, VecDeque<i64>)>,
+    /// Lanes stopped by a failure: their partitions' listed objects will not be written.
+    dead: HashSet<usize>,
+    /// The uploader is gone (its task ended): nothing listed will be written.
     stopped: bool,
+}
+
+impl PendingState {
+    /// Whether an upload of one of `parts` may still land in the bucket.
+    fn writing_any(&self, parts: &[TopicPartition]) -> bool {
+        !self.stopped
+            && parts.iter().any(|p| {
+                self.firsts
+                    .get(p)
+                    .is_some_and(|(lane, _)| !self.dead.contains(lane))
+            })
+    }
 }
 
 impl PendingUploads {
@@ -58,23 +78,30 @@ impl PendingUploads {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn add(&self, tp: &TopicPartition, first: i64) {
+    fn add(&self, tp: &TopicPartition, lane: usize, first: i64) {
         self.lock()
             .firsts
             .entry(tp.clone())
-            .or_default()
+            .or_insert_with(|| (lane, VecDeque::new()))
+            .1
             .push_back(first);
     }
 
-    fn done(&self, tp: &TopicPartition) {
+    /// The oldest object of `tp` is in the bucket.
+    fn written(&self, tp: &TopicPartition) {
         let mut s = self.lock();
-        if let Some(q) = s.firsts.get_mut(tp) {
+        if let Some((_, q)) = s.firsts.get_mut(tp) {
             q.pop_front();
             if q.is_empty() {
                 s.firsts.remove(tp);
             }
         }
         drop(s);
+        self.changed.notify_all();
+    }
+
+    fn lane_failed(&self, lane: usize) {
+        self.lock().dead.insert(lane);
         self.changed.notify_all();
     }
 
@@ -86,21 +113,24 @@ impl PendingUploads {
     /// First offset of the oldest object of `tp` not yet in the bucket: nothing from there on
     /// may be committed.
     pub fn oldest(&self, tp: &TopicPartition) -> Option<i64> {
-        self.lock().firsts.get(tp).and_then(|q| q.front().copied())
+        self.lock()
+            .firsts
+            .get(tp)
+            .and_then(|(_, q)| q.front().copied())
     }
 
-    /// Blocks (on the consumer's thread, inside a rebalance) until no object of `parts` is
-    /// waiting for upload, the uploader stopped, or `limit` passed.
+    /// Blocks (on the consumer's thread, inside a rebalance) until no upload of `parts` can
+    /// still land, or `limit` passed.
     pub fn wait_for(&self, parts: &[TopicPartition], limit: Duration) {
         let wait = || {
             let deadline = Instant::now() + limit;
             let mut s = self.lock();
-            while !s.stopped && parts.iter().any(|p| s.firsts.contains_key(p)) {
+            while s.writing_any(parts) {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     warn!(
                         "rebalance: uploads of revoked partitions still running after {limit:?}; \
-                         letting the rebalance go on"
+                         letting the rebalance go on (their next owner may write some records again)"
                     );
                     return;
                 }
@@ -112,10 +142,15 @@ impl PendingUploads {
             }
         };
         // The uploads run on the runtime this thread belongs to: hand its work to another
-        // thread while this one waits.
+        // thread while this one waits. A single-threaded runtime could not run them meanwhile.
         match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(wait),
-            _ => wait(),
+            Ok(tokio::runtime::RuntimeFlavor::CurrentThread) => {
+                if self.lock().writing_any(parts) {
+                    warn!("rebalance: cannot wait for uploads on a single-threaded runtime");
+                }
+            }
+            Ok(_) => tokio::task::block_in_place(wait),
+            Err(_) => wait(),
         }
     }
 }
@@ -145,10 +180,11 @@ impl Uploader {
         let (done_tx, done) = mpsc::unbounded_channel();
         let pending = Arc::new(PendingUploads::default());
         let (mut senders, mut idle, mut jobs) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..lanes.max(1) {
+        for lane in 0..lanes.max(1) {
             let (queue, rx) = mpsc::channel(1);
             idle.push(Arc::new(Semaphore::new(1)));
             let worker = UploadWorker {
+                lane,
                 ctx: ctx.clone(),
                 store: store.clone(),
                 retry_limit,
@@ -178,18 +214,20 @@ impl Uploader {
 
     /// Hands an object to its partition's lane once the lane's previous upload is done.
     pub async fn seal(&mut self, sealed: Sealed) -> Result<(), TaskError> {
-        self.pending.add(&sealed.tp, sealed.first);
         let lane = (self.lane_of.hash_one(&sealed.tp) % self.lanes.len() as u64) as usize;
+        self.pending.add(&sealed.tp, lane, sealed.first);
         if let Ok(permit) = self.idle[lane].clone().acquire_owned().await
             && self.lanes[lane].send((sealed, permit)).await.is_ok()
         {
             return Ok(());
         }
-        // The lane stopped after a failure: that failure is the answer.
-        while let Some(r) = self.done.recv().await {
+        // The lane stopped after a failure, whose result is queued: that failure is the answer.
+        while let Ok(r) = self.done.try_recv() {
             r?;
         }
-        Err(TaskError::Other("the uploader stopped".into()))
+        Err(TaskError::Other(
+            "an earlier upload failed; the backup stopped there".into(),
+        ))
     }
 
     /// A finished upload, if one is ready.
@@ -212,8 +250,10 @@ impl Drop for Uploader {
     }
 }
 
-/// The background half: compresses and writes each object, retrying S3 as the task would.
+/// The background half of one lane: compresses and writes each object, retrying S3 as the task
+/// would.
 struct UploadWorker {
+    lane: usize,
     ctx: TaskContext,
     store: Store,
     retry_limit: Duration,
@@ -229,17 +269,26 @@ impl UploadWorker {
     ) {
         while let Some((sealed, _busy)) = queue.recv().await {
             let tp = sealed.tp.clone();
-            let result = self.upload(sealed).await;
-            let failed = result.is_err();
-            // The result is queued before the rebalance callback is released, so the task
-            // learns of it before it handles the revocation.
-            let gone = done.send(result).is_err();
-            pending.done(&tp);
-            if failed || gone {
-                break;
+            match self.upload(sealed).await {
+                Ok(uploaded) => {
+                    // The result is queued before the rebalance callback is released, so the
+                    // task learns of it before it handles the revocation.
+                    let gone = done.send(Ok(uploaded)).is_err();
+                    pending.written(&tp);
+                    if gone {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    // The failed object stays pending, so no commit passes it; the lane takes
+                    // nothing more, so no later object of its partitions is written.
+                    queue.close();
+                    let _ = done.send(Err(e));
+                    pending.lane_failed(self.lane);
+                    break;
+                }
             }
         }
-        pending.stop();
     }
 
     async fn upload(&mut self, sealed: Sealed) -> Result<Uploaded, TaskError> {
@@ -306,13 +355,13 @@ mod tests {
     fn oldest_pending_object_bounds_the_commit() {
         let pending = PendingUploads::default();
         assert_eq!(pending.oldest(&tp(0)), None);
-        pending.add(&tp(0), 100);
-        pending.add(&tp(0), 200);
-        pending.add(&tp(1), 7);
+        pending.add(&tp(0), 0, 100);
+        pending.add(&tp(0), 0, 200);
+        pending.add(&tp(1), 1, 7);
         assert_eq!(pending.oldest(&tp(0)), Some(100));
-        pending.done(&tp(0));
+        pending.written(&tp(0));
         assert_eq!(pending.oldest(&tp(0)), Some(200));
-        pending.done(&tp(0));
+        pending.written(&tp(0));
         assert_eq!(pending.oldest(&tp(0)), None);
         assert_eq!(pending.oldest(&tp(1)), Some(7));
     }
@@ -320,13 +369,13 @@ mod tests {
     #[test]
     fn revocation_waits_for_the_revoked_partitions_uploads_only() {
         let pending = Arc::new(PendingUploads::default());
-        pending.add(&tp(0), 0);
-        pending.add(&tp(1), 0);
+        pending.add(&tp(0), 0, 0);
+        pending.add(&tp(1), 1, 0);
         let uploader = {
             let pending = pending.clone();
             thread::spawn(move || {
                 thread::sleep(Duration::from_millis(300));
-                pending.done(&tp(0));
+                pending.written(&tp(0));
             })
         };
         let started = Instant::now();
@@ -350,7 +399,7 @@ mod tests {
     #[test]
     fn revocation_stops_waiting_when_the_uploader_stops_or_at_the_limit() {
         let pending = Arc::new(PendingUploads::default());
-        pending.add(&tp(0), 0);
+        pending.add(&tp(0), 0, 0);
         let started = Instant::now();
         pending.wait_for(&[tp(0)], Duration::from_millis(200));
         assert!(started.elapsed() >= Duration::from_millis(200));
@@ -370,5 +419,27 @@ mod tests {
             "a stopped uploader's objects stay pending"
         );
         stopper.join().unwrap();
+    }
+
+    #[test]
+    fn a_failed_lane_holds_back_commits_but_not_rebalances_and_not_other_lanes() {
+        let pending = PendingUploads::default();
+        pending.add(&tp(0), 0, 40);
+        pending.add(&tp(1), 1, 90);
+        pending.lane_failed(0);
+        assert_eq!(
+            pending.oldest(&tp(0)),
+            Some(40),
+            "records of a failed upload must never be committed"
+        );
+        let started = Instant::now();
+        pending.wait_for(&[tp(0)], Duration::from_secs(30));
+        assert!(started.elapsed() < Duration::from_millis(100));
+        let started = Instant::now();
+        pending.wait_for(&[tp(0), tp(1)], Duration::from_millis(200));
+        assert!(
+            started.elapsed() >= Duration::from_millis(200),
+            "lane 1 is still writing partition 1"
+        );
     }
 }

@@ -26,6 +26,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
+/// Longest a rebalance waits for the revoked partitions' uploads: under librdkafka's default
+/// `max.poll.interval.ms` (5 min), past which the group drops this member and hands its
+/// partitions on anyway.
+const REBALANCE_WAIT_LIMIT: Duration = Duration::from_secs(240);
 /// Longest a background metadata sampling may take.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -533,13 +537,23 @@ impl SinkTask for S3SinkTask {
             {
                 continue;
             }
-            let writer = state
-                .writer
-                .get_or_insert_with(|| ObjectWriter::new(self.format, self.compression));
-            if writer.record_count() == 0 {
-                state.opened_at = Instant::now();
-            }
-            let before = writer.encoded_len();
+            // A new object starts with its header (or version field): counted like its records,
+            // since sealing and revoking take its whole encoded length off the budget.
+            let (writer, before) = match &mut state.writer {
+                Some(w) => {
+                    let len = w.encoded_len();
+                    (w, len)
+                }
+                None => {
+                    state.opened_at = Instant::now();
+                    (
+                        state
+                            .writer
+                            .insert(ObjectWriter::new(self.format, self.compression)),
+                        0,
+                    )
+                }
+            };
             writer.push(&r.record);
             let after = writer.encoded_len();
             let full = after >= self.flush_bytes
@@ -589,7 +603,8 @@ impl SinkTask for S3SinkTask {
     }
 
     fn revocation_barrier(&self) -> Option<RevocationBarrier> {
-        let (pending, limit) = (self.uploader.pending().clone(), self.retry_timeout);
+        let pending = self.uploader.pending().clone();
+        let limit = self.retry_timeout.min(REBALANCE_WAIT_LIMIT);
         Some(Arc::new(move |parts: &[TopicPartition]| {
             pending.wait_for(parts, limit)
         }))

@@ -2,9 +2,12 @@
 //! Apache Connect does, so lag and offset tools work), hands records to the task in offset order,
 //! and commits only the offsets the task reports durable.
 //!
-//! Rebalances: the consumer context forwards revocations over a channel; the loop checks it after
-//! every message, so records fetched before a revocation reach the task before the task is told
-//! to drop that partition's state, and records fetched after it come from the new assignment.
+//! Rebalances: before partitions are given up, the consumer context waits on the task's barrier
+//! (what it is still writing for them) and forwards the revocation over a channel. The loop takes
+//! it in before anything else it does next and after every message: the task drops those
+//! partitions' state, records of them fetched before the revocation are dropped unwritten (their
+//! next owner reads them again from the committed offset), and records fetched after it come from
+//! the new assignment.
 
 use super::{TaskContext, TaskError, TopicPartition};
 use crate::config::client::ClientRole;
@@ -13,6 +16,7 @@ use futures::FutureExt;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientContext, Offset, Timestamp, TopicPartitionList};
 use regex::Regex;
@@ -21,7 +25,7 @@ use skiff_format::{Header, Record, TimestampType};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 /// One consumed record and where it came from.
@@ -158,12 +162,14 @@ pub async fn run<T: SinkTask>(
         .set_task(&ctx.connector, ctx.task, State::Running, None);
     info!(task = %ctx.task_name(), "sink task started");
 
+    let mut errors = ConsumeErrors::default();
     let mut flush_tick = tokio::time::interval(FLUSH_TICK);
     let mut refresh_tick = tokio::time::interval(TOPIC_REFRESH);
     loop {
         tokio::select! {
             _ = ctx.stopped() => break,
             _ = flush_tick.tick() => {
+                apply_revocations(&rx, &mut task);
                 let offsets = task.flush(false).await?;
                 commit(&consumer, offsets, CommitMode::Async).await?;
             }
@@ -171,19 +177,35 @@ pub async fn run<T: SinkTask>(
                 resubscribe(&consumer, &subscription, &internal, &mut subscribed).await?;
             }
             first = consumer.recv() => {
-                let first = first?;
+                let first = match first {
+                    Ok(m) => m,
+                    Err(e) => {
+                        errors.failed(e)?;
+                        continue;
+                    }
+                };
+                errors.cleared();
                 let mut batch = Vec::with_capacity(64);
                 apply_revocations(&rx, &mut task);
                 push_message(&mut batch, &first, &internal);
                 drop(first);
                 while batch.len() < MAX_BATCH {
                     let Some(next) = consumer.recv().now_or_never() else { break };
-                    let next = next?;
-                    if let Ok(revoked) = rx.try_recv() {
-                        // Records fetched before the revocation go to the task first.
-                        task.put(std::mem::take(&mut batch)).await?;
+                    let next = match next {
+                        Ok(m) => m,
+                        Err(e) => {
+                            errors.failed(e)?;
+                            break;
+                        }
+                    };
+                    while let Ok(revoked) = rx.try_recv() {
+                        // Records of the revoked partitions fetched before the revocation are
+                        // dropped: uncommitted, they are read again by the partitions' next
+                        // owner, and this task must write nothing more for them.
+                        batch.retain(|r| {
+                            !revoked.iter().any(|(t, p)| *t == r.topic && *p == r.partition)
+                        });
                         task.revoked(&revoked);
-                        apply_revocations(&rx, &mut task);
                     }
                     push_message(&mut batch, &next, &internal);
                 }
@@ -194,9 +216,54 @@ pub async fn run<T: SinkTask>(
         }
     }
     info!(task = %ctx.task_name(), "sink task stopping: flushing and committing");
+    apply_revocations(&rx, &mut task);
     let offsets = task.flush(true).await?;
     commit(&consumer, offsets, CommitMode::Sync).await?;
     Ok(())
+}
+
+/// How long consuming may keep failing (broker restarting, leader moving, network cut) before
+/// the task fails.
+const CONSUME_ERROR_LIMIT: Duration = Duration::from_secs(300);
+/// Errors this far apart belong to separate faults.
+const CONSUME_ERROR_GAP: Duration = Duration::from_secs(60);
+
+/// The consumer's errors: librdkafka reconnects and retries by itself, as the Java consumer does,
+/// so a non-fatal error is logged and ridden out; a fatal one, or errors that go on for
+/// [`CONSUME_ERROR_LIMIT`] without a record in between, fail the task.
+#[derive(Default)]
+struct ConsumeErrors {
+    /// First and latest error of the current run of errors.
+    run: Option<(Instant, Instant)>,
+}
+
+impl ConsumeErrors {
+    fn failed(&mut self, e: KafkaError) -> Result<(), TaskError> {
+        self.failed_at(e, Instant::now())
+    }
+
+    fn failed_at(&mut self, e: KafkaError, now: Instant) -> Result<(), TaskError> {
+        if matches!(e, KafkaError::MessageConsumptionFatal(_)) {
+            return Err(e.into());
+        }
+        let first = match self.run {
+            Some((first, latest)) if now.duration_since(latest) < CONSUME_ERROR_GAP => first,
+            _ => now,
+        };
+        self.run = Some((first, now));
+        if now.duration_since(first) >= CONSUME_ERROR_LIMIT {
+            return Err(e.into());
+        }
+        warn!(
+            "consuming failed, retrying (the task fails if this lasts {CONSUME_ERROR_LIMIT:?}): {e}"
+        );
+        Ok(())
+    }
+
+    /// A record arrived: the fault is over.
+    fn cleared(&mut self) {
+        self.run = None;
+    }
 }
 
 fn apply_revocations<T: SinkTask>(rx: &mpsc::Receiver<Vec<TopicPartition>>, task: &mut T) {
@@ -323,6 +390,40 @@ pub fn anchored(pattern: &str) -> Result<Regex, regex::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transient_consume_errors_are_ridden_out_until_they_last_too_long() {
+        use rdkafka::types::RDKafkaErrorCode::{BrokerTransportFailure, Fatal};
+        let transport = || KafkaError::MessageConsumption(BrokerTransportFailure);
+        let t0 = Instant::now();
+        let mut errors = ConsumeErrors::default();
+        assert!(errors.failed_at(transport(), t0).is_ok());
+        // Errors every 10 s for almost the limit: still retried.
+        let mut t = t0;
+        while t + Duration::from_secs(10) < t0 + CONSUME_ERROR_LIMIT {
+            t += Duration::from_secs(10);
+            assert!(errors.failed_at(transport(), t).is_ok());
+        }
+        assert!(
+            errors
+                .failed_at(transport(), t0 + CONSUME_ERROR_LIMIT)
+                .is_err()
+        );
+        // A record in between, or a long quiet gap, starts a new run.
+        errors.cleared();
+        assert!(
+            errors
+                .failed_at(transport(), t0 + CONSUME_ERROR_LIMIT * 2)
+                .is_ok()
+        );
+        let later = t0 + CONSUME_ERROR_LIMIT * 2 + CONSUME_ERROR_GAP * 2;
+        assert!(errors.failed_at(transport(), later).is_ok());
+        assert!(
+            errors
+                .failed_at(KafkaError::MessageConsumptionFatal(Fatal), later)
+                .is_err()
+        );
+    }
 
     #[test]
     fn regex_matches_whole_names_only() {

@@ -1,0 +1,90 @@
+//! The Kafka broker restarts in the middle of a backup (a rolling upgrade, a crashed pod): the
+//! sink task rides it out, reconnects by itself, and the bucket holds every record exactly once.
+//! This binary holds this one test because the restart interrupts every client of the shared
+//! test broker.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Splits each partition's records into `n` consecutive slices.
+fn slices(
+    all: &BTreeMap<i32, Vec<skiff_format::Record>>,
+    n: usize,
+) -> Vec<BTreeMap<i32, Vec<skiff_format::Record>>> {
+    (0..n)
+        .map(|i| {
+            all.iter()
+                .map(|(p, recs)| {
+                    let per = recs.len().div_ceil(n);
+                    let end = ((i + 1) * per).min(recs.len());
+                    (*p, recs[(i * per).min(end)..end].to_vec())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn broker_restart_during_a_backup_loses_and_duplicates_nothing() {
+    // The worker's log goes to the test output: a failure here is a reconnect that went wrong,
+    // and the client's messages are what explain it.
+    let _logs = skiff_worker::logging::init("info", false);
+    let topic = skiff_testenv::unique_name("restart");
+    let bucket = skiff_testenv::unique_name("restart");
+    skiff_testenv::create_topic(&topic, 2).await.unwrap();
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let worker = start_worker().await;
+    let url = worker.url.clone();
+    let all = sample_records(2, 1500);
+    let parts = slices(&all, 6);
+
+    let mut sink = s3_config(&bucket);
+    sink.insert("connector.class".into(), "AwsStorageSinkConnector".into());
+    sink.insert("topics".into(), topic.clone().into());
+    sink.insert("flush.size".into(), "100".into());
+    sink.insert("flush.interval.ms".into(), "300".into());
+    create_connector(&url, "restart-backup", sink).await;
+    produce(&topic, &parts[0]).await;
+    eventually(90, "the first slice to be committed", || async {
+        (committed_records(&url, "restart-backup", &topic).await? >= 500).then_some(())
+    })
+    .await;
+
+    // Records keep arriving while the broker goes down and comes back.
+    let producer = {
+        let (topic, rest) = (topic.clone(), parts[1..3].to_vec());
+        tokio::spawn(async move {
+            for slice in rest {
+                produce(&topic, &slice).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    };
+    tokio::task::spawn_blocking(skiff_testenv::restart_kafka)
+        .await
+        .unwrap();
+    producer.await.unwrap();
+    for slice in &parts[3..] {
+        produce(&topic, slice).await;
+    }
+    eventually(180, "the backup to catch up after the restart", || async {
+        let status = get_json(format!("{url}/connectors/restart-backup/status")).await?;
+        assert_ne!(
+            status["tasks"][0]["state"], "FAILED",
+            "the task failed after the broker restart: {status}"
+        );
+        (committed_records(&url, "restart-backup", &topic).await? >= 3000).then_some(())
+    })
+    .await;
+    let status = get_json(format!("{url}/connectors/restart-backup/status"))
+        .await
+        .unwrap();
+    assert_eq!(
+        status["tasks"][0]["state"], "RUNNING",
+        "the task must survive a broker restart: {status}"
+    );
+    assert_bucket_holds_exactly(&bucket, "", &topic, &all).await;
+}
