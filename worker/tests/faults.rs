@@ -25,25 +25,6 @@ async fn s3_proxy(name: &str) -> Proxy {
         .unwrap()
 }
 
-async fn task_states(url: &str, connector: &str) -> Vec<String> {
-    get_json(format!("{url}/connectors/{connector}/status"))
-        .await
-        .and_then(|s| {
-            s["tasks"].as_array().map(|ts| {
-                ts.iter()
-                    .map(|t| t["state"].as_str().unwrap_or("").to_string())
-                    .collect()
-            })
-        })
-        .unwrap_or_default()
-}
-
-/// The first task's progress document.
-async fn progress(url: &str, connector: &str) -> Option<Value> {
-    let p = get_json(format!("{url}/connectors/{connector}/progress")).await?;
-    p["tasks"].get(0).map(|t| t["progress"].clone())
-}
-
 fn halves(
     all: &BTreeMap<i32, Vec<skiff_format::Record>>,
 ) -> [BTreeMap<i32, Vec<skiff_format::Record>>; 2] {

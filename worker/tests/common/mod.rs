@@ -247,3 +247,23 @@ pub async fn committed_records(url: &str, connector: &str, topic: &str) -> Optio
             .sum(),
     )
 }
+
+/// The states of a connector's tasks, from its status.
+pub async fn task_states(url: &str, connector: &str) -> Vec<String> {
+    get_json(format!("{url}/connectors/{connector}/status"))
+        .await
+        .and_then(|s| {
+            s["tasks"].as_array().map(|ts| {
+                ts.iter()
+                    .map(|t| t["state"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
+/// The first task's progress document.
+pub async fn progress(url: &str, connector: &str) -> Option<Value> {
+    let p = get_json(format!("{url}/connectors/{connector}/progress")).await?;
+    p["tasks"].get(0).map(|t| t["progress"].clone())
+}
