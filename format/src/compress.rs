@@ -6,14 +6,18 @@ use std::io::{self, Read, Write};
 use crate::Compression;
 use crate::error::FormatError;
 
-/// Zstandard level: the library default, a good ratio at hundreds of MB/s.
-const ZSTD_LEVEL: i32 = 3;
+/// Zstandard level when none is given: the library default, a good ratio at hundreds of MB/s.
+pub const ZSTD_DEFAULT_LEVEL: i32 = 3;
+/// Gzip level when none is given (zlib's default).
+pub const GZIP_DEFAULT_LEVEL: i32 = 6;
 /// Most bytes reserved up front for a decompressed body, whatever its header claims.
 const MAX_PREALLOCATION: usize = 64 << 20;
 
-/// Appends `raw` compressed with `compression` to `out`.
+/// Appends `raw` compressed with `compression` to `out`, at `level` (zstd and gzip; the codec's
+/// default when `None`; out-of-range levels are clamped by the codec).
 pub(crate) fn compress_into(
     compression: Compression,
+    level: Option<i32>,
     raw: &[u8],
     mut out: Vec<u8>,
 ) -> io::Result<Vec<u8>> {
@@ -23,7 +27,8 @@ pub(crate) fn compress_into(
             Ok(out)
         }
         Compression::Zstd => {
-            let mut encoder = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)?;
+            let level = level.unwrap_or(ZSTD_DEFAULT_LEVEL);
+            let mut encoder = zstd::stream::write::Encoder::new(out, level)?;
             encoder.set_pledged_src_size(Some(raw.len() as u64))?;
             encoder.include_contentsize(true)?;
             encoder.write_all(raw)?;
@@ -35,7 +40,8 @@ pub(crate) fn compress_into(
             encoder.finish().map_err(io::Error::other)
         }
         Compression::Gzip => {
-            let mut encoder = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+            let level = level.unwrap_or(GZIP_DEFAULT_LEVEL).clamp(0, 9) as u32;
+            let mut encoder = flate2::write::GzEncoder::new(out, flate2::Compression::new(level));
             encoder.write_all(raw)?;
             encoder.finish()
         }

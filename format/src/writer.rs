@@ -13,6 +13,8 @@ use crate::{Compression, Format, Record};
 pub struct ObjectWriter {
     format: Format,
     compression: Compression,
+    /// Compression level (zstd, gzip); the codec's default when `None`.
+    level: Option<i32>,
     /// The object so far: v0's version field or room for the Skiff header, then the records.
     buf: Vec<u8>,
     tally: Tally,
@@ -37,11 +39,19 @@ impl ObjectWriter {
         ObjectWriter {
             format,
             compression,
+            level: None,
             buf,
             tally: Tally::default(),
             first: None,
             last: None,
         }
+    }
+
+    /// Compresses at `level` (zstd 1–19, gzip 1–9) instead of the codec's default: lower is
+    /// faster, higher is smaller. Ignored by lz4 and by uncompressed objects.
+    pub fn with_level(mut self, level: Option<i32>) -> Self {
+        self.level = level;
+        self
     }
 
     /// Appends a record. Records must come in increasing offset order, as they do from one
@@ -125,7 +135,9 @@ impl ObjectWriter {
             codec => {
                 let mut out = Vec::with_capacity(HEADER_LEN + raw.len() / 2);
                 out.resize(HEADER_LEN, 0);
-                compress_into(codec, raw, out).ok().map(|out| (codec, out))
+                compress_into(codec, self.level, raw, out)
+                    .ok()
+                    .map(|out| (codec, out))
             }
         };
         let (compression, mut out) = compressed.unwrap_or((Compression::None, self.buf));

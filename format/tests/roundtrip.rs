@@ -137,6 +137,43 @@ fn every_format_and_compression_round_trips() {
 }
 
 #[test]
+fn compression_levels_apply_and_round_trip() {
+    // Varied but compressible values, so the levels' outputs differ.
+    let records: Vec<Record> = (0..2000)
+        .map(|i| Record {
+            value: Some(
+                format!(
+                    "event {i} from sensor {} reading {}",
+                    i % 37,
+                    i * 7919 % 1000
+                )
+                .into_bytes(),
+            ),
+            ..record(i)
+        })
+        .collect();
+    for (compression, fast, small) in [(Compression::Zstd, 1, 19), (Compression::Gzip, 1, 9)] {
+        let body = |level: i32| {
+            let mut w = ObjectWriter::new(Format::SkiffV1, compression).with_level(Some(level));
+            for r in &records {
+                w.try_push(r).unwrap();
+            }
+            w.finish()
+        };
+        let (fast_body, small_body) = (body(fast), body(small));
+        assert_ne!(
+            fast_body, small_body,
+            "{compression}: the level is not applied"
+        );
+        assert!(small_body.len() <= fast_body.len(), "{compression}");
+        for b in [fast_body, small_body] {
+            assert_eq!(b[8], compression as u8, "the header names the codec");
+            assert_eq!(decode(&b).unwrap().records, records);
+        }
+    }
+}
+
+#[test]
 fn skiff_summary_is_in_the_header() {
     let records = shapes();
     let expected = Summary {
