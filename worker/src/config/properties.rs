@@ -80,6 +80,15 @@ pub fn json_scalar(key: &str, v: &serde_json::Value) -> Result<String, String> {
     }
 }
 
+/// Properties from `(key, value)` pairs, for unit tests.
+#[cfg(test)]
+pub fn props(pairs: &[(&str, &str)]) -> Properties {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -467,13 +467,7 @@ fn hostname() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn props(pairs: &[(&str, &str)]) -> Properties {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::config::properties::props;
 
     #[test]
     fn defaults_and_listeners() {

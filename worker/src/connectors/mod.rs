@@ -302,13 +302,7 @@ pub fn number<T: std::str::FromStr>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn props(pairs: &[(&str, &str)]) -> Properties {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::config::properties::props;
 
     #[test]
     fn plugins_are_found_by_class_simple_name_and_alias() {

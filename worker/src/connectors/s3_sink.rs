@@ -661,13 +661,7 @@ impl SinkTask for S3SinkTask {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn config(pairs: &[(&str, &str)]) -> Properties {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::config::properties::props;
 
     fn fields(errors: Vec<(String, String)>) -> Vec<String> {
         errors.into_iter().map(|(k, _)| k).collect::<Vec<_>>()
@@ -675,31 +669,31 @@ mod tests {
 
     #[test]
     fn compression_level_is_checked_against_its_codec() {
-        assert!(validate(&config(&[("compression.level", "1")])).is_empty());
+        assert!(validate(&props(&[("compression.level", "1")])).is_empty());
         assert!(
-            validate(&config(&[
+            validate(&props(&[
                 ("compression", "gzip"),
                 ("compression.level", "9")
             ]))
             .is_empty()
         );
-        let too_high = validate(&config(&[("compression.level", "30")]));
+        let too_high = validate(&props(&[("compression.level", "30")]));
         assert_eq!(fields(too_high.clone()), ["compression.level"]);
         assert!(too_high[0].1.contains("1 to 19"), "{too_high:?}");
         assert_eq!(
-            fields(validate(&config(&[
+            fields(validate(&props(&[
                 ("compression", "gzip"),
                 ("compression.level", "12")
             ]))),
             ["compression.level"]
         );
-        let lz4 = validate(&config(&[
+        let lz4 = validate(&props(&[
             ("compression", "lz4"),
             ("compression.level", "3"),
         ]));
         assert!(lz4[0].1.contains("remove it"), "{lz4:?}");
         assert_eq!(
-            fields(validate(&config(&[("compression.level", "fast")]))),
+            fields(validate(&props(&[("compression.level", "fast")]))),
             ["compression.level"]
         );
     }
@@ -707,16 +701,16 @@ mod tests {
     #[test]
     fn budget_and_upload_lanes_are_checked() {
         assert_eq!(
-            fields(validate(&config(&[
+            fields(validate(&props(&[
                 ("flush.size.bytes", "1000"),
                 ("buffer.max.bytes", "999"),
             ]))),
             ["buffer.max.bytes"]
         );
         assert_eq!(
-            fields(validate(&config(&[("s3.upload.concurrency", "0")]))),
+            fields(validate(&props(&[("s3.upload.concurrency", "0")]))),
             ["s3.upload.concurrency"]
         );
-        assert!(validate(&config(&[("s3.upload.concurrency", "8")])).is_empty());
+        assert!(validate(&props(&[("s3.upload.concurrency", "8")])).is_empty());
     }
 }

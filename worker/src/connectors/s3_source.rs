@@ -1049,13 +1049,7 @@ impl SourceTask for S3SourceTask {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn props(pairs: &[(&str, &str)]) -> Properties {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::config::properties::props;
 
     #[test]
     fn target_names_apply_mapping_then_prefix() {

@@ -245,14 +245,8 @@ pub fn decode_offset(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::properties::props;
     use serde_json::json;
-
-    fn props(pairs: &[(&str, &str)]) -> Properties {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn values_are_byte_equal_to_apache_connect() {

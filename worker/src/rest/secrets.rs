@@ -55,13 +55,7 @@ pub fn restore_hidden(new: &mut Properties, stored: Option<&Properties>) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn props(pairs: &[(&str, &str)]) -> Properties {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::config::properties::props;
 
     #[test]
     fn secrets_are_hidden_and_round_trip() {

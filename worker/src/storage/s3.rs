@@ -502,6 +502,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::properties::props;
 
     #[test]
     fn only_refusals_are_final() {
@@ -539,13 +540,6 @@ mod tests {
             error_chain(&e),
             "dispatch failure: io error: Connection refused"
         );
-    }
-
-    fn props(pairs: &[(&str, &str)]) -> Properties {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
     }
 
     #[test]
