@@ -133,16 +133,9 @@ EOF
       --add-scram 'SCRAM-SHA-512=[name=skiff,password=skiff-secret]' \
       >"$dir/format-$id.log" 2>&1 || { cat "$dir/format-$id.log" >&2; die "formatting Kafka storage failed"; }
   done
+  for ((id = 1; id <= n; id++)); do kafka_start_node "$id"; done
   for ((id = 1; id <= n; id++)); do
-    local nd="$dir/node-$id"
-    start_bg "$nd/pid" "$dir/console-$id.log" java -Xmx768m -Xms256m \
-      -Dlog4j2.configurationFile="$nd/log4j2.properties" -cp "$home/lib/*" \
-      kafka.Kafka "$nd/server.properties"
-  done
-  for ((id = 1; id <= n; id++)); do
-    wait_alive "$dir/node-$id/pid" 90 "$(kafka_node_log "$id")" "kafka node $id" \
-      kafka_node_ready "$(kafka_node_log "$id")" "${ports[id]}" \
-      || { kafka_down_keep_logs; die "kafka did not start (logs: $dir)"; }
+    kafka_wait_node "$id" || { kafka_down_keep_logs; die "kafka did not start (logs: $dir)"; }
   done
   cat >"$STATE/kafka.env" <<EOF
 KAFKA_BOOTSTRAP=$bootstrap
@@ -158,25 +151,34 @@ EOF
 # a test): clients keep their bootstrap address and find the same topics and offsets.
 kafka_restart() {
   kafka_status >/dev/null 2>&1 || die "kafka is not running: nothing to restart"
-  local dir="$STATE/kafka" home n id nd port
-  home="$(kafka_home)"; n="$(cat "$dir/brokers")"
+  local dir="$STATE/kafka" n id
+  n="$(cat "$dir/brokers")"
   for ((id = 1; id <= n; id++)); do
-    nd="$dir/node-$id"
-    stop_pid "$nd/pid"
+    stop_pid "$dir/node-$id/pid"
     # The readiness check looks for the start line in the log: keep the old one aside.
     mv -f "$(kafka_node_log "$id")" "$(kafka_node_log "$id").before-restart" 2>/dev/null || true
-    start_bg "$nd/pid" "$dir/console-$id.log" java -Xmx768m -Xms256m \
-      -Dlog4j2.configurationFile="$nd/log4j2.properties" -cp "$home/lib/*" \
-      kafka.Kafka "$nd/server.properties"
+    kafka_start_node "$id"
   done
   for ((id = 1; id <= n; id++)); do
-    nd="$dir/node-$id"
-    port="$(sed -n 's|^listeners=PLAINTEXT://127.0.0.1:\([0-9]*\),.*|\1|p' "$nd/server.properties")"
-    wait_alive "$nd/pid" 90 "$(kafka_node_log "$id")" "kafka node $id" \
-      kafka_node_ready "$(kafka_node_log "$id")" "$port" \
-      || die "kafka did not come back after the restart (logs: $dir)"
+    kafka_wait_node "$id" || die "kafka did not come back after the restart (logs: $dir)"
   done
   log "kafka restarted ($n node(s))"
+}
+
+# kafka_start_node ID: starts node ID of the formatted cluster in the background.
+kafka_start_node() {
+  local dir="$STATE/kafka" nd="$STATE/kafka/node-$1"
+  start_bg "$nd/pid" "$dir/console-$1.log" java -Xmx768m -Xms256m \
+    -Dlog4j2.configurationFile="$nd/log4j2.properties" -cp "$(kafka_home)/lib/*" \
+    kafka.Kafka "$nd/server.properties"
+}
+
+# kafka_wait_node ID: waits until node ID serves its PLAINTEXT listener (read from its config).
+kafka_wait_node() {
+  local nd="$STATE/kafka/node-$1" port
+  port="$(sed -n 's|^listeners=PLAINTEXT://127.0.0.1:\([0-9]*\),.*|\1|p' "$nd/server.properties")"
+  wait_alive "$nd/pid" 90 "$(kafka_node_log "$1")" "kafka node $1" \
+    kafka_node_ready "$(kafka_node_log "$1")" "$port"
 }
 
 # kafka_node_ready LOGFILE PORT: the node logged that it started and accepts connections.
