@@ -3,7 +3,6 @@ local S3 server, adding per-request latency and a per-connection bandwidth cap, 
 uploading while consuming shows on one machine."""
 
 import json
-import os
 import urllib.request
 
 from . import util
@@ -24,12 +23,10 @@ class RemoteS3:
 
     def __init__(self, env, name):
         self.endpoint = None
-        state = os.environ.get("SKIFF_TESTENV_STATE", os.path.join(util.REPO, "target", "testenv"))
-        path = os.path.join(state, "toxiproxy.env")
-        if not os.path.exists(path):
+        try:
+            self.base = util.testenv_env(("toxiproxy",))["TOXIPROXY_URL"]
+        except (OSError, KeyError):
             return
-        with open(path) as f:
-            self.base = dict(line.strip().split("=", 1) for line in f if "=" in line)["TOXIPROXY_URL"]
         self.name = name
         port = util.free_port()
         upstream = env["S3_ENDPOINT"].removeprefix("http://")

@@ -68,11 +68,11 @@ def wait_until(what, fn, timeout_s, period=0.1, progress=None):
     raise BenchError(f"timed out after {timeout_s}s waiting for {what}")
 
 
-def testenv_env():
-    """KEY=VALUE pairs the running test environment wrote (Kafka and S3)."""
+def testenv_env(components=("kafka", "s3")):
+    """KEY=VALUE pairs the running test environment wrote for `components`."""
     state = os.environ.get("SKIFF_TESTENV_STATE", os.path.join(REPO, "target", "testenv"))
     env = {}
-    for c in ("kafka", "s3"):
+    for c in components:
         with open(os.path.join(state, f"{c}.env")) as f:
             for line in f:
                 k, _, v = line.strip().partition("=")
