@@ -170,13 +170,7 @@ pub struct Uploader {
 
 impl Uploader {
     /// Starts the background uploader of one task with `lanes` uploads at a time (at least one).
-    pub fn start(
-        ctx: TaskContext,
-        store: Store,
-        retry_limit: Duration,
-        lanes: usize,
-        progress: Arc<BackupProgress>,
-    ) -> Self {
+    pub fn start(calls: BackupCalls, lanes: usize) -> Self {
         let (done_tx, done) = mpsc::unbounded_channel();
         let pending = Arc::new(PendingUploads::default());
         let (mut senders, mut idle, mut jobs) = (Vec::new(), Vec::new(), Vec::new());
@@ -185,10 +179,7 @@ impl Uploader {
             idle.push(Arc::new(Semaphore::new(1)));
             let worker = UploadWorker {
                 lane,
-                ctx: ctx.clone(),
-                store: store.clone(),
-                retry_limit,
-                progress: progress.clone(),
+                calls: calls.clone(),
             };
             jobs.push(tokio::spawn(worker.run(
                 rx,
@@ -250,14 +241,41 @@ impl Drop for Uploader {
     }
 }
 
+/// What a backup's S3 calls need: the store, how long a failing call is retried, whether the
+/// task is stopping, and where a failing call is shown. The task's listings and every upload
+/// lane share one.
+#[derive(Clone)]
+pub struct BackupCalls {
+    pub store: Store,
+    /// `s3.retry.timeout.ms`.
+    pub retry_limit: Duration,
+    pub ctx: TaskContext,
+    pub progress: Arc<BackupProgress>,
+}
+
+impl RetryingTask for BackupCalls {
+    fn store(&self) -> Store {
+        self.store.clone()
+    }
+
+    fn retry_limit(&self) -> Duration {
+        self.retry_limit
+    }
+
+    fn stopping(&self) -> bool {
+        self.ctx.stopping()
+    }
+
+    fn show_error(&mut self, error: Option<String>) {
+        self.progress.update(|s| s.last_error = error);
+    }
+}
+
 /// The background half of one lane: compresses and writes each object, retrying S3 as the task
 /// would.
 struct UploadWorker {
     lane: usize,
-    ctx: TaskContext,
-    store: Store,
-    retry_limit: Duration,
-    progress: Arc<BackupProgress>,
+    calls: BackupCalls,
 }
 
 impl UploadWorker {
@@ -304,9 +322,9 @@ impl UploadWorker {
             .await
             .map_err(|e| TaskError::Other(format!("compressing an object failed: {e}")))?;
         let bytes = body.len();
-        let key = object_key(&self.store.settings.prefix, &tp.0, tp.1, first, last);
+        let key = object_key(&self.calls.store.settings.prefix, &tp.0, tp.1, first, last);
         let meta = [("skiff-records", count.to_string())];
-        let outcome = retry_s3(self, &format!("uploading {key}"), |store| {
+        let outcome = retry_s3(&mut self.calls, &format!("uploading {key}"), |store| {
             let (key, body, meta) = (key.clone(), body.clone(), meta.clone());
             async move { store.put_new(&key, body, &meta).await }
         })
@@ -314,31 +332,13 @@ impl UploadWorker {
         if outcome == PutOutcome::AlreadyExists {
             warn!(%key, "object already in the bucket (written by an earlier owner); keeping it");
         }
-        self.progress.update(|s| {
+        self.calls.progress.update(|s| {
             s.objects += 1;
             s.records += count as u64;
             s.bytes += bytes as u64;
             s.last_object = Some(key);
         });
         Ok(Uploaded { tp, last, len })
-    }
-}
-
-impl RetryingTask for UploadWorker {
-    fn store(&self) -> Store {
-        self.store.clone()
-    }
-
-    fn retry_limit(&self) -> Duration {
-        self.retry_limit
-    }
-
-    fn stopping(&self) -> bool {
-        self.ctx.stopping()
-    }
-
-    fn show_error(&mut self, error: Option<String>) {
-        self.progress.update(|s| s.last_error = error);
     }
 }
 

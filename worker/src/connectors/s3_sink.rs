@@ -8,7 +8,7 @@
 
 use super::backup_metadata;
 use super::backup_progress::BackupProgress;
-use super::backup_upload::{Sealed, Uploaded, Uploader};
+use super::backup_upload::{BackupCalls, Sealed, Uploaded, Uploader};
 use super::config_def::{ConfigDef, ConfigType};
 use super::gaps;
 use super::number;
@@ -16,8 +16,8 @@ use crate::config::client::ClientRole;
 use crate::config::properties::Properties;
 use crate::runtime::sink::{self, RevocationBarrier, SinkRecord, SinkTask};
 use crate::runtime::{TaskContext, TaskError, TopicPartition};
-use crate::storage::s3::{S3Settings, Store};
-use crate::storage::{RetryingTask, retry_s3};
+use crate::storage::retry_s3;
+use crate::storage::s3::S3Settings;
 use async_trait::async_trait;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use skiff_format::{Compression, Format, ObjectWriter, parse_object_key};
@@ -208,7 +208,8 @@ struct PartitionState {
 
 /// The backup task.
 struct S3SinkTask {
-    store: Store,
+    /// The store, retry limit and progress the task's S3 calls use (shared with its uploads).
+    calls: BackupCalls,
     format: Format,
     compression: Compression,
     /// `compression.level`, when set.
@@ -217,7 +218,6 @@ struct S3SinkTask {
     flush_bytes: usize,
     flush_interval: Duration,
     budget: usize,
-    retry_timeout: Duration,
     metadata_interval: Duration,
     last_metadata: Option<Instant>,
     metadata_job: Option<tokio::task::JoinHandle<()>>,
@@ -227,7 +227,6 @@ struct S3SinkTask {
     /// The part of `buffered` sealed and waiting for (or in) upload.
     in_flight: usize,
     uploader: Uploader,
-    progress: Arc<BackupProgress>,
     ctx: TaskContext,
     /// Asks the broker where a partition's log starts, made on the first jump in offsets.
     probe: Option<Arc<BaseConsumer>>,
@@ -258,19 +257,16 @@ impl S3SinkTask {
                 TaskError::Config("'compression' must be zstd, lz4, gzip or none".into())
             })?;
         info!(bucket = %store.bucket(), prefix = %store.settings.prefix, ?format, ?compression, "backup task configured");
-        let retry_timeout =
-            Duration::from_millis(number(config, "s3.retry.timeout.ms", 900_000u64)?);
-        let progress = Arc::new(BackupProgress::new(ctx.clone()));
-        let lanes = number(config, "s3.upload.concurrency", 4usize)?;
-        let uploader = Uploader::start(
-            ctx.clone(),
-            store.clone(),
-            retry_timeout,
-            lanes,
-            progress.clone(),
-        );
-        Ok(S3SinkTask {
+        let calls = BackupCalls {
             store,
+            retry_limit: Duration::from_millis(number(config, "s3.retry.timeout.ms", 900_000u64)?),
+            ctx: ctx.clone(),
+            progress: Arc::new(BackupProgress::new(ctx.clone())),
+        };
+        let lanes = number(config, "s3.upload.concurrency", 4usize)?;
+        let uploader = Uploader::start(calls.clone(), lanes);
+        Ok(S3SinkTask {
+            calls,
             format,
             compression,
             level: config
@@ -284,7 +280,6 @@ impl S3SinkTask {
             flush_bytes: number(config, "flush.size.bytes", 8 * 1024 * 1024usize)?,
             flush_interval: Duration::from_millis(number(config, "flush.interval.ms", 60_000u64)?),
             budget: number(config, "buffer.max.bytes", 64 * 1024 * 1024usize)?,
-            retry_timeout,
             metadata_interval: Duration::from_millis(number(
                 config,
                 "metadata.interval.ms",
@@ -296,7 +291,6 @@ impl S3SinkTask {
             buffered: 0,
             in_flight: 0,
             uploader,
-            progress,
             ctx: ctx.clone(),
             probe: None,
             gap_checked: HashMap::new(),
@@ -345,7 +339,7 @@ impl S3SinkTask {
             Ok(Ok((low, _))) => {
                 if let Some(w) = gaps::gap_warning(tp, expected, low) {
                     warn!("{w}");
-                    self.progress.warn(w);
+                    self.calls.progress.warn(w);
                 }
             }
             Ok(Err(e)) => {
@@ -356,7 +350,7 @@ impl S3SinkTask {
     }
 
     fn folder(&self, tp: &TopicPartition) -> String {
-        format!("{}{}/{}/", self.store.settings.prefix, tp.0, tp.1)
+        format!("{}{}/{}/", self.calls.store.settings.prefix, tp.0, tp.1)
     }
 
     /// Finds where the bucket's copy of a partition ends. The listing is retried like an
@@ -371,14 +365,14 @@ impl S3SinkTask {
             }
         }
         let folder = self.folder(tp);
-        let keys = retry_s3(self, &format!("listing {folder}"), |store| {
+        let keys = retry_s3(&mut self.calls, &format!("listing {folder}"), |store| {
             let folder = folder.clone();
             async move { store.list_keys(&folder, None).await }
         })
         .await?;
         let last = keys
             .iter()
-            .filter_map(|k| parse_object_key(&self.store.settings.prefix, k))
+            .filter_map(|k| parse_object_key(&self.calls.store.settings.prefix, k))
             .filter(|k| k.topic == tp.0 && k.partition == tp.1)
             .map(|k| k.last_offset)
             .max();
@@ -452,7 +446,7 @@ impl S3SinkTask {
 
     fn report(&self) {
         let (buffered, partitions) = (self.buffered, self.partitions.len());
-        self.progress.update(|s| {
+        self.calls.progress.update(|s| {
             s.buffered = buffered;
             s.partitions = partitions;
         });
@@ -477,7 +471,7 @@ impl S3SinkTask {
         let own_group = format!("connect-{}", self.ctx.connector);
         let (worker, store, interval) = (
             self.ctx.worker.clone(),
-            self.store.clone(),
+            self.calls.store.clone(),
             self.metadata_interval,
         );
         self.metadata_job = Some(tokio::spawn(async move {
@@ -518,24 +512,6 @@ impl S3SinkTask {
             }
         }
         Ok(())
-    }
-}
-
-impl RetryingTask for S3SinkTask {
-    fn store(&self) -> Store {
-        self.store.clone()
-    }
-
-    fn retry_limit(&self) -> Duration {
-        self.retry_timeout
-    }
-
-    fn stopping(&self) -> bool {
-        self.ctx.stopping()
-    }
-
-    fn show_error(&mut self, error: Option<String>) {
-        self.progress.update(|s| s.last_error = error);
     }
 }
 
@@ -640,7 +616,7 @@ impl SinkTask for S3SinkTask {
 
     fn revocation_barrier(&self) -> Option<RevocationBarrier> {
         let pending = self.uploader.pending().clone();
-        let limit = self.retry_timeout.min(REBALANCE_WAIT_LIMIT);
+        let limit = self.calls.retry_limit.min(REBALANCE_WAIT_LIMIT);
         Some(Arc::new(move |parts: &[TopicPartition]| {
             pending.wait_for(parts, limit)
         }))
