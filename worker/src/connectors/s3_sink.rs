@@ -359,10 +359,7 @@ impl S3SinkTask {
     async fn open(&mut self, tp: &TopicPartition) -> Result<PartitionState, TaskError> {
         // Objects this task sealed before the partition was revoked must be in the listing.
         while self.uploader.pending().oldest(tp).is_some() {
-            match self.uploader.next_done().await {
-                Some(done) => self.finished(done)?,
-                None => break,
-            }
+            self.finish_next().await?;
         }
         let folder = self.folder(tp);
         let keys = retry_s3(&mut self.calls, &format!("listing {folder}"), |store| {
@@ -433,13 +430,18 @@ impl S3SinkTask {
         Ok(())
     }
 
+    /// Waits for the next upload to finish and takes it in; call it with uploads pending.
+    async fn finish_next(&mut self) -> Result<(), TaskError> {
+        match self.uploader.next_done().await {
+            Some(done) => self.finished(done),
+            None => Err(TaskError::Other("the uploader stopped".into())),
+        }
+    }
+
     /// Waits until every sealed object is in the bucket.
     async fn wait_uploads(&mut self) -> Result<(), TaskError> {
         while self.in_flight > 0 {
-            match self.uploader.next_done().await {
-                Some(done) => self.finished(done)?,
-                None => return Err(TaskError::Other("the uploader stopped".into())),
-            }
+            self.finish_next().await?;
         }
         Ok(())
     }
@@ -506,10 +508,7 @@ impl S3SinkTask {
             self.seal(&tp).await?;
         }
         while self.buffered > self.budget && self.in_flight > 0 {
-            match self.uploader.next_done().await {
-                Some(done) => self.finished(done)?,
-                None => break,
-            }
+            self.finish_next().await?;
         }
         Ok(())
     }
