@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{eventually, get_json, http};
+use common::{create_when_led, eventually, get_json, http};
 use serde_json::{Value, json};
 use skiff_worker::config::properties::Properties;
 use skiff_worker::config::worker::WorkerConfig;
@@ -148,22 +148,6 @@ async fn start_worker(group: &str) -> (Running, String) {
         .unwrap();
     let url = format!("http://{}", running.addr);
     (running, url)
-}
-
-/// Creates a connector through `url`, retrying while the worker answers 409 (it has not joined
-/// its group or does not know the leader yet).
-async fn create_when_led(url: &str, name: &str, config: Value) {
-    let body = json!({"name": name, "config": config});
-    eventually(60, "a leader to accept the connector", || async {
-        let r = http()
-            .post(format!("{url}/connectors"))
-            .json(&body)
-            .send()
-            .await
-            .ok()?;
-        (r.status() == 201).then_some(())
-    })
-    .await;
 }
 
 async fn status(url: &str, name: &str) -> Option<Value> {

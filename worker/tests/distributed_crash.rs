@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -65,17 +64,7 @@ async fn a_killed_workers_backup_task_moves_and_nothing_is_lost() {
     sink.insert("tasks.max".into(), "2".into());
     sink.insert("flush.size".into(), "100".into());
     sink.insert("flush.interval.ms".into(), "300".into());
-    let body = json!({"name": "dist-backup", "config": sink});
-    eventually(60, "the cluster to accept the connector", || async {
-        let r = http()
-            .post(format!("{url_a}/connectors"))
-            .json(&body)
-            .send()
-            .await
-            .ok()?;
-        (r.status() == 201).then_some(())
-    })
-    .await;
+    create_when_led(&url_a, "dist-backup", serde_json::Value::Object(sink)).await;
     let workers = eventually(90, "a task on each worker", || async {
         let w = task_workers(&url_a, "dist-backup").await?;
         (w.len() == 2 && w.contains(&id_b)).then_some(w)

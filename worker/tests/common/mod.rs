@@ -267,3 +267,19 @@ pub async fn progress(url: &str, connector: &str) -> Option<Value> {
     let p = get_json(format!("{url}/connectors/{connector}/progress")).await?;
     p["tasks"].get(0).map(|t| t["progress"].clone())
 }
+
+/// Creates a connector through `url`, retrying while the worker answers 409 (it has not joined
+/// its group or does not know the leader yet).
+pub async fn create_when_led(url: &str, name: &str, config: Value) {
+    let body = serde_json::json!({"name": name, "config": config});
+    eventually(60, "a leader to accept the connector", || async {
+        let r = http()
+            .post(format!("{url}/connectors"))
+            .json(&body)
+            .send()
+            .await
+            .ok()?;
+        (r.status() == 201).then_some(())
+    })
+    .await;
+}
