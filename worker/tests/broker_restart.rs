@@ -1,5 +1,6 @@
-//! The Kafka broker restarts in the middle of a backup (a rolling upgrade, a crashed pod): the
-//! sink task rides it out, reconnects by itself, and the bucket holds every record exactly once.
+//! The Kafka broker restarts in the middle of a backup and of a restore (a rolling upgrade, a
+//! crashed pod): the tasks ride it out and reconnect by themselves; the bucket and the restored
+//! topic hold every record exactly once.
 //! This binary holds this one test because the restart interrupts every client of the shared
 //! test broker.
 
@@ -28,7 +29,7 @@ fn slices(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn broker_restart_during_a_backup_loses_and_duplicates_nothing() {
+async fn broker_restarts_during_backup_and_restore_lose_and_duplicate_nothing() {
     // The worker's log goes to the test output: a failure here is a reconnect that went wrong,
     // and the client's messages are what explain it.
     let _logs = skiff_worker::logging::init("info", false);
@@ -87,4 +88,40 @@ async fn broker_restart_during_a_backup_loses_and_duplicates_nothing() {
         "the task must survive a broker restart: {status}"
     );
     assert_bucket_holds_exactly(&bucket, "", &topic, &all).await;
+
+    // The restore: 300 records a second, so the restart lands in the middle of it.
+    let restored = format!("{topic}-r");
+    skiff_testenv::create_topic(&restored, 2).await.unwrap();
+    let mut source = s3_config(&bucket);
+    source.insert("connector.class".into(), "AwsStorageSourceConnector".into());
+    source.insert(
+        "topics.mapping".into(),
+        format!("{topic}:{restored}").into(),
+    );
+    source.insert("maxRecordsPerSecond".into(), "300".into());
+    create_connector(&url, "restart-restore", source).await;
+    eventually(60, "the restore to write its first records", || async {
+        let p = progress(&url, "restart-restore").await?;
+        (p["recordsRestored"].as_u64()? > 0).then_some(())
+    })
+    .await;
+    tokio::task::spawn_blocking(skiff_testenv::restart_kafka)
+        .await
+        .unwrap();
+    let during = progress(&url, "restart-restore").await.unwrap();
+    assert_eq!(
+        during["done"], false,
+        "the restore finished before the restart: the test proves nothing ({during})"
+    );
+    eventually(180, "the restore to finish after the restart", || async {
+        let states = task_states(&url, "restart-restore").await;
+        assert!(
+            !states.iter().any(|s| s == "FAILED"),
+            "the restore task failed after the broker restart"
+        );
+        let p = progress(&url, "restart-restore").await?;
+        (p["done"] == true).then_some(())
+    })
+    .await;
+    assert_same_records(&all, &consume_all(&restored, 2), true);
 }

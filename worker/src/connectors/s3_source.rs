@@ -1044,6 +1044,11 @@ impl SourceTask for S3SourceTask {
     fn committed(&mut self) {
         self.report();
     }
+
+    fn delivery_waiting(&mut self, waiting: Option<String>) {
+        self.last_error = waiting;
+        self.report();
+    }
 }
 
 #[cfg(test)]

@@ -1,14 +1,25 @@
 //! The source task loop: polls the task, produces its records with an idempotent producer
 //! (acks=all, order kept per partition), and stores each source partition's offset only after
 //! every record up to it was acknowledged.
+//!
+//! Records never time out in the producer: as Apache Connect sets `delivery.timeout.ms` to its
+//! maximum, the producer retries until Kafka takes them, and the task shows the wait meanwhile.
+//! A timed-out record would leave a gap that later records fill past (librdkafka bumps the
+//! producer epoch and goes on), and the restore's resume point, counted from the target's end
+//! offset, would then skip records; with no time-outs and librdkafka's gapless guarantee, what
+//! reached a partition is always a prefix of what was sent to it.
 
 use super::offsets::JsonMap;
 use super::{TaskContext, TaskError};
 use crate::config::client::ClientRole;
+use crate::config::worker::WorkerConfig;
+use rdkafka::ClientConfig;
 use async_trait::async_trait;
 use futures::future::try_join_all;
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
 use skiff_api::rest::State;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -35,33 +46,46 @@ pub trait SourceTask: Send {
     async fn poll(&mut self) -> Result<Vec<SourceRecord>, TaskError>;
     /// Called after the records of the last poll were acknowledged and their offsets stored.
     fn committed(&mut self) {}
+    /// Called while Kafka has not acknowledged the last poll's records for a while (`Some`, what
+    /// is waiting) and once they are (`None`), so the task can show it as its current error.
+    fn delivery_waiting(&mut self, _waiting: Option<String>) {}
 }
 
 /// How long to wait before polling again when a task had nothing.
 const IDLE_WAIT: Duration = Duration::from_millis(250);
-/// How long one record may take to be acknowledged, retries included.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long records may wait for Kafka before the task reports the wait.
+const DELIVERY_REPORT_AFTER: Duration = Duration::from_secs(10);
 
 /// Builds the idempotent producer source tasks write with.
 pub fn producer(ctx: &TaskContext) -> Result<FutureProducer, TaskError> {
-    let mut cfg = ctx.worker.client(ClientRole::Producer)?.to_rdkafka();
-    cfg.set(
-        "client.id",
-        format!("connector-producer-{}", ctx.task_name()),
-    )
-    .set("enable.idempotence", "true")
-    .set("acks", "all")
-    .set(
-        "message.timeout.ms",
-        DELIVERY_TIMEOUT.as_millis().to_string(),
-    );
+    Ok(producer_config(&ctx.worker, &ctx.task_name())?.create()?)
+}
+
+/// The source producer's settings: no delivery time-out, and a fatal error rather than a gap
+/// when a batch fails (see the module comment).
+fn producer_config(worker: &WorkerConfig, task_name: &str) -> Result<ClientConfig, TaskError> {
+    let mut cfg = worker.client(ClientRole::Producer)?.to_rdkafka();
+    for key in ["delivery.timeout.ms", "message.timeout.ms"] {
+        if cfg.get(key).is_some() {
+            warn!(
+                "producer.{key} is ignored for source tasks: records are retried until Kafka \
+                 takes them, so a restore leaves no gap"
+            );
+            cfg.remove(key);
+        }
+    }
+    cfg.set("client.id", format!("connector-producer-{task_name}"))
+        .set("enable.idempotence", "true")
+        .set("enable.gapless.guarantee", "true")
+        .set("acks", "all")
+        .set("message.timeout.ms", "0");
     if cfg.get("linger.ms").is_none() {
         cfg.set("linger.ms", "5");
     }
     if cfg.get("compression.type").is_none() {
         cfg.set("compression.type", "lz4");
     }
-    Ok(cfg.create()?)
+    Ok(cfg)
 }
 
 /// Runs a source task until it is asked to stop or fails.
@@ -82,7 +106,9 @@ pub async fn run<T: SourceTask>(mut ctx: TaskContext, mut task: T) -> Result<(),
                 _ = tokio::time::sleep(IDLE_WAIT) => {}
             }
         } else {
-            let latest = deliver(&producer, &records).await?;
+            let Some(latest) = deliver(&mut ctx, &mut task, &producer, &records).await? else {
+                break;
+            };
             let topics: std::collections::BTreeSet<&str> =
                 records.iter().map(|r| r.topic.as_str()).collect();
             ctx.status.add_topics(&ctx.connector, topics);
@@ -112,11 +138,13 @@ pub async fn flush_offsets(ctx: &TaskContext) -> Result<(), TaskError> {
 }
 
 /// Produces every record, waits for all acknowledgements, and returns the last source offset per
-/// source partition.
-async fn deliver(
+/// source partition; `None` when the task was asked to stop first (nothing of the batch stored).
+async fn deliver<T: SourceTask>(
+    ctx: &mut TaskContext,
+    task: &mut T,
     producer: &FutureProducer,
     records: &[SourceRecord],
-) -> Result<Vec<(JsonMap, Option<JsonMap>)>, TaskError> {
+) -> Result<Option<Vec<(JsonMap, Option<JsonMap>)>>, TaskError> {
     let mut pending = Vec::with_capacity(records.len());
     for r in records {
         let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
@@ -146,10 +174,11 @@ async fn deliver(
                     // The local queue is full: wait for deliveries to drain it.
                     if matches!(
                         e,
-                        rdkafka::error::KafkaError::MessageProduction(
-                            rdkafka::types::RDKafkaErrorCode::QueueFull
-                        )
+                        KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)
                     ) {
+                        if ctx.stopping() {
+                            return Ok(None);
+                        }
                         tokio::time::sleep(Duration::from_millis(10)).await;
                         fr = back;
                     } else {
@@ -160,19 +189,72 @@ async fn deliver(
         };
         pending.push(fut);
     }
-    let results = try_join_all(pending)
-        .await
-        .map_err(|_| TaskError::Kafka("producer closed before delivery".into()))?;
+    let started = Instant::now();
+    let mut all = try_join_all(pending);
+    let mut reported = false;
+    let results = loop {
+        tokio::select! {
+            r = &mut all => break r,
+            _ = ctx.stopped() => return Ok(None),
+            _ = tokio::time::sleep(DELIVERY_REPORT_AFTER) => {
+                let waiting = format!(
+                    "{} records not yet acknowledged by Kafka after {}s; the producer keeps \
+                     retrying (is the broker reachable?)",
+                    records.len(),
+                    started.elapsed().as_secs()
+                );
+                warn!("{waiting}");
+                task.delivery_waiting(Some(waiting));
+                reported = true;
+            }
+        }
+    }
+    .map_err(|_| TaskError::Kafka("producer closed before delivery".into()))?;
     for res in results {
         if let Err((e, _)) = res {
-            warn!("delivery failed: {e}");
-            return Err(TaskError::Kafka(format!("record not delivered: {e}")));
+            let fatal = producer
+                .client()
+                .fatal_error()
+                .map(|(_, reason)| format!(" ({reason})"))
+                .unwrap_or_default();
+            warn!("delivery failed: {e}{fatal}");
+            return Err(TaskError::Kafka(format!("record not delivered: {e}{fatal}")));
         }
+    }
+    if reported {
+        info!("Kafka acknowledges records again");
+        task.delivery_waiting(None);
     }
     let mut latest: BTreeMap<String, (JsonMap, JsonMap)> = BTreeMap::new();
     for r in records {
         let key = serde_json::Value::Object(r.source_partition.clone()).to_string();
         latest.insert(key, (r.source_partition.clone(), r.source_offset.clone()));
     }
-    Ok(latest.into_values().map(|(p, o)| (p, Some(o))).collect())
+    Ok(Some(latest.into_values().map(|(p, o)| (p, Some(o))).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::properties::props;
+
+    #[test]
+    fn records_never_time_out_and_a_failed_batch_cannot_leave_a_gap() {
+        let worker = WorkerConfig::from_properties(props(&[
+            ("bootstrap.servers", "127.0.0.1:9092"),
+            ("producer.delivery.timeout.ms", "30000"),
+            ("producer.linger.ms", "20"),
+        ]))
+        .unwrap();
+        let cfg = producer_config(&worker, "restore-0").unwrap();
+        assert_eq!(cfg.get("message.timeout.ms"), Some("0"));
+        assert_eq!(cfg.get("delivery.timeout.ms"), None, "the user's time-out is dropped");
+        assert_eq!(cfg.get("enable.idempotence"), Some("true"));
+        assert_eq!(cfg.get("enable.gapless.guarantee"), Some("true"));
+        assert_eq!(cfg.get("acks"), Some("all"));
+        assert_eq!(cfg.get("linger.ms"), Some("20"), "other overrides still apply");
+        assert_eq!(cfg.get("client.id"), Some("connector-producer-restore-0"));
+        cfg.create::<rdkafka::producer::BaseProducer>()
+            .expect("librdkafka accepts the settings");
+    }
 }
