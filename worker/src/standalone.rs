@@ -4,9 +4,11 @@
 
 use crate::config::client::ClientRole;
 use crate::config::properties::{Properties, read_connector_file, read_properties};
+use crate::config::rest::RestListener;
 use crate::config::worker::WorkerConfig;
 use crate::herder::Herder;
-use crate::rest::{self, AppState, ClusterInfo, LogControl};
+use crate::rest::tls::TlsListener;
+use crate::rest::{self, AppState, ClusterInfo, Credentials, LogControl, ServedOverTls};
 use crate::runtime::offsets::OffsetStore;
 use crate::runtime::status::StatusStore;
 use crate::runtime::worker::Worker;
@@ -66,8 +68,8 @@ pub async fn start(
     let worker = Arc::new(Worker::new(config.clone(), StatusStore::default(), offsets));
     let herder = Arc::new(Herder::new(worker));
     let info = Arc::new(ClusterInfo::default());
-    let listener = bind_rest(&config).await?;
-    let (addr, shutdown, server) = serve(listener, herder.clone(), info.clone(), logs)?;
+    let listeners = bind_rest(&config).await?;
+    let (addr, shutdown, server) = serve(&config, listeners, herder.clone(), info.clone(), logs)?;
     info!(%addr, worker_id = %config.worker_id, "REST API listening");
     spawn_cluster_id_lookup(config.clone(), info.clone());
     for c in connectors {
@@ -84,21 +86,42 @@ pub async fn start(
     Ok(Running::new(addr, herder, shutdown, server))
 }
 
-/// Binds the REST listener (`listeners` / `rest.port`), naming the address when it is taken.
-pub(crate) async fn bind_rest(config: &WorkerConfig) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(config.rest_listen)
-        .await
-        .with_context(|| {
+/// Binds every REST listener (`listeners` / `rest.port`), naming the address when it is taken.
+pub(crate) async fn bind_rest(
+    config: &WorkerConfig,
+) -> anyhow::Result<Vec<(RestListener, TcpListener)>> {
+    let mut bound = Vec::new();
+    for l in &config.rest.listeners {
+        let tcp = TcpListener::bind(l.addr).await.with_context(|| {
             format!(
                 "cannot listen on {} (listeners / rest.port): is another worker running there?",
-                config.rest_listen
+                l.addr
             )
-        })
+        })?;
+        bound.push((*l, tcp));
+    }
+    Ok(bound)
 }
 
-/// Serves the REST API on `listener` until the returned sender says stop.
+/// The address of the listener other workers reach this one by (the first of the advertised
+/// scheme), as bound (so a `:0` port is the one the system picked).
+pub(crate) fn advertised_addr(
+    config: &WorkerConfig,
+    bound: &[(RestListener, TcpListener)],
+) -> anyhow::Result<std::net::SocketAddr> {
+    let (_, tcp) = bound
+        .iter()
+        .find(|(l, _)| l.https == config.rest.advertised_https)
+        .or(bound.first())
+        .context("no REST listener")?;
+    Ok(tcp.local_addr()?)
+}
+
+/// Serves the REST API on every bound listener until the returned sender says stop; returns the
+/// advertised listener's address.
 pub(crate) fn serve(
-    listener: TcpListener,
+    config: &WorkerConfig,
+    bound: Vec<(RestListener, TcpListener)>,
     herder: Arc<Herder>,
     info: Arc<ClusterInfo>,
     logs: LogControl,
@@ -107,22 +130,59 @@ pub(crate) fn serve(
     tokio::sync::watch::Sender<bool>,
     tokio::task::JoinHandle<()>,
 )> {
-    let addr = listener.local_addr()?;
+    let addr = advertised_addr(config, &bound)?;
+    let credentials = match &config.rest.credentials_file {
+        Some(path) => Some(Arc::new(Credentials::load(path)?)),
+        None => None,
+    };
+    let tls = match &config.rest.tls {
+        Some(t) if bound.iter().any(|(l, _)| l.https) => {
+            Some(Arc::new(rest::tls::server_config(t)?))
+        }
+        _ => None,
+    };
     let app = rest::router(AppState {
         herder,
         info,
         logs: Arc::new(logs),
+        credentials,
+        forward_client: crate::distributed::forward::client(config.rest.tls.as_ref())?,
     });
-    let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(async move {
+    let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+    let mut servers = Vec::new();
+    for (listener, tcp) in bound {
+        let mut rx = shutdown_rx.clone();
         let graceful = async move {
-            let _ = shutdown_rx.wait_for(|s| *s).await;
+            let _ = rx.wait_for(|s| *s).await;
         };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(graceful)
-            .await
-        {
-            error!("REST server failed: {e}");
+        let local = tcp.local_addr()?;
+        info!(addr = %local, scheme = listener.scheme(), "REST listener");
+        servers.push(match &tls {
+            Some(tls) if listener.https => {
+                let tls_listener = TlsListener::new(tcp, tls.clone())?;
+                let app = app.clone().layer(axum::Extension(ServedOverTls));
+                tokio::spawn(async move {
+                    if let Err(e) = axum::serve(tls_listener, app)
+                        .with_graceful_shutdown(graceful)
+                        .await
+                    {
+                        error!("REST server on {local} failed: {e}");
+                    }
+                })
+            }
+            _ => {
+                let app = app.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = axum::serve(tcp, app).with_graceful_shutdown(graceful).await {
+                        error!("REST server on {local} failed: {e}");
+                    }
+                })
+            }
+        });
+    }
+    let server = tokio::spawn(async move {
+        for s in servers {
+            let _ = s.await;
         }
     });
     Ok((addr, shutdown, server))

@@ -532,3 +532,96 @@ async fn a_cluster_forms_over_sasl_ssl_with_scram_and_plain() {
     );
     println!("wrong password refused in {:?}: {text}", started.elapsed());
 }
+
+/// Workers that serve https and ask for basic auth still forward writes to their leader and
+/// task restarts to the task's owner: the user's credentials go along, over TLS.
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_through_a_follower_reach_the_leader_over_https_with_the_users_credentials() {
+    let pki = common::TestPki::new();
+    let users = pki.dir.path().join("users.properties");
+    std::fs::write(&users, "admin: adm1n-pass\n").unwrap();
+    let group = skiff_testenv::unique_name("skiff-tls");
+    let topic = skiff_testenv::unique_name("tls-input");
+    skiff_testenv::create_topic(&topic, 2).await.unwrap();
+    let (keystore, ca) = (pki.path("server.p12"), pki.path("ca.pem"));
+    let mut urls = Vec::new();
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        let p = group_props(
+            &group,
+            &[
+                ("bootstrap.servers", &skiff_testenv::kafka().bootstrap),
+                ("listeners", "https://127.0.0.1:0"),
+                ("listeners.https.ssl.keystore.location", &keystore),
+                (
+                    "listeners.https.ssl.keystore.password",
+                    common::TestPki::P12_PASSWORD,
+                ),
+                ("listeners.https.ssl.truststore.location", &ca),
+                (
+                    "rest.basic.auth.credentials.file",
+                    &users.display().to_string(),
+                ),
+            ],
+        );
+        let w = skiff_worker::distributed::start(p, LogControl::new(None, "info"))
+            .await
+            .unwrap();
+        urls.push(format!("https://{}", w.addr));
+        workers.push(w);
+    }
+    let client = pki.client(false);
+    let dir = tempfile::tempdir().unwrap();
+    // One connector created through each worker: one of the two requests is forwarded.
+    for (i, url) in urls.iter().enumerate() {
+        let name = format!("tls-fs-{i}");
+        let body = json!({"name": name, "config": {"connector.class": "FileStreamSink",
+            "topics": topic, "file": dir.path().join(format!("{i}.txt")).display().to_string()}});
+        eventually(60, "the cluster to accept the connector", || async {
+            let r = client
+                .post(format!("{url}/connectors"))
+                .basic_auth("admin", Some("adm1n-pass"))
+                .json(&body)
+                .send()
+                .await
+                .ok()?;
+            assert_ne!(
+                r.status(),
+                401,
+                "the forwarded request lost its credentials"
+            );
+            (r.status() == 201).then_some(())
+        })
+        .await;
+        let r = client
+            .post(format!("{url}/connectors"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "no credentials, no forwarding");
+    }
+    for (i, url) in urls.iter().enumerate() {
+        eventually(60, "both connectors listed by every worker", || async {
+            let r = client
+                .get(format!("{url}/connectors"))
+                .basic_auth("admin", Some("adm1n-pass"))
+                .send()
+                .await
+                .ok()?;
+            let list: Value = r.json().await.ok()?;
+            (list.as_array()?.len() == 2).then_some(())
+        })
+        .await;
+        let r = client
+            .put(format!("{url}/connectors/tls-fs-{i}/pause"))
+            .basic_auth("admin", Some("adm1n-pass"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+    }
+    for w in workers {
+        w.stop().await;
+    }
+}

@@ -5,6 +5,7 @@
 pub mod client;
 pub mod properties;
 pub mod providers;
+pub mod rest;
 pub mod worker;
 
 use thiserror::Error;

@@ -5,6 +5,7 @@ use super::ConfigError;
 use super::client::{ClientConfig, ClientRole, client_config};
 use super::properties::Properties;
 use super::providers::ConfigProviders;
+use super::rest::RestSettings;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -48,7 +49,7 @@ pub const WORKER_KEYS: &[WorkerKey] = &[
         "listeners",
         "http://:8083",
         "both",
-        "Where the REST API listens; one `http://host:port` (https is refused with a clear error).",
+        "Where the REST API listens: `http://host:port` and/or `https://host:port` entries, each served. An https listener takes its key from `listeners.https.ssl.keystore.*` (PKCS12 or PEM), or from the worker's `ssl.*` keys when no key has that prefix; `ssl.client.auth` (none, requested, required) with `ssl.truststore.*` asks for client certificates.",
     ),
     key(
         "rest.port",
@@ -78,7 +79,19 @@ pub const WORKER_KEYS: &[WorkerKey] = &[
         "rest.advertised.listener",
         "",
         "both",
-        "Accepted, ignored: only http is served.",
+        "`http` or `https`: the scheme other workers use to reach this one (default: the first listener's).",
+    ),
+    key(
+        "rest.extension.classes",
+        "",
+        "both",
+        "Apache's `org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension` turns on basic auth, with the credentials file its JAAS `PropertyFileLoginModule` names (`-Djava.security.auth.login.config` in `KAFKA_OPTS`) or `rest.basic.auth.credentials.file`. Other extensions are refused.",
+    ),
+    key(
+        "rest.basic.auth.credentials.file",
+        "",
+        "both",
+        "Requests must authenticate with HTTP basic auth against this file of `user: password` lines (the format of Apache's `PropertyFileLoginModule`); `GET /health` stays open for probes.",
     ),
     key(
         "key.converter",
@@ -286,8 +299,10 @@ pub struct WorkerConfig {
     /// Every property as given, for client overrides and for connectors that read worker keys.
     pub raw: Properties,
     pub bootstrap_servers: String,
-    /// Where the REST server listens.
+    /// The advertised REST listener's address (the first listener of the advertised scheme).
     pub rest_listen: SocketAddr,
+    /// Every REST listener, their TLS and authentication.
+    pub rest: RestSettings,
     /// `host:port` that identifies this worker in statuses (`worker_id`).
     pub worker_id: String,
     pub key_converter: String,
@@ -338,7 +353,16 @@ impl WorkerConfig {
         let bootstrap_servers = get("bootstrap.servers")
             .unwrap_or("localhost:9092")
             .to_string();
-        let rest_listen = rest_listen(&raw)?;
+        let providers = ConfigProviders::from_worker(&raw)?;
+        let rest = RestSettings::from_properties(
+            &providers.resolve(&raw)?,
+            std::env::var("KAFKA_OPTS").ok().as_deref(),
+        )?;
+        let rest_listen = rest
+            .listeners
+            .iter()
+            .find(|l| l.https == rest.advertised_https)
+            .map_or(rest.listeners[0].addr, |l| l.addr);
         let advertised_host = match get("rest.advertised.host.name") {
             Some(h) if !h.is_empty() => h.to_string(),
             _ if rest_listen.ip().is_unspecified() => hostname(),
@@ -356,10 +380,10 @@ impl WorkerConfig {
         };
         let offset_flush_interval = ms("offset.flush.interval.ms", 60_000)?;
         let task_shutdown_timeout = ms("task.shutdown.graceful.timeout.ms", 5_000)?;
-        let providers = ConfigProviders::from_worker(&raw)?;
         let mut cfg = WorkerConfig {
             bootstrap_servers,
             rest_listen,
+            rest,
             worker_id: format!("{advertised_host}:{advertised_port}"),
             key_converter: get("key.converter")
                 .unwrap_or(DEFAULT_CONVERTER)
@@ -410,46 +434,6 @@ fn parse_num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError>
     v.trim()
         .parse()
         .map_err(|_| ConfigError::invalid(key, format!("'{v}' is not a valid number")))
-}
-
-/// `listeners=http://host:port` (first entry) or the older `rest.host.name`/`rest.port`.
-fn rest_listen(raw: &Properties) -> Result<SocketAddr, ConfigError> {
-    let (host, port) = if let Some(l) = raw.get("listeners") {
-        let first = l.split(',').next().unwrap_or("").trim();
-        let rest = first.strip_prefix("http://").ok_or_else(|| {
-            ConfigError::invalid(
-                "listeners",
-                format!("'{first}' is not supported: use http://host:port (https listeners are not available yet)"),
-            )
-        })?;
-        let (h, p) = rest.rsplit_once(':').ok_or_else(|| {
-            ConfigError::invalid(
-                "listeners",
-                format!("'{first}' has no port: use http://host:port"),
-            )
-        })?;
-        (h.to_string(), parse_num::<u16>("listeners", p)?)
-    } else {
-        let port = match raw.get("rest.port") {
-            Some(p) => parse_num::<u16>("rest.port", p)?,
-            None => 8083,
-        };
-        (raw.get("rest.host.name").cloned().unwrap_or_default(), port)
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let ip: std::net::IpAddr = match host {
-        "" | "0.0.0.0" => std::net::Ipv4Addr::UNSPECIFIED.into(),
-        "localhost" => std::net::Ipv4Addr::LOCALHOST.into(),
-        h => h.parse().map_err(|_| {
-            ConfigError::invalid(
-                "listeners",
-                format!(
-                    "'{h}' is not an IP address: listen on an address such as 0.0.0.0 or 127.0.0.1"
-                ),
-            )
-        })?,
-    };
-    Ok(SocketAddr::new(ip, port))
 }
 
 fn hostname() -> String {
@@ -506,6 +490,6 @@ mod tests {
         let e = WorkerConfig::from_properties(props(&[("listeners", "https://0.0.0.0:8443")]))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("listeners"), "{e}");
+        assert!(e.contains("ssl.keystore.location"), "{e}");
     }
 }

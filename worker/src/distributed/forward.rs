@@ -1,8 +1,10 @@
 //! Requests that change the cluster are answered by the leader: a non-leader forwards them to
 //! the leader's URL with Connect's hidden `forward` query parameter (`true` on the first hop,
 //! `false` on the second, so at most two hops), and answers 409 when no leader is known. A task
-//! restart goes to the worker that runs the task, once.
+//! restart goes to the worker that runs the task, once. The user's `Authorization` header goes
+//! along (as Connect forwards it), and https workers are reached with the REST truststore.
 
+use crate::config::rest::RestTls;
 use crate::herder::Herder;
 use crate::rest::AppState;
 use axum::body::{Body, to_bytes};
@@ -20,6 +22,18 @@ const MAX_BODY: usize = 1024 * 1024;
 const NO_LEADER: &str = "Cannot complete request momentarily due to no known leader URL, likely because a rebalance was underway.";
 const TOO_MANY_HOPS: &str =
     "Cannot complete request because of a conflicting operation (e.g. worker rebalance)";
+
+/// The client requests are forwarded with: it trusts the REST truststore (or this worker's own
+/// certificate chain) besides the system's roots.
+pub fn client(tls: Option<&RestTls>) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder().timeout(FORWARD_TIMEOUT);
+    if let Some(tls) = tls {
+        for cert in crate::rest::tls::peer_roots(tls)? {
+            builder = builder.add_root_certificate(reqwest::Certificate::from_der(&cert)?);
+        }
+    }
+    Ok(builder.build()?)
+}
 
 /// Whether a request changes the cluster (so the leader must answer it).
 fn needs_leader(method: &Method, path: &str) -> bool {
@@ -76,7 +90,9 @@ pub async fn to_leader(State(state): State<AppState>, req: Request, next: Next) 
             .decode_utf8_lossy()
             .into_owned();
         return match herder.task_owner_url(&connector, task).await {
-            Some(owner) if forward.is_none() => send(&owner, req, false).await,
+            Some(owner) if forward.is_none() => {
+                send(&state.forward_client, &owner, req, false).await
+            }
             _ => next.run(req).await,
         };
     }
@@ -93,11 +109,11 @@ pub async fn to_leader(State(state): State<AppState>, req: Request, next: Next) 
     let Some(leader) = leadership.leader_url else {
         return error(StatusCode::CONFLICT, NO_LEADER);
     };
-    send(&leader, req, forward.is_none()).await
+    send(&state.forward_client, &leader, req, forward.is_none()).await
 }
 
 /// Sends `req` to the worker at `base` with `forward=<next_flag>`, and returns its answer.
-async fn send(base: &str, req: Request, next_flag: bool) -> Response {
+async fn send(client: &reqwest::Client, base: &str, req: Request, next_flag: bool) -> Response {
     let query: Vec<&str> = req
         .uri()
         .query()
@@ -113,18 +129,17 @@ async fn send(base: &str, req: Request, next_flag: bool) -> Response {
     }
     url.push_str(&format!("forward={next_flag}"));
     let method = req.method().clone();
-    let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
+    let passed: Vec<_> = [header::CONTENT_TYPE, header::AUTHORIZATION]
+        .into_iter()
+        .filter_map(|h| Some((h.clone(), req.headers().get(&h)?.clone())))
+        .collect();
     let body = match to_bytes(req.into_body(), MAX_BODY).await {
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    let client = match reqwest::Client::builder().timeout(FORWARD_TIMEOUT).build() {
-        Ok(c) => c,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-    };
     let mut fwd = client.request(method, &url).body(body);
-    if let Some(ct) = content_type {
-        fwd = fwd.header(header::CONTENT_TYPE, ct);
+    for (name, value) in passed {
+        fwd = fwd.header(name, value);
     }
     let resp = match fwd.send().await {
         Ok(r) => r,

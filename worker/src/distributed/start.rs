@@ -11,7 +11,7 @@ use crate::herder::{DistributedHerder, Herder, distributed::Parts};
 use crate::rest::{ClusterInfo, LogControl};
 use crate::runtime::status::StatusStore;
 use crate::runtime::worker::Worker;
-use crate::standalone::{Running, bind_rest, serve, spawn_cluster_id_lookup};
+use crate::standalone::{Running, advertised_addr, bind_rest, serve, spawn_cluster_id_lookup};
 use anyhow::Context;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -29,15 +29,20 @@ pub async fn start(worker_props: Properties, logs: LogControl) -> anyhow::Result
             .await
             .context("logging in to Kafka")?;
     }
-    let listener = bind_rest(&config).await?;
-    let bound = listener.local_addr()?;
+    let listeners = bind_rest(&config).await?;
+    let bound = advertised_addr(&config, &listeners)?;
     let mut config = config;
     // With `listeners=...:0` the advertised port is the one the system picked.
     if let Some(host) = config.worker_id.strip_suffix(":0") {
         config.worker_id = format!("{host}:{}", bound.port());
     }
     let config = Arc::new(config);
-    let url = format!("http://{}/", config.worker_id);
+    let scheme = if config.rest.advertised_https {
+        "https"
+    } else {
+        "http"
+    };
+    let url = format!("{scheme}://{}/", config.worker_id);
     let (config_store, restarts) = ConfigStore::open(&config, settings.config_topic.clone())
         .await
         .context("config topic")?;
@@ -60,7 +65,7 @@ pub async fn start(worker_props: Properties, logs: LogControl) -> anyhow::Result
     });
     let herder = Arc::new(Herder::Distributed(herder));
     let info = Arc::new(ClusterInfo::default());
-    let (addr, shutdown, server) = serve(listener, herder.clone(), info.clone(), logs)?;
+    let (addr, shutdown, server) = serve(&config, listeners, herder.clone(), info.clone(), logs)?;
     info!(%addr, worker_id = %config.worker_id, "REST API listening (distributed mode)");
     spawn_cluster_id_lookup(config.clone(), info.clone());
     info.ready.store(true, Ordering::Release);

@@ -703,7 +703,13 @@ impl DistributedHerder {
             .status
             .get(&StatusKey::Task(name.to_string(), task))?
             .worker_id;
-        (owner != self.worker_id).then(|| format!("http://{owner}"))
+        // Workers of one cluster share a scheme: reach the owner as this worker is reached.
+        let scheme = if self.url.starts_with("https://") {
+            "https"
+        } else {
+            "http"
+        };
+        (owner != self.worker_id).then(|| format!("{scheme}://{owner}"))
     }
 
     /// `POST /connectors/{c}/tasks/{t}/restart`: restarts it here when this worker runs it;

@@ -2,13 +2,13 @@
 //! topics of connectors.
 
 use super::body::JsonBody;
-use super::{ApiError, AppState, secrets};
+use super::{ApiError, AppState, ServedOverTls, secrets};
 use crate::config::properties::{Properties, json_scalar};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::{Map, Value, json};
 use skiff_api::rest::{ConnectorOffsets, Message, TargetState};
 use std::collections::BTreeMap;
@@ -85,12 +85,19 @@ fn task_id(task: &str) -> Result<u32, ApiError> {
         .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "HTTP 404 Not Found"))
 }
 
-/// 201 with `Location`, absolute as Connect (Jersey) makes it, from the request's `Host`.
-fn created(request: &HeaderMap, name: &str, body: impl serde::Serialize) -> Response {
+/// 201 with `Location`, absolute as Connect (Jersey) makes it, from the request's `Host` and the
+/// listener's scheme.
+fn created(
+    request: &HeaderMap,
+    tls: Option<Extension<ServedOverTls>>,
+    name: &str,
+    body: impl serde::Serialize,
+) -> Response {
     let mut headers = HeaderMap::new();
     let path = format!("/connectors/{}", urlencoding_path(name));
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let location = match request.get(header::HOST).and_then(|h| h.to_str().ok()) {
-        Some(host) => format!("http://{host}{path}"),
+        Some(host) => format!("{scheme}://{host}{path}"),
         None => path,
     };
     if let Ok(v) = HeaderValue::from_str(&location) {
@@ -141,6 +148,7 @@ async fn list(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<V
 async fn create(
     State(s): State<AppState>,
     request: HeaderMap,
+    tls: Option<Extension<ServedOverTls>>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let obj = body.as_object().ok_or_else(|| {
@@ -188,7 +196,7 @@ async fn create(
     let mut config = config;
     secrets::restore_hidden(&mut config, None)?;
     let info = s.herder.create(&name, config, initial).await?;
-    Ok(created(&request, &name, secrets::mask_info(info)))
+    Ok(created(&request, tls, &name, secrets::mask_info(info)))
 }
 
 async fn info(State(s): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
@@ -213,6 +221,7 @@ async fn put_config(
     State(s): State<AppState>,
     Path(name): Path<String>,
     request: HeaderMap,
+    tls: Option<Extension<ServedOverTls>>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let obj = body.as_object().ok_or_else(|| {
@@ -231,7 +240,7 @@ async fn put_config(
     let (was_created, info) = s.herder.put_config(&name, config).await?;
     let info = secrets::mask_info(info);
     Ok(if was_created {
-        created(&request, &name, info)
+        created(&request, tls, &name, info)
     } else {
         Json(info).into_response()
     })

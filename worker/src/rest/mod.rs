@@ -2,6 +2,7 @@
 //! Apache Kafka Connect 4.x, so existing `curl` scripts, UIs and clients work.
 
 mod admin;
+mod basic_auth;
 mod body;
 mod connectors;
 mod error;
@@ -10,6 +11,7 @@ mod openapi;
 mod plugins;
 mod root;
 mod secrets;
+pub mod tls;
 
 use crate::herder::Herder;
 use axum::Router;
@@ -17,6 +19,7 @@ use axum::extract::DefaultBodyLimit;
 use std::sync::Arc;
 
 pub use admin::LogControl;
+pub use basic_auth::Credentials;
 pub use error::ApiError;
 
 /// Largest request body accepted; connector configurations are far smaller.
@@ -28,11 +31,21 @@ pub struct AppState {
     pub herder: Arc<Herder>,
     pub info: Arc<root::ClusterInfo>,
     pub logs: Arc<LogControl>,
+    /// When set, every request but `GET /health` must authenticate with these.
+    pub credentials: Option<Arc<Credentials>>,
+    /// The client requests are forwarded to other workers with.
+    pub forward_client: reqwest::Client,
 }
 
-/// Builds the router with every route of the API.
+/// A request extension marking requests that came in over an https listener.
+#[derive(Debug, Clone, Copy)]
+pub struct ServedOverTls;
+
+/// Builds the router with every route of the API; basic auth, when on, comes first, so an
+/// unauthenticated request is neither served nor forwarded.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let credentials = state.credentials.clone();
+    let router = Router::new()
         .merge(root::routes())
         .merge(connectors::routes())
         .merge(plugins::routes())
@@ -46,7 +59,11 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::distributed::forward::to_leader,
         ))
-        .with_state(state)
+        .with_state(state);
+    match credentials {
+        Some(c) => router.layer(axum::middleware::from_fn_with_state(c, basic_auth::require)),
+        None => router,
+    }
 }
 
 pub use root::ClusterInfo;

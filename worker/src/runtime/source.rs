@@ -13,9 +13,9 @@ use super::offsets::JsonMap;
 use super::{TaskContext, TaskError};
 use crate::config::client::ClientRole;
 use crate::config::worker::WorkerConfig;
-use rdkafka::ClientConfig;
 use async_trait::async_trait;
 use futures::future::try_join_all;
+use rdkafka::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -218,7 +218,9 @@ async fn deliver<T: SourceTask>(
                 .map(|(_, reason)| format!(" ({reason})"))
                 .unwrap_or_default();
             warn!("delivery failed: {e}{fatal}");
-            return Err(TaskError::Kafka(format!("record not delivered: {e}{fatal}")));
+            return Err(TaskError::Kafka(format!(
+                "record not delivered: {e}{fatal}"
+            )));
         }
     }
     if reported {
@@ -230,7 +232,9 @@ async fn deliver<T: SourceTask>(
         let key = serde_json::Value::Object(r.source_partition.clone()).to_string();
         latest.insert(key, (r.source_partition.clone(), r.source_offset.clone()));
     }
-    Ok(Some(latest.into_values().map(|(p, o)| (p, Some(o))).collect()))
+    Ok(Some(
+        latest.into_values().map(|(p, o)| (p, Some(o))).collect(),
+    ))
 }
 
 #[cfg(test)]
@@ -248,11 +252,19 @@ mod tests {
         .unwrap();
         let cfg = producer_config(&worker, "restore-0").unwrap();
         assert_eq!(cfg.get("message.timeout.ms"), Some("0"));
-        assert_eq!(cfg.get("delivery.timeout.ms"), None, "the user's time-out is dropped");
+        assert_eq!(
+            cfg.get("delivery.timeout.ms"),
+            None,
+            "the user's time-out is dropped"
+        );
         assert_eq!(cfg.get("enable.idempotence"), Some("true"));
         assert_eq!(cfg.get("enable.gapless.guarantee"), Some("true"));
         assert_eq!(cfg.get("acks"), Some("all"));
-        assert_eq!(cfg.get("linger.ms"), Some("20"), "other overrides still apply");
+        assert_eq!(
+            cfg.get("linger.ms"),
+            Some("20"),
+            "other overrides still apply"
+        );
         assert_eq!(cfg.get("client.id"), Some("connector-producer-restore-0"));
         cfg.create::<rdkafka::producer::BaseProducer>()
             .expect("librdkafka accepts the settings");

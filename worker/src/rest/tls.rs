@@ -1,0 +1,228 @@
+//! HTTPS for the REST API: a rustls server configuration from the listener's keystore and
+//! truststore (PEM or PKCS12, as Connect's `ssl.keystore.*` / `ssl.truststore.*` name them),
+//! and a listener that hands axum only connections whose TLS handshake finished. Each handshake
+//! runs on its own task with a time limit, so a slow or silent client delays no one.
+//!
+//! axum's `Listener` trait and tokio-rustls (already used for the group connection) make this a
+//! few dozen lines; a server crate such as axum-server would replace `axum::serve` and its
+//! graceful shutdown for the same result.
+
+use crate::config::ConfigError;
+use crate::config::rest::{ClientAuth, RestTls, Store};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tracing::debug;
+
+/// How long a client may take to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Finished handshakes waiting for axum to take them.
+const ACCEPTED_QUEUE: usize = 64;
+
+/// Certificates and, for a keystore, the private key read from a store.
+struct Loaded {
+    certs: Vec<CertificateDer<'static>>,
+    key: Option<PrivateKeyDer<'static>>,
+}
+
+fn invalid(key: String, message: impl std::fmt::Display) -> ConfigError {
+    ConfigError::invalid(key, message.to_string())
+}
+
+/// Reads a store; `key_name` is the setting named in errors (`ssl.keystore.location`, ...).
+fn load(store: &Store, key_name: &str) -> Result<Loaded, ConfigError> {
+    match store {
+        Store::PemFile(path) => {
+            let pem = std::fs::read(path).map_err(|source| ConfigError::Read {
+                path: format!("{} ({key_name})", path.display()),
+                source,
+            })?;
+            pem_store(&pem, &pem, key_name)
+        }
+        Store::Inline { certificates, key } => {
+            pem_store(certificates.as_bytes(), key.as_bytes(), key_name)
+        }
+        Store::Pkcs12 { path, password } => {
+            let der = std::fs::read(path).map_err(|source| ConfigError::Read {
+                path: format!("{} ({key_name})", path.display()),
+                source,
+            })?;
+            let parsed = openssl::pkcs12::Pkcs12::from_der(&der)
+                .and_then(|p| p.parse2(password))
+                .map_err(|e| {
+                    invalid(
+                        key_name.into(),
+                        format!(
+                            "{} is not a PKCS12 store this password opens ({e}); check the \
+                             store's password setting, or use a PEM store",
+                            path.display()
+                        ),
+                    )
+                })?;
+            let mut certs = Vec::new();
+            let leaf = parsed.cert.iter().map(|c| &**c);
+            for cert in leaf.chain(parsed.ca.iter().flatten()) {
+                let der = cert.to_der().map_err(|e| invalid(key_name.into(), e))?;
+                certs.push(CertificateDer::from(der));
+            }
+            let key = match parsed.pkey {
+                Some(k) => Some(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+                    k.private_key_to_pkcs8()
+                        .map_err(|e| invalid(key_name.into(), e))?,
+                ))),
+                None => None,
+            };
+            Ok(Loaded { certs, key })
+        }
+    }
+}
+
+fn pem_store(certs: &[u8], key: &[u8], key_name: &str) -> Result<Loaded, ConfigError> {
+    let certs = CertificateDer::pem_slice_iter(certs)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            invalid(
+                key_name.into(),
+                format!("cannot read its PEM certificates: {e}"),
+            )
+        })?;
+    let key = if key.is_empty() {
+        None
+    } else {
+        PrivateKeyDer::from_pem_slice(key).ok()
+    };
+    Ok(Loaded { certs, key })
+}
+
+/// The rustls configuration of the https listeners.
+pub fn server_config(tls: &RestTls) -> Result<ServerConfig, ConfigError> {
+    let p = tls.prefix;
+    let keystore_key = format!("{p}ssl.keystore.location");
+    let keystore = load(&tls.keystore, &keystore_key)?;
+    if keystore.certs.is_empty() {
+        return Err(invalid(keystore_key, "holds no certificate"));
+    }
+    let key = keystore.key.ok_or_else(|| {
+        invalid(
+            keystore_key.clone(),
+            "holds no private key Skiff can read: give an unencrypted PEM key (PKCS#8, PKCS#1 \
+             or SEC1) or a PKCS12 store with its key",
+        )
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(keystore_key.clone(), e))?;
+    let builder = match (tls.client_auth, &tls.truststore) {
+        (ClientAuth::None, _) | (_, None) => builder.with_no_client_auth(),
+        (auth, Some(store)) => {
+            let truststore_key = format!("{p}ssl.truststore.location");
+            let roots = roots(store, &truststore_key)?;
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier = if auth == ClientAuth::Requested {
+                verifier.allow_unauthenticated()
+            } else {
+                verifier
+            };
+            builder.with_client_cert_verifier(
+                verifier.build().map_err(|e| invalid(truststore_key, e))?,
+            )
+        }
+    };
+    let mut config = builder.with_single_cert(keystore.certs, key).map_err(|e| {
+        invalid(
+            keystore_key,
+            format!("the key does not fit the certificate: {e}"),
+        )
+    })?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+fn roots(store: &Store, key_name: &str) -> Result<RootCertStore, ConfigError> {
+    let mut roots = RootCertStore::empty();
+    for cert in load(store, key_name)?.certs {
+        roots.add(cert).map_err(|e| invalid(key_name.into(), e))?;
+    }
+    if roots.is_empty() {
+        return Err(invalid(key_name.into(), "holds no certificate"));
+    }
+    Ok(roots)
+}
+
+/// Certificates a worker trusts when it forwards a request to another worker over https: the
+/// truststore's, or else its own chain (workers of one cluster usually share a certificate).
+pub fn peer_roots(tls: &RestTls) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let p = tls.prefix;
+    match &tls.truststore {
+        Some(store) => Ok(load(store, &format!("{p}ssl.truststore.location"))?.certs),
+        None => Ok(load(&tls.keystore, &format!("{p}ssl.keystore.location"))?.certs),
+    }
+}
+
+/// A TCP listener whose connections come out with their TLS handshake done.
+pub struct TlsListener {
+    accepted: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl TlsListener {
+    /// Starts accepting on `tcp`; stops when the listener is dropped.
+    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<Self> {
+        let local = tcp.local_addr()?;
+        let acceptor = TlsAcceptor::from(config);
+        let (tx, accepted) = mpsc::channel(ACCEPTED_QUEUE);
+        tokio::spawn(async move {
+            loop {
+                let (stream, peer) = tokio::select! {
+                    _ = tx.closed() => return,
+                    r = tcp.accept() => match r {
+                        Ok(c) => c,
+                        Err(e) => {
+                            // Out of file descriptors and the like: wait, as axum's own loop does.
+                            debug!("accepting a connection failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    },
+                };
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let _ = tx.send((tls, peer)).await;
+                        }
+                        Ok(Err(e)) => debug!(%peer, "TLS handshake failed: {e}"),
+                        Err(_) => debug!(%peer, "TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        Ok(TlsListener { accepted, local })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.accepted.recv().await {
+            Some(c) => c,
+            // The accept task ends only once this listener is gone; wait for shutdown.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}

@@ -1,0 +1,209 @@
+//! The REST API over https and behind basic auth, configured with Apache Connect's keys:
+//! `listeners=https://...` with `listeners.https.ssl.*` (PEM or PKCS12 keystores, client
+//! certificates), and `rest.extension.classes` naming Connect's basic-auth extension with the
+//! JAAS file `KAFKA_OPTS` names. Certificates come from a throw-away CA made with `openssl`.
+
+mod common;
+
+use common::{TestPki, WorkerProcess, eventually, free_port, worker_props};
+use serde_json::{Value, json};
+use skiff_worker::rest::LogControl;
+use std::process::{Command, Stdio};
+
+async fn start(extra: &[(&str, String)]) -> skiff_worker::standalone::Running {
+    let offsets = tempfile::NamedTempFile::new().unwrap().into_temp_path();
+    let mut p = worker_props(&offsets);
+    for (k, v) in extra {
+        p.insert(k.to_string(), v.clone());
+    }
+    skiff_worker::standalone::start(p, Vec::new(), LogControl::new(None, "info"))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_and_basic_auth_let_in_only_known_users() {
+    let pki = TestPki::new();
+    let users = pki.dir.path().join("users.properties");
+    std::fs::write(&users, "admin: adm1n-pass\nreader: r3ader-pass\n").unwrap();
+    let http_port = free_port();
+    let worker = start(&[
+        (
+            "listeners",
+            format!("https://127.0.0.1:0, http://127.0.0.1:{http_port}"),
+        ),
+        ("listeners.https.ssl.keystore.type", "PEM".into()),
+        (
+            "listeners.https.ssl.keystore.location",
+            pki.path("server-keystore.pem"),
+        ),
+        (
+            "rest.basic.auth.credentials.file",
+            users.display().to_string(),
+        ),
+    ])
+    .await;
+    let https = format!("https://127.0.0.1:{}", worker.addr.port());
+    let client = pki.client(false);
+
+    // No credentials, a wrong password, an unknown user: 401 in Connect's error shape.
+    for (user, password) in [
+        (None, None),
+        (Some("admin"), Some("wrong")),
+        (Some("eve"), Some("x")),
+    ] {
+        let mut req = client.get(format!("{https}/connectors"));
+        if let Some(u) = user {
+            req = req.basic_auth(u, password);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 401, "{user:?}");
+        assert_eq!(
+            r.headers()["www-authenticate"],
+            "Basic realm=\"Kafka Connect\""
+        );
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error_code"], 401, "{body}");
+    }
+    // Probes need no credentials.
+    let r = client.get(format!("{https}/health")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    // A known user works the API, over https and over the plain listener alike; the Location of
+    // a connector created over https is an https URL.
+    let out = pki.dir.path().join("sink.txt");
+    let r = client
+        .post(format!("{https}/connectors"))
+        .basic_auth("admin", Some("adm1n-pass"))
+        .json(&json!({"name": "tls-fs", "config": {
+            "connector.class": "FileStreamSink", "topics": "tls-fs-in",
+            "file": out.display().to_string()}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(location, format!("{https}/connectors/tls-fs"));
+    let r = common::http()
+        .get(format!("http://127.0.0.1:{http_port}/connectors"))
+        .basic_auth("reader", Some("r3ader-pass"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!(["tls-fs"]));
+    let r = common::http()
+        .get(format!("http://127.0.0.1:{http_port}/connectors"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        401,
+        "the plain listener asks for credentials too"
+    );
+
+    // A client that does not trust the CA cannot talk to the https listener.
+    let untrusting = common::http().get(format!("{https}/")).send().await;
+    assert!(untrusting.is_err(), "{untrusting:?}");
+    worker.stop().await;
+}
+
+/// The worker process as Apache Connect users start theirs: a properties file, and the JAAS file
+/// of the basic-auth extension named in `KAFKA_OPTS`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pkcs12_keystore_and_required_client_certificates_with_apache_jaas_setup() {
+    let pki = TestPki::new();
+    let dir = pki.dir.path();
+    std::fs::write(dir.join("users.properties"), "ops: 0ps-pass\n").unwrap();
+    std::fs::write(
+        dir.join("connect-jaas.conf"),
+        format!(
+            "KafkaConnect {{\n  org.apache.kafka.connect.rest.basic.auth.extension.PropertyFileLoginModule required\n  file=\"{}\";\n}};\n",
+            dir.join("users.properties").display()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let props = format!(
+        "bootstrap.servers={bootstrap}\n\
+         listeners=https://127.0.0.1:{port}\n\
+         listeners.https.ssl.keystore.location={p12}\n\
+         listeners.https.ssl.keystore.type=PKCS12\n\
+         listeners.https.ssl.keystore.password={password}\n\
+         listeners.https.ssl.truststore.location={ca}\n\
+         listeners.https.ssl.truststore.type=PEM\n\
+         listeners.https.ssl.client.auth=required\n\
+         rest.extension.classes=org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension\n\
+         offset.storage.file.filename={offsets}\n",
+        bootstrap = skiff_testenv::kafka().bootstrap,
+        p12 = pki.path("server.p12"),
+        password = TestPki::P12_PASSWORD,
+        ca = pki.path("ca.pem"),
+        offsets = dir.join("offsets.json").display(),
+    );
+    std::fs::write(dir.join("worker.properties"), props).unwrap();
+    let _worker = WorkerProcess(
+        Command::new(env!("CARGO_BIN_EXE_skiff-worker"))
+            .arg("standalone")
+            .arg(dir.join("worker.properties"))
+            .env(
+                "KAFKA_OPTS",
+                format!(
+                    "-Xmx256m -Djava.security.auth.login.config={}",
+                    dir.join("connect-jaas.conf").display()
+                ),
+            )
+            .env("SKIFF_LOG_LEVEL", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let https = format!("https://127.0.0.1:{port}");
+    let with_cert = pki.client(true);
+    let root = eventually(60, "the worker to answer over https", || async {
+        let r = with_cert
+            .get(format!("{https}/"))
+            .basic_auth("ops", Some("0ps-pass"))
+            .send()
+            .await
+            .ok()?;
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.ok()
+    })
+    .await;
+    assert!(root["version"].is_string(), "{root}");
+    let r = with_cert.get(format!("{https}/")).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        401,
+        "a certificate does not replace the password"
+    );
+    let without_cert = pki
+        .client(false)
+        .get(format!("{https}/health"))
+        .send()
+        .await;
+    assert!(
+        without_cert.is_err(),
+        "a client without a certificate got in: {without_cert:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_keystore_password_stops_the_worker_with_the_key_named() {
+    let pki = TestPki::new();
+    let offsets = tempfile::NamedTempFile::new().unwrap().into_temp_path();
+    let mut p = worker_props(&offsets);
+    p.insert("listeners".into(), "https://127.0.0.1:0".into());
+    p.insert("ssl.keystore.location".into(), pki.path("server.p12"));
+    p.insert("ssl.keystore.password".into(), "not-the-password".into());
+    let e = skiff_worker::standalone::start(p, Vec::new(), LogControl::new(None, "info"))
+        .await
+        .err()
+        .expect("the worker must not start")
+        .to_string();
+    assert!(e.contains("ssl.keystore.location"), "{e}");
+    assert!(!e.contains("not-the-password"), "the password leaked: {e}");
+}
