@@ -22,6 +22,7 @@ mod kafka_admin;
 mod names;
 mod paths;
 pub mod records;
+pub mod s3_errors;
 mod s3_helpers;
 mod servers;
 

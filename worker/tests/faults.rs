@@ -303,3 +303,98 @@ async fn a_failed_upload_leaves_no_hole_and_nothing_committed_past_the_bucket() 
     .await;
     assert_bucket_holds_exactly(&bucket, "", &topic, &all).await;
 }
+
+/// S3 answers with the errors it sends under load: throttling (`503 SlowDown`) for every
+/// request, then lost answers (the write happened, the caller got `500 InternalError`) for half
+/// of them while the backup catches up, then `500 InternalError` for a third of a restore's
+/// requests. Retried with backoff, shown while they last, and nothing lost or doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s3_error_responses_are_retried_and_lose_and_duplicate_nothing() {
+    use skiff_testenv::s3_errors::{S3ErrorProxy, S3Fault};
+    let topic = skiff_testenv::unique_name("s3err");
+    let restored = format!("{topic}-r");
+    let bucket = skiff_testenv::unique_name("s3err");
+    skiff_testenv::create_topic(&topic, 2).await.unwrap();
+    skiff_testenv::create_topic(&restored, 2).await.unwrap();
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let proxy = S3ErrorProxy::start(&skiff_testenv::s3().endpoint)
+        .await
+        .unwrap();
+    let worker = start_worker().await;
+    let url = worker.url.clone();
+    let all = sample_records(2, 1000);
+    let [first, second] = halves(&all);
+    let mut sink = s3_config(&bucket);
+    sink.insert("s3.endpoint".into(), proxy.url.clone().into());
+    sink.insert("connector.class".into(), "AwsStorageSinkConnector".into());
+    sink.insert("topics".into(), topic.clone().into());
+    sink.insert("flush.size".into(), "100".into());
+    sink.insert("flush.interval.ms".into(), "300".into());
+    create_connector(&url, "s3err-backup", sink).await;
+    produce(&topic, &first).await;
+    eventually(90, "the first half to be committed", || async {
+        (committed_records(&url, "s3err-backup", &topic).await? >= 1000).then_some(())
+    })
+    .await;
+
+    // Throttled: every request gets 503 SlowDown while the second half arrives.
+    proxy.inject(S3Fault::SlowDown, 100);
+    produce(&topic, &second).await;
+    let fault = eventually(60, "the sink to report the throttling", || async {
+        let p = progress(&url, "s3err-backup").await?;
+        p["lastError"].as_str().map(str::to_string)
+    })
+    .await;
+    println!("reported while throttled: {fault}");
+    assert!(
+        fault.contains("SlowDown") || fault.contains("503"),
+        "the error should say S3 throttles: {fault}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(task_states(&url, "s3err-backup").await, ["RUNNING"]);
+    assert!(
+        committed_records(&url, "s3err-backup", &topic)
+            .await
+            .unwrap()
+            < 2000,
+        "records were committed while every upload was refused"
+    );
+
+    // Half of the answers lost after the write: the retried PUT finds its object in place.
+    proxy.inject(S3Fault::LostResponse, 50);
+    eventually(
+        180,
+        "the backup to catch up while answers are lost",
+        || async {
+            assert_eq!(task_states(&url, "s3err-backup").await, ["RUNNING"]);
+            (committed_records(&url, "s3err-backup", &topic).await? >= 2000).then_some(())
+        },
+    )
+    .await;
+    proxy.heal();
+    println!("faults injected during the backup: {}", proxy.injected());
+    assert_bucket_holds_exactly(&bucket, "", &topic, &all).await;
+
+    // A restore while a third of its S3 requests fail.
+    let injected_before = proxy.injected();
+    proxy.inject(S3Fault::InternalError, 33);
+    let mut source = s3_config(&bucket);
+    source.insert("s3.endpoint".into(), proxy.url.clone().into());
+    source.insert("connector.class".into(), "AwsStorageSourceConnector".into());
+    source.insert(
+        "topics.mapping".into(),
+        format!("{topic}:{restored}").into(),
+    );
+    create_connector(&url, "s3err-restore", source).await;
+    eventually(180, "the restore to finish through the errors", || async {
+        assert_eq!(task_states(&url, "s3err-restore").await, ["RUNNING"]);
+        let p = progress(&url, "s3err-restore").await?;
+        (p["done"] == json!(true)).then_some(())
+    })
+    .await;
+    assert!(
+        proxy.injected() > injected_before,
+        "no error was injected during the restore: the test proves nothing"
+    );
+    assert_same_records(&all, &consume_all(&restored, 2), true);
+}
