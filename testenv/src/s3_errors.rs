@@ -126,7 +126,8 @@ fn s3_error(status: StatusCode, code: &str, message: &str) -> Response {
 /// its length: a HEAD answer has none of the body it describes.
 fn carried(name: &HeaderName, request: bool) -> bool {
     let own = [header::CONNECTION, header::TRANSFER_ENCODING];
-    !own.contains(name) && !(request && name == header::CONTENT_LENGTH)
+    let length = request && name == header::CONTENT_LENGTH;
+    !(own.contains(name) || length)
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
