@@ -6,6 +6,7 @@ pub mod client;
 pub mod properties;
 pub mod providers;
 pub mod rest;
+pub mod tls_store;
 pub mod worker;
 
 use thiserror::Error;

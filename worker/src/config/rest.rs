@@ -6,6 +6,7 @@
 
 use super::ConfigError;
 use super::properties::Properties;
+pub use super::tls_store::Store;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -37,30 +38,6 @@ pub enum ClientAuth {
     None,
     Requested,
     Required,
-}
-
-/// Where a certificate store comes from.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Store {
-    /// A PEM file (`ssl.*.type=PEM`): certificates, and for a keystore its private key.
-    PemFile(PathBuf),
-    /// A PKCS12 file and its password.
-    Pkcs12 { path: PathBuf, password: String },
-    /// PEM text in the properties (`ssl.keystore.key` + `ssl.keystore.certificate.chain`, or
-    /// `ssl.truststore.certificates`); `key` is empty for a truststore.
-    Inline { certificates: String, key: String },
-}
-
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Store::PemFile(p) => write!(f, "PemFile({})", p.display()),
-            Store::Pkcs12 { path, .. } => {
-                write!(f, "Pkcs12({}, password [hidden])", path.display())
-            }
-            Store::Inline { .. } => write!(f, "Inline([hidden])"),
-        }
-    }
 }
 
 /// TLS settings of the https listeners.

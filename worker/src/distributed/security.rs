@@ -1,5 +1,5 @@
 //! TLS and SASL for the group connection, from the same translated client settings the worker's
-//! librdkafka clients use (`security.protocol`, `ssl.truststore.*`, `ssl.keystore.*` as PEM,
+//! librdkafka clients use (`security.protocol`, `ssl.truststore.*`, `ssl.keystore.*` as PEM or PKCS12,
 //! `sasl.mechanism`, `sasl.jaas.config`), so a worker that can reach its internal topics can also
 //! join its group. TLS is rustls; SASL is PLAIN or SCRAM-SHA-256/512 through SaslHandshake and
 //! SaslAuthenticate, as Kafka's own clients speak it.
@@ -7,6 +7,7 @@
 use super::DistributedError;
 use super::group::Connection;
 use super::scram::{ScramClient, ScramHash};
+use crate::config::tls_store::{Loaded, Store, load};
 use bytes::Bytes;
 use kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
 use kafka_protocol::protocol::StrBytes;
@@ -253,12 +254,16 @@ fn tls_connector(s: &BTreeMap<String, String>) -> Result<TlsConnector, Distribut
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(ChainOnly(inner)))
     };
-    if s.contains_key("ssl.keystore.location") {
-        return Err(config(
-            "ssl.keystore.type=PKCS12: distributed mode joins its group with PEM client certificates; use ssl.keystore.type=PEM",
-        ));
-    }
-    let client = match (client_chain(s)?, client_key(s)?) {
+    let (chain, key) = match pkcs12_keystore(s)? {
+        Some(p12) => {
+            let key = p12.key.ok_or_else(|| {
+                config("ssl.keystore.location: the PKCS12 keystore holds no private key")
+            })?;
+            (Some(p12.certs), Some(key))
+        }
+        None => (client_chain(s)?, client_key(s)?),
+    };
+    let client = match (chain, key) {
         (Some(chain), Some(key)) => builder
             .with_client_auth_cert(chain, key)
             .map_err(|e| config(format!("ssl.keystore: {e}")))?,
@@ -275,6 +280,20 @@ fn tls_connector(s: &BTreeMap<String, String>) -> Result<TlsConnector, Distribut
         }
     };
     Ok(TlsConnector::from(Arc::new(client)))
+}
+
+/// A PKCS12 client keystore (librdkafka's `ssl.keystore.location`): its chain and key.
+fn pkcs12_keystore(s: &BTreeMap<String, String>) -> Result<Option<Loaded>, DistributedError> {
+    let Some(path) = s.get("ssl.keystore.location") else {
+        return Ok(None);
+    };
+    let store = Store::Pkcs12 {
+        path: path.into(),
+        password: s.get("ssl.keystore.password").cloned().unwrap_or_default(),
+    };
+    load(&store, "ssl.keystore.location")
+        .map(Some)
+        .map_err(config)
 }
 
 fn client_chain(
@@ -412,6 +431,30 @@ mod tests {
     }
 
     #[test]
+    fn a_pkcs12_client_keystore_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p12 = crate::config::tls_store::tests::pkcs12_file(dir.path(), "p12-pw");
+        let p12 = p12.display().to_string();
+        GroupSecurity::from_client_settings(&settings(&[
+            ("security.protocol", "SSL"),
+            ("ssl.keystore.location", &p12),
+            ("ssl.keystore.password", "p12-pw"),
+        ]))
+        .unwrap();
+        let e = GroupSecurity::from_client_settings(&settings(&[
+            ("security.protocol", "SSL"),
+            ("ssl.keystore.location", &p12),
+            ("ssl.keystore.password", "wrong-pw"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("ssl.keystore.location") && !e.contains("wrong-pw"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn tls_files_that_cannot_be_read_name_their_key() {
         let e = GroupSecurity::from_client_settings(&settings(&[
             ("security.protocol", "SSL"),
@@ -421,10 +464,10 @@ mod tests {
         assert!(e.to_string().contains("ssl.truststore.location"), "{e}");
         let e = GroupSecurity::from_client_settings(&settings(&[
             ("security.protocol", "SSL"),
-            ("ssl.keystore.location", "/k.p12"),
+            ("ssl.keystore.location", "/does/not/exist.p12"),
         ]))
         .unwrap_err();
-        assert!(e.to_string().contains("ssl.keystore.type=PEM"), "{e}");
+        assert!(e.to_string().contains("ssl.keystore.location"), "{e}");
         let e = GroupSecurity::from_client_settings(&settings(&[
             ("security.protocol", "SSL"),
             (

@@ -8,9 +8,9 @@
 //! graceful shutdown for the same result.
 
 use crate::config::ConfigError;
-use crate::config::rest::{ClientAuth, RestTls, Store};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use crate::config::rest::{ClientAuth, RestTls};
+use crate::config::tls_store::{Store, invalid, load};
+use rustls::pki_types::CertificateDer;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use std::net::SocketAddr;
@@ -26,81 +26,6 @@ use tracing::debug;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Finished handshakes waiting for axum to take them.
 const ACCEPTED_QUEUE: usize = 64;
-
-/// Certificates and, for a keystore, the private key read from a store.
-struct Loaded {
-    certs: Vec<CertificateDer<'static>>,
-    key: Option<PrivateKeyDer<'static>>,
-}
-
-fn invalid(key: String, message: impl std::fmt::Display) -> ConfigError {
-    ConfigError::invalid(key, message.to_string())
-}
-
-/// Reads a store; `key_name` is the setting named in errors (`ssl.keystore.location`, ...).
-fn load(store: &Store, key_name: &str) -> Result<Loaded, ConfigError> {
-    match store {
-        Store::PemFile(path) => {
-            let pem = std::fs::read(path).map_err(|source| ConfigError::Read {
-                path: format!("{} ({key_name})", path.display()),
-                source,
-            })?;
-            pem_store(&pem, &pem, key_name)
-        }
-        Store::Inline { certificates, key } => {
-            pem_store(certificates.as_bytes(), key.as_bytes(), key_name)
-        }
-        Store::Pkcs12 { path, password } => {
-            let der = std::fs::read(path).map_err(|source| ConfigError::Read {
-                path: format!("{} ({key_name})", path.display()),
-                source,
-            })?;
-            let parsed = openssl::pkcs12::Pkcs12::from_der(&der)
-                .and_then(|p| p.parse2(password))
-                .map_err(|e| {
-                    invalid(
-                        key_name.into(),
-                        format!(
-                            "{} is not a PKCS12 store this password opens ({e}); check the \
-                             store's password setting, or use a PEM store",
-                            path.display()
-                        ),
-                    )
-                })?;
-            let mut certs = Vec::new();
-            let leaf = parsed.cert.iter().map(|c| &**c);
-            for cert in leaf.chain(parsed.ca.iter().flatten()) {
-                let der = cert.to_der().map_err(|e| invalid(key_name.into(), e))?;
-                certs.push(CertificateDer::from(der));
-            }
-            let key = match parsed.pkey {
-                Some(k) => Some(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-                    k.private_key_to_pkcs8()
-                        .map_err(|e| invalid(key_name.into(), e))?,
-                ))),
-                None => None,
-            };
-            Ok(Loaded { certs, key })
-        }
-    }
-}
-
-fn pem_store(certs: &[u8], key: &[u8], key_name: &str) -> Result<Loaded, ConfigError> {
-    let certs = CertificateDer::pem_slice_iter(certs)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| {
-            invalid(
-                key_name.into(),
-                format!("cannot read its PEM certificates: {e}"),
-            )
-        })?;
-    let key = if key.is_empty() {
-        None
-    } else {
-        PrivateKeyDer::from_pem_slice(key).ok()
-    };
-    Ok(Loaded { certs, key })
-}
 
 /// The rustls configuration of the https listeners.
 pub fn server_config(tls: &RestTls) -> Result<ServerConfig, ConfigError> {
