@@ -69,7 +69,8 @@ pub async fn start(
     let herder = Arc::new(Herder::new(worker));
     let info = Arc::new(ClusterInfo::default());
     let listeners = bind_rest(&config).await?;
-    let (addr, shutdown, server) = serve(&config, listeners, herder.clone(), info.clone(), logs)?;
+    let (addr, shutdown, server) =
+        serve(&config, listeners, herder.clone(), info.clone(), logs).await?;
     info!(%addr, worker_id = %config.worker_id, "REST API listening");
     spawn_cluster_id_lookup(config.clone(), info.clone());
     for c in connectors {
@@ -118,8 +119,9 @@ pub(crate) fn advertised_addr(
 }
 
 /// Serves the REST API on every bound listener until the returned sender says stop; returns the
-/// advertised listener's address.
-pub(crate) fn serve(
+/// advertised listener's address. The credentials and certificate files are read off the async
+/// runtime.
+pub(crate) async fn serve(
     config: &WorkerConfig,
     bound: Vec<(RestListener, TcpListener)>,
     herder: Arc<Herder>,
@@ -131,22 +133,27 @@ pub(crate) fn serve(
     tokio::task::JoinHandle<()>,
 )> {
     let addr = advertised_addr(config, &bound)?;
-    let credentials = match &config.rest.credentials_file {
-        Some(path) => Some(Arc::new(Credentials::load(path)?)),
-        None => None,
-    };
-    let tls = match &config.rest.tls {
-        Some(t) if bound.iter().any(|(l, _)| l.https) => {
-            Some(Arc::new(rest::tls::server_config(t)?))
-        }
-        _ => None,
-    };
+    let rest_settings = config.rest.clone();
+    let (credentials, tls, forward_client) = tokio::task::spawn_blocking(move || {
+        let credentials = Credentials::load(
+            rest_settings.credentials_file.as_deref(),
+            rest_settings.user.as_ref(),
+        )?
+        .map(Arc::new);
+        let tls = match &rest_settings.tls {
+            Some(t) => Some(Arc::new(rest::tls::server_config(t)?)),
+            None => None,
+        };
+        let forward_client = crate::distributed::forward::client(rest_settings.tls.as_ref())?;
+        anyhow::Ok((credentials, tls, forward_client))
+    })
+    .await??;
     let app = rest::router(AppState {
         herder,
         info,
         logs: Arc::new(logs),
         credentials,
-        forward_client: crate::distributed::forward::client(config.rest.tls.as_ref())?,
+        forward_client,
     });
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut servers = Vec::new();

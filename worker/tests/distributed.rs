@@ -533,8 +533,9 @@ async fn a_cluster_forms_over_sasl_ssl_with_scram_and_plain() {
     println!("wrong password refused in {:?}: {text}", started.elapsed());
 }
 
-/// Workers that serve https and ask for basic auth still forward writes to their leader and
-/// task restarts to the task's owner: the user's credentials go along, over TLS.
+/// Workers that serve https, ask for client certificates and for basic auth still forward writes
+/// to their leader and task restarts to the task's owner: the user's credentials go along, over
+/// TLS with the worker's own certificate.
 #[tokio::test(flavor = "multi_thread")]
 async fn writes_through_a_follower_reach_the_leader_over_https_with_the_users_credentials() {
     let pki = common::TestPki::new();
@@ -570,7 +571,7 @@ async fn writes_through_a_follower_reach_the_leader_over_https_with_the_users_cr
         urls.push(format!("https://{}", w.addr));
         workers.push(w);
     }
-    let client = pki.client(false);
+    let client = pki.client(true);
     let dir = tempfile::tempdir().unwrap();
     // One connector created through each worker: one of the two requests is forwarded.
     for (i, url) in urls.iter().enumerate() {
@@ -613,6 +614,27 @@ async fn writes_through_a_follower_reach_the_leader_over_https_with_the_users_cr
             (list.as_array()?.len() == 2).then_some(())
         })
         .await;
+        eventually(60, "the connector's task to run", || async {
+            let r = client
+                .get(format!("{url}/connectors/tls-fs-{i}/status"))
+                .basic_auth("admin", Some("adm1n-pass"))
+                .send()
+                .await
+                .ok()?;
+            let status: Value = r.json().await.ok()?;
+            (status["tasks"][0]["state"] == "RUNNING").then_some(())
+        })
+        .await;
+        // Both tasks restarted through each worker: one runs elsewhere, so it is forwarded.
+        for task_of in 0..2 {
+            let r = client
+                .post(format!("{url}/connectors/tls-fs-{task_of}/tasks/0/restart"))
+                .basic_auth("admin", Some("adm1n-pass"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+        }
         let r = client
             .put(format!("{url}/connectors/tls-fs-{i}/pause"))
             .basic_auth("admin", Some("adm1n-pass"))

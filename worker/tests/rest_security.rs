@@ -26,11 +26,11 @@ async fn https_and_basic_auth_let_in_only_known_users() {
     let pki = TestPki::new();
     let users = pki.dir.path().join("users.properties");
     std::fs::write(&users, "admin: adm1n-pass\nreader: r3ader-pass\n").unwrap();
-    let http_port = free_port();
+    let (http_port, https_port) = (free_port(), free_port());
     let worker = start(&[
         (
             "listeners",
-            format!("https://127.0.0.1:0, http://127.0.0.1:{http_port}"),
+            format!("https://127.0.0.1:{https_port}, http://127.0.0.1:{http_port}"),
         ),
         ("listeners.https.ssl.keystore.type", "PEM".into()),
         (
@@ -43,7 +43,12 @@ async fn https_and_basic_auth_let_in_only_known_users() {
         ),
     ])
     .await;
-    let https = format!("https://127.0.0.1:{}", worker.addr.port());
+    assert_eq!(
+        worker.addr.port(),
+        http_port,
+        "http is advertised when served, as in Connect"
+    );
+    let https = format!("https://127.0.0.1:{https_port}");
     let client = pki.client(false);
 
     // No credentials, a wrong password, an unknown user: 401 in Connect's error shape.

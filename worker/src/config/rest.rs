@@ -15,13 +15,20 @@ pub const BASIC_AUTH_EXTENSION: &str =
     "org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension";
 /// Skiff's key for the credentials file (`user: password` lines).
 pub const CREDENTIALS_FILE_KEY: &str = "rest.basic.auth.credentials.file";
+/// Skiff's keys for one user given in the properties (with config-provider references, a
+/// Kubernetes Secret mounted as files): what the operator sets.
+pub const USERNAME_KEY: &str = "rest.basic.auth.username";
+/// The password of [`USERNAME_KEY`]'s user.
+pub const PASSWORD_KEY: &str = "rest.basic.auth.password";
 /// The prefix of the https listener's own TLS keys.
 const HTTPS_PREFIX: &str = "listeners.https.";
 
 /// One REST listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RestListener {
+    /// Serves https (else http).
     pub https: bool,
+    /// Where it listens.
     pub addr: SocketAddr,
 }
 
@@ -35,9 +42,36 @@ impl RestListener {
 /// Whether https clients must show a certificate (`ssl.client.auth`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientAuth {
+    /// Clients are not asked for a certificate.
     None,
+    /// A certificate is checked when given; clients without one get in too.
     Requested,
+    /// Clients without a valid certificate are refused.
     Required,
+}
+
+/// A TLS version `ssl.enabled.protocols` may list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsVersion {
+    /// `TLSv1.2`.
+    Tls12,
+    /// `TLSv1.3`.
+    Tls13,
+}
+
+/// One basic-auth user; the password stays out of `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BasicUser {
+    /// The user name.
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for BasicUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BasicUser({}, password [hidden])", self.username)
+    }
 }
 
 /// TLS settings of the https listeners.
@@ -48,7 +82,10 @@ pub struct RestTls {
     /// Certificates that client certificates (and other workers, when forwarding) are checked
     /// against; `None`: the system's roots.
     pub truststore: Option<Store>,
+    /// Whether clients must show a certificate.
     pub client_auth: ClientAuth,
+    /// The TLS versions served (`ssl.enabled.protocols`; both by default).
+    pub protocols: Vec<TlsVersion>,
     /// The key prefix the settings were read with (`listeners.https.` or empty), for messages.
     pub prefix: &'static str,
 }
@@ -56,12 +93,16 @@ pub struct RestTls {
 /// Everything the REST server needs besides its routes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestSettings {
-    /// Every listener, in the order given; the first one is this worker's address unless
-    /// `rest.advertised.listener` picks another scheme.
+    /// Every listener, in the order given; the first one of the advertised scheme is this
+    /// worker's address.
     pub listeners: Vec<RestListener>,
+    /// TLS of the https listeners, when there is one.
     pub tls: Option<RestTls>,
     /// The basic-auth credentials file, when requests must authenticate.
     pub credentials_file: Option<PathBuf>,
+    /// A basic-auth user given in the properties; with or without a file, requests must then
+    /// authenticate.
+    pub user: Option<BasicUser>,
     /// The scheme other workers and statuses use to reach this one.
     pub advertised_https: bool,
 }
@@ -81,7 +122,8 @@ impl RestSettings {
             None
         };
         let advertised_https = match raw.get("rest.advertised.listener").map(|s| s.trim()) {
-            None | Some("") => listeners[0].https,
+            // As Connect: http when any listener serves it.
+            None | Some("") => listeners.iter().all(|l| l.https),
             Some(s) if s.eq_ignore_ascii_case("https") => true,
             Some(s) if s.eq_ignore_ascii_case("http") => false,
             Some(s) => {
@@ -104,6 +146,7 @@ impl RestSettings {
             listeners,
             tls,
             credentials_file: credentials_file(raw, kafka_opts)?,
+            user: basic_user(raw)?,
             advertised_https,
         })
     }
@@ -253,6 +296,41 @@ fn tls(raw: &Properties) -> Result<RestTls, ConfigError> {
             ));
         }
     };
+    let protocols = match get("ssl.enabled.protocols") {
+        None => vec![TlsVersion::Tls13, TlsVersion::Tls12],
+        Some(list) => {
+            let mut out = Vec::new();
+            for v in list.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+                out.push(match v {
+                    "TLSv1.3" => TlsVersion::Tls13,
+                    "TLSv1.2" => TlsVersion::Tls12,
+                    other => {
+                        return Err(ConfigError::invalid(
+                            name("ssl.enabled.protocols"),
+                            format!("'{other}' is not served: list TLSv1.3 and/or TLSv1.2"),
+                        ));
+                    }
+                });
+            }
+            if out.is_empty() {
+                return Err(ConfigError::invalid(
+                    name("ssl.enabled.protocols"),
+                    "is empty: list TLSv1.3 and/or TLSv1.2",
+                ));
+            }
+            out
+        }
+    };
+    if let Some(suites) = get("ssl.cipher.suites") {
+        return Err(ConfigError::invalid(
+            name("ssl.cipher.suites"),
+            format!(
+                "'{suites}' cannot be honoured by the REST server, which serves rustls's safe \
+                 cipher suites only: remove it, or give the https listener its own \
+                 listeners.https.ssl.* keys (limit the versions with ssl.enabled.protocols)"
+            ),
+        ));
+    }
     if client_auth != ClientAuth::None && truststore.is_none() {
         return Err(ConfigError::Missing {
             key: name("ssl.truststore.location"),
@@ -267,6 +345,7 @@ fn tls(raw: &Properties) -> Result<RestTls, ConfigError> {
         keystore,
         truststore,
         client_auth,
+        protocols,
         prefix,
     })
 }
@@ -362,6 +441,26 @@ fn credentials_file(
         })
 }
 
+/// `rest.basic.auth.username` and `rest.basic.auth.password`, which go together.
+fn basic_user(raw: &Properties) -> Result<Option<BasicUser>, ConfigError> {
+    let get = |k: &str| raw.get(k).filter(|v| !v.is_empty()).cloned();
+    match (get(USERNAME_KEY), get(PASSWORD_KEY)) {
+        (None, None) => Ok(None),
+        (Some(username), Some(password)) => Ok(Some(BasicUser {
+            username: username.trim().to_string(),
+            password,
+        })),
+        (Some(_), None) => Err(ConfigError::Missing {
+            key: PASSWORD_KEY.into(),
+            message: format!("{USERNAME_KEY} is set: give its password too"),
+        }),
+        (None, Some(_)) => Err(ConfigError::Missing {
+            key: USERNAME_KEY.into(),
+            message: format!("{PASSWORD_KEY} is set: give the user name too"),
+        }),
+    }
+}
+
 /// The `file="..."` option of the `KafkaConnect` section of a JAAS configuration.
 fn jaas_credentials_file(text: &str) -> Option<String> {
     let start = text.find("KafkaConnect")?;
@@ -396,7 +495,10 @@ mod tests {
         assert_eq!(s.listeners.len(), 2);
         assert_eq!(s.listeners[0].addr.to_string(), "127.0.0.1:8083");
         assert!(!s.listeners[0].https && s.listeners[1].https);
-        assert!(!s.advertised_https);
+        assert!(
+            !s.advertised_https,
+            "Connect advertises http when it is served"
+        );
         let tls = s.tls.unwrap();
         assert_eq!(
             tls.keystore,
@@ -450,6 +552,20 @@ mod tests {
         ])
         .unwrap_err();
         assert!(e.contains("listeners.https.ssl.truststore.location"), "{e}");
+        let e = settings(&[
+            ("listeners", "https://:8443"),
+            ("ssl.keystore.location", "/k.p12"),
+            ("ssl.enabled.protocols", "TLSv1.1"),
+        ])
+        .unwrap_err();
+        assert!(e.contains("ssl.enabled.protocols"), "{e}");
+        let e = settings(&[
+            ("listeners", "https://:8443"),
+            ("ssl.keystore.location", "/k.p12"),
+            ("ssl.cipher.suites", "TLS_AES_128_GCM_SHA256"),
+        ])
+        .unwrap_err();
+        assert!(e.contains("ssl.cipher.suites"), "{e}");
         let e = settings(&[("listeners", "ftp://:21")]).unwrap_err();
         assert!(
             e.contains("listeners") && e.contains("https://host:port"),
@@ -504,5 +620,10 @@ mod tests {
         assert!(e.contains(CREDENTIALS_FILE_KEY), "{e}");
         let e = settings(&[("rest.extension.classes", "com.example.MyExtension")]).unwrap_err();
         assert!(e.contains("rest.extension.classes"), "{e}");
+        let s = settings(&[(USERNAME_KEY, "operator"), (PASSWORD_KEY, "op-pass-123")]).unwrap();
+        assert_eq!(s.user.as_ref().unwrap().username, "operator");
+        assert!(!format!("{s:?}").contains("op-pass-123"));
+        let e = settings(&[(USERNAME_KEY, "operator")]).unwrap_err();
+        assert!(e.contains(PASSWORD_KEY), "{e}");
     }
 }

@@ -66,8 +66,11 @@ pub fn load(store: &Store, key_name: &str) -> Result<Loaded, ConfigError> {
                     invalid(
                         key_name.into(),
                         format!(
-                            "{} is not a PKCS12 store this password opens ({e}); check the \
-                             store's password setting, or use a PEM store",
+                            "{} cannot be opened as a PKCS12 store with the password given \
+                             ({e}). Check the password; a JKS store needs converting (keytool \
+                             -importkeystore -deststoretype PKCS12); a store with old RC2 \
+                             encryption needs re-exporting (openssl pkcs12 -legacy, then \
+                             -export without -legacy); or use a PEM store",
                             path.display()
                         ),
                     )

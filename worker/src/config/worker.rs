@@ -6,7 +6,6 @@ use super::client::{ClientConfig, ClientRole, client_config};
 use super::properties::Properties;
 use super::providers::ConfigProviders;
 use super::rest::RestSettings;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -92,6 +91,18 @@ pub const WORKER_KEYS: &[WorkerKey] = &[
         "",
         "both",
         "Requests must authenticate with HTTP basic auth against this file of `user: password` lines (the format of Apache's `PropertyFileLoginModule`); `GET /health` stays open for probes.",
+    ),
+    key(
+        "rest.basic.auth.username",
+        "",
+        "both",
+        "One basic-auth user given in the properties, with `rest.basic.auth.password` (usually a `${dir:...}` reference to a mounted Secret); alone or beside the credentials file. The operator sets these from `spec.rest.basicAuth`.",
+    ),
+    key(
+        "rest.basic.auth.password",
+        "",
+        "both",
+        "The password of `rest.basic.auth.username`; never logged.",
     ),
     key(
         "key.converter",
@@ -299,8 +310,6 @@ pub struct WorkerConfig {
     /// Every property as given, for client overrides and for connectors that read worker keys.
     pub raw: Properties,
     pub bootstrap_servers: String,
-    /// The advertised REST listener's address (the first listener of the advertised scheme).
-    pub rest_listen: SocketAddr,
     /// Every REST listener, their TLS and authentication.
     pub rest: RestSettings,
     /// `host:port` that identifies this worker in statuses (`worker_id`).
@@ -382,7 +391,6 @@ impl WorkerConfig {
         let task_shutdown_timeout = ms("task.shutdown.graceful.timeout.ms", 5_000)?;
         let mut cfg = WorkerConfig {
             bootstrap_servers,
-            rest_listen,
             rest,
             worker_id: format!("{advertised_host}:{advertised_port}"),
             key_converter: get("key.converter")
@@ -461,7 +469,7 @@ mod tests {
             ("offset.flush.interval.ms", "1000"),
         ]))
         .unwrap();
-        assert_eq!(c.rest_listen.to_string(), "127.0.0.1:18083");
+        assert_eq!(c.rest.listeners[0].addr.to_string(), "127.0.0.1:18083");
         assert_eq!(c.worker_id, "127.0.0.1:18083");
         assert_eq!(c.offset_flush_interval, Duration::from_secs(1));
         assert_eq!(c.value_converter, DEFAULT_CONVERTER);

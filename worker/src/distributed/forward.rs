@@ -23,16 +23,17 @@ const NO_LEADER: &str = "Cannot complete request momentarily due to no known lea
 const TOO_MANY_HOPS: &str =
     "Cannot complete request because of a conflicting operation (e.g. worker rebalance)";
 
-/// The client requests are forwarded with: it trusts the REST truststore (or this worker's own
-/// certificate chain) besides the system's roots.
+/// The client requests are forwarded with. With https listeners it trusts the REST truststore
+/// (or this worker's own chain) and, when workers ask for client certificates, shows its own
+/// keystore, as Connect's REST client does.
 pub fn client(tls: Option<&RestTls>) -> anyhow::Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder().timeout(FORWARD_TIMEOUT);
-    if let Some(tls) = tls {
-        for cert in crate::rest::tls::peer_roots(tls)? {
-            builder = builder.add_root_certificate(reqwest::Certificate::from_der(&cert)?);
-        }
-    }
-    Ok(builder.build()?)
+    let builder = reqwest::Client::builder().timeout(FORWARD_TIMEOUT);
+    Ok(match tls {
+        Some(tls) => builder
+            .use_preconfigured_tls(crate::rest::tls::peer_client_config(tls)?)
+            .build()?,
+        None => builder.build()?,
+    })
 }
 
 /// Whether a request changes the cluster (so the leader must answer it).

@@ -65,7 +65,8 @@ pub async fn start(worker_props: Properties, logs: LogControl) -> anyhow::Result
     });
     let herder = Arc::new(Herder::Distributed(herder));
     let info = Arc::new(ClusterInfo::default());
-    let (addr, shutdown, server) = serve(&config, listeners, herder.clone(), info.clone(), logs)?;
+    let (addr, shutdown, server) =
+        serve(&config, listeners, herder.clone(), info.clone(), logs).await?;
     info!(%addr, worker_id = %config.worker_id, "REST API listening (distributed mode)");
     spawn_cluster_id_lookup(config.clone(), info.clone());
     info.ready.store(true, Ordering::Release);

@@ -7,6 +7,7 @@
 use super::error::ApiError;
 use crate::config::ConfigError;
 use crate::config::properties::read_properties;
+use crate::config::rest::BasicUser;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -33,22 +34,34 @@ fn digest(password: &str) -> [u8; 32] {
 }
 
 impl Credentials {
-    /// Reads the credentials file; an empty one is an error (it would lock every user out).
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let users: BTreeMap<String, [u8; 32]> = read_properties(path)?
-            .into_iter()
-            .map(|(user, password)| (user, digest(&password)))
-            .collect();
-        if users.is_empty() {
-            return Err(ConfigError::invalid(
-                crate::config::rest::CREDENTIALS_FILE_KEY,
-                format!(
-                    "{} holds no user: add `user: password` lines",
-                    path.display()
-                ),
-            ));
+    /// The users of the credentials file and the one given in the properties; `None` when
+    /// neither is set (no authentication). An empty file is an error: it would lock every user
+    /// out.
+    pub fn load(
+        file: Option<&Path>,
+        user: Option<&BasicUser>,
+    ) -> Result<Option<Self>, ConfigError> {
+        let mut users = BTreeMap::new();
+        if let Some(path) = file {
+            users.extend(
+                read_properties(path)?
+                    .into_iter()
+                    .map(|(user, password)| (user, digest(&password))),
+            );
+            if users.is_empty() {
+                return Err(ConfigError::invalid(
+                    crate::config::rest::CREDENTIALS_FILE_KEY,
+                    format!(
+                        "{} holds no user: add `user: password` lines",
+                        path.display()
+                    ),
+                ));
+            }
         }
-        Ok(Credentials { users })
+        if let Some(u) = user {
+            users.insert(u.username.clone(), digest(&u.password));
+        }
+        Ok((file.is_some() || user.is_some()).then_some(Credentials { users }))
     }
 
     /// Whether an `Authorization` header value names a known user with the right password.
@@ -123,7 +136,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("users.properties");
         std::fs::write(&path, text).unwrap();
-        Credentials::load(&path).map_err(|e| e.to_string())
+        Credentials::load(Some(&path), None)
+            .map(|c| c.expect("a file was given"))
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -136,6 +151,18 @@ mod tests {
         assert!(!c.allows(&basic("admin")));
         assert!(!c.allows("Bearer abc"));
         assert!(!c.allows("Basic not-base64!"));
+    }
+
+    #[test]
+    fn a_user_from_the_properties_joins_the_file_users() {
+        let user = BasicUser {
+            username: "operator".into(),
+            password: "op-pass".into(),
+        };
+        let c = Credentials::load(None, Some(&user)).unwrap().unwrap();
+        assert!(c.allows(&basic("operator:op-pass")));
+        assert!(!c.allows(&basic("operator:other")));
+        assert!(Credentials::load(None, None).unwrap().is_none());
     }
 
     #[test]

@@ -8,9 +8,8 @@
 //! graceful shutdown for the same result.
 
 use crate::config::ConfigError;
-use crate::config::rest::{ClientAuth, RestTls};
+use crate::config::rest::{ClientAuth, RestTls, TlsVersion};
 use crate::config::tls_store::{Store, invalid, load};
-use rustls::pki_types::CertificateDer;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use std::net::SocketAddr;
@@ -44,7 +43,7 @@ pub fn server_config(tls: &RestTls) -> Result<ServerConfig, ConfigError> {
     })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(&versions(tls))
         .map_err(|e| invalid(keystore_key.clone(), e))?;
     let builder = match (tls.client_auth, &tls.truststore) {
         (ClientAuth::None, _) | (_, None) => builder.with_no_client_auth(),
@@ -68,7 +67,7 @@ pub fn server_config(tls: &RestTls) -> Result<ServerConfig, ConfigError> {
             format!("the key does not fit the certificate: {e}"),
         )
     })?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }
 
@@ -83,14 +82,43 @@ fn roots(store: &Store, key_name: &str) -> Result<RootCertStore, ConfigError> {
     Ok(roots)
 }
 
-/// Certificates a worker trusts when it forwards a request to another worker over https: the
-/// truststore's, or else its own chain (workers of one cluster usually share a certificate).
-pub fn peer_roots(tls: &RestTls) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+/// The TLS a worker forwards requests to other workers with: it trusts the truststore's
+/// certificates, or else its own chain (workers of one cluster usually share a certificate),
+/// and shows its keystore when the workers ask for client certificates.
+pub fn peer_client_config(tls: &RestTls) -> Result<rustls::ClientConfig, ConfigError> {
     let p = tls.prefix;
-    match &tls.truststore {
-        Some(store) => Ok(load(store, &format!("{p}ssl.truststore.location"))?.certs),
-        None => Ok(load(&tls.keystore, &format!("{p}ssl.keystore.location"))?.certs),
+    let keystore_key = format!("{p}ssl.keystore.location");
+    let roots = match &tls.truststore {
+        Some(store) => roots(store, &format!("{p}ssl.truststore.location"))?,
+        None => roots(&tls.keystore, &keystore_key)?,
+    };
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&versions(tls))
+    .map_err(|e| invalid(keystore_key.clone(), e))?
+    .with_root_certificates(roots);
+    if tls.client_auth == ClientAuth::None {
+        return Ok(builder.with_no_client_auth());
     }
+    let keystore = load(&tls.keystore, &keystore_key)?;
+    let key = keystore
+        .key
+        .ok_or_else(|| invalid(keystore_key.clone(), "holds no private key"))?;
+    builder
+        .with_client_auth_cert(keystore.certs, key)
+        .map_err(|e| invalid(keystore_key, e))
+}
+
+/// The TLS versions `ssl.enabled.protocols` allows.
+fn versions(tls: &RestTls) -> Vec<&'static rustls::SupportedProtocolVersion> {
+    tls.protocols
+        .iter()
+        .map(|v| match v {
+            TlsVersion::Tls12 => &rustls::version::TLS12,
+            TlsVersion::Tls13 => &rustls::version::TLS13,
+        })
+        .collect()
 }
 
 /// A TCP listener whose connections come out with their TLS handshake done.

@@ -7,7 +7,9 @@
 //! A timed-out record would leave a gap that later records fill past (librdkafka bumps the
 //! producer epoch and goes on), and the restore's resume point, counted from the target's end
 //! offset, would then skip records; with no time-outs and librdkafka's gapless guarantee, what
-//! reached a partition is always a prefix of what was sent to it.
+//! reached a partition is always a prefix of what was sent to it. The resume point also needs
+//! the old producer gone once its task is: a stopping task waits briefly for the acks it is owed,
+//! then purges what it has not sent and destroys its producer before it returns.
 
 use super::offsets::JsonMap;
 use super::{TaskContext, TaskError};
@@ -18,7 +20,7 @@ use futures::future::try_join_all;
 use rdkafka::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer, PurgeConfig};
 use rdkafka::types::RDKafkaErrorCode;
 use skiff_api::rest::State;
 use std::collections::BTreeMap;
@@ -55,6 +57,9 @@ pub trait SourceTask: Send {
 const IDLE_WAIT: Duration = Duration::from_millis(250);
 /// How long records may wait for Kafka before the task reports the wait.
 const DELIVERY_REPORT_AFTER: Duration = Duration::from_secs(10);
+/// How long a stopping task still waits for the acknowledgements of records already sent (at
+/// most half its graceful timeout), so their offsets are stored and they are not sent again.
+const STOP_ACK_WAIT: Duration = Duration::from_secs(2);
 
 /// Builds the idempotent producer source tasks write with.
 pub fn producer(ctx: &TaskContext) -> Result<FutureProducer, TaskError> {
@@ -65,7 +70,12 @@ pub fn producer(ctx: &TaskContext) -> Result<FutureProducer, TaskError> {
 /// when a batch fails (see the module comment).
 fn producer_config(worker: &WorkerConfig, task_name: &str) -> Result<ClientConfig, TaskError> {
     let mut cfg = worker.client(ClientRole::Producer)?.to_rdkafka();
-    for key in ["delivery.timeout.ms", "message.timeout.ms"] {
+    for key in [
+        "delivery.timeout.ms",
+        "message.timeout.ms",
+        "retries",
+        "message.send.max.retries",
+    ] {
         if cfg.get(key).is_some() {
             warn!(
                 "producer.{key} is ignored for source tasks: records are retried until Kafka \
@@ -121,11 +131,10 @@ pub async fn run<T: SourceTask>(mut ctx: TaskContext, mut task: T) -> Result<(),
         }
     }
     info!(task = %ctx.task_name(), "source task stopping: flushing offsets");
-    let _ = tokio::task::spawn_blocking({
-        let p = producer.clone();
-        move || p.flush(Duration::from_secs(30))
-    })
-    .await;
+    // Records not acknowledged by now are not in the stored offsets: drop them, so nothing of
+    // this task reaches Kafka after it is gone. Destroying the client blocks briefly.
+    producer.purge(PurgeConfig::default().queue().inflight());
+    let _ = tokio::task::spawn_blocking(move || drop(producer)).await;
     flush_offsets(&ctx).await
 }
 
@@ -145,6 +154,19 @@ async fn deliver<T: SourceTask>(
     producer: &FutureProducer,
     records: &[SourceRecord],
 ) -> Result<Option<Vec<(JsonMap, Option<JsonMap>)>>, TaskError> {
+    let started = Instant::now();
+    let mut next_report = DELIVERY_REPORT_AFTER;
+    let mut reported = false;
+    let mut report = |task: &mut T, what: &str| {
+        let waiting = format!(
+            "{} records {what} after {}s; the producer keeps retrying (is the broker reachable?)",
+            records.len(),
+            started.elapsed().as_secs()
+        );
+        warn!("{waiting}");
+        task.delivery_waiting(Some(waiting));
+        reported = true;
+    };
     let mut pending = Vec::with_capacity(records.len());
     for r in records {
         let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
@@ -179,6 +201,10 @@ async fn deliver<T: SourceTask>(
                         if ctx.stopping() {
                             return Ok(None);
                         }
+                        if started.elapsed() >= next_report {
+                            report(task, "not yet queued: the producer's queue is full");
+                            next_report += DELIVERY_REPORT_AFTER;
+                        }
                         tokio::time::sleep(Duration::from_millis(10)).await;
                         fr = back;
                     } else {
@@ -189,23 +215,21 @@ async fn deliver<T: SourceTask>(
         };
         pending.push(fut);
     }
-    let started = Instant::now();
     let mut all = try_join_all(pending);
-    let mut reported = false;
     let results = loop {
+        let until_report = next_report.saturating_sub(started.elapsed());
         tokio::select! {
             r = &mut all => break r,
-            _ = ctx.stopped() => return Ok(None),
-            _ = tokio::time::sleep(DELIVERY_REPORT_AFTER) => {
-                let waiting = format!(
-                    "{} records not yet acknowledged by Kafka after {}s; the producer keeps \
-                     retrying (is the broker reachable?)",
-                    records.len(),
-                    started.elapsed().as_secs()
-                );
-                warn!("{waiting}");
-                task.delivery_waiting(Some(waiting));
-                reported = true;
+            _ = ctx.stopped() => {
+                let wait = STOP_ACK_WAIT.min(ctx.worker.task_shutdown_timeout / 2);
+                match tokio::time::timeout(wait, &mut all).await {
+                    Ok(r) => break r,
+                    Err(_) => return Ok(None),
+                }
+            }
+            _ = tokio::time::sleep(until_report) => {
+                report(task, "not yet acknowledged by Kafka");
+                next_report += DELIVERY_REPORT_AFTER;
             }
         }
     }
@@ -243,10 +267,11 @@ mod tests {
     use crate::config::properties::props;
 
     #[test]
-    fn records_never_time_out_and_a_failed_batch_cannot_leave_a_gap() {
+    fn the_source_producer_is_set_never_to_time_out_and_to_be_gapless() {
         let worker = WorkerConfig::from_properties(props(&[
             ("bootstrap.servers", "127.0.0.1:9092"),
             ("producer.delivery.timeout.ms", "30000"),
+            ("producer.retries", "3"),
             ("producer.linger.ms", "20"),
         ]))
         .unwrap();

@@ -308,10 +308,11 @@ impl TestPki {
                 String::from_utf8_lossy(&out.stderr)
             );
         };
-        // Extensions make version 3 certificates, the only version webpki accepts.
+        // Extensions make version 3 certificates, the only version webpki accepts. Workers use
+        // the server certificate as their client certificate when they forward requests.
         std::fs::write(
             dir.path().join("server.ext"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
         )
         .unwrap();
         std::fs::write(
