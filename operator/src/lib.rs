@@ -12,6 +12,7 @@ pub mod events;
 pub mod kafka_connector;
 pub mod leader;
 pub mod metrics;
+pub mod rest_access;
 pub mod scope;
 pub mod server;
 

@@ -21,6 +21,7 @@ pub mod faults;
 mod kafka_admin;
 mod names;
 mod paths;
+pub mod pki;
 pub mod records;
 pub mod s3_errors;
 mod s3_helpers;

@@ -538,7 +538,7 @@ async fn a_cluster_forms_over_sasl_ssl_with_scram_and_plain() {
 /// TLS with the worker's own certificate.
 #[tokio::test(flavor = "multi_thread")]
 async fn writes_through_a_follower_reach_the_leader_over_https_with_the_users_credentials() {
-    let pki = common::TestPki::new();
+    let pki = skiff_testenv::pki::TestPki::new();
     let users = pki.dir.path().join("users.properties");
     std::fs::write(&users, "admin: adm1n-pass\n").unwrap();
     let group = skiff_testenv::unique_name("skiff-tls");
@@ -556,7 +556,7 @@ async fn writes_through_a_follower_reach_the_leader_over_https_with_the_users_cr
                 ("listeners.https.ssl.keystore.location", &keystore),
                 (
                     "listeners.https.ssl.keystore.password",
-                    common::TestPki::P12_PASSWORD,
+                    skiff_testenv::pki::TestPki::P12_PASSWORD,
                 ),
                 ("listeners.https.ssl.truststore.location", &ca),
                 (

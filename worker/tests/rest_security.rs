@@ -5,8 +5,9 @@
 
 mod common;
 
-use common::{TestPki, WorkerProcess, eventually, free_port, worker_props};
+use common::{WorkerProcess, eventually, free_port, worker_props};
 use serde_json::{Value, json};
+use skiff_testenv::pki::TestPki;
 use skiff_worker::rest::LogControl;
 use std::process::{Command, Stdio};
 
@@ -211,4 +212,62 @@ async fn a_wrong_keystore_password_stops_the_worker_with_the_key_named() {
         .to_string();
     assert!(e.contains("ssl.keystore.location"), "{e}");
     assert!(!e.contains("not-the-password"), "the password leaked: {e}");
+}
+
+/// The shape the operator renders for `spec.rest`: a PEM key and chain and the certificate to
+/// trust as `${dir:...}` references to a mounted `kubernetes.io/tls` Secret, and the user as
+/// references to a mounted basic-auth Secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_operators_secret_file_references_serve_https_and_basic_auth() {
+    let pki = TestPki::new();
+    let tls_dir = tempfile::tempdir().unwrap();
+    for (from, to) in [
+        ("server.crt", "tls.crt"),
+        ("server.key", "tls.key"),
+        ("ca.pem", "ca.crt"),
+    ] {
+        std::fs::copy(pki.dir.path().join(from), tls_dir.path().join(to)).unwrap();
+    }
+    let auth_dir = tempfile::tempdir().unwrap();
+    std::fs::write(auth_dir.path().join("username"), "operator").unwrap();
+    std::fs::write(auth_dir.path().join("password"), "op-s3cret").unwrap();
+    let tls = |key: &str| format!("${{dir:{}:{key}}}", tls_dir.path().display());
+    let auth = |key: &str| format!("${{dir:{}:{key}}}", auth_dir.path().display());
+    let port = free_port();
+    let worker = start(&[
+        ("listeners", format!("https://127.0.0.1:{port}")),
+        ("rest.advertised.listener", "https".into()),
+        ("config.providers", "dir".into()),
+        (
+            "config.providers.dir.class",
+            "org.apache.kafka.common.config.provider.DirectoryConfigProvider".into(),
+        ),
+        ("listeners.https.ssl.keystore.type", "PEM".into()),
+        (
+            "listeners.https.ssl.keystore.certificate.chain",
+            tls("tls.crt"),
+        ),
+        ("listeners.https.ssl.keystore.key", tls("tls.key")),
+        ("listeners.https.ssl.truststore.type", "PEM".into()),
+        ("listeners.https.ssl.truststore.certificates", tls("ca.crt")),
+        ("rest.basic.auth.username", auth("username")),
+        ("rest.basic.auth.password", auth("password")),
+    ])
+    .await;
+    let https = format!("https://127.0.0.1:{port}");
+    let client = pki.client(false);
+    let r = client
+        .get(format!("{https}/connectors"))
+        .basic_auth("operator", Some("op-s3cret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client
+        .get(format!("{https}/connectors"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    worker.stop().await;
 }

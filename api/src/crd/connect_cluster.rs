@@ -68,6 +68,10 @@ pub struct ConnectClusterSpec {
     /// TLS to Kafka.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<KafkaTls>,
+    /// https and basic auth on the workers' REST API; the operator calls the API with them. With
+    /// `external`, only what the operator needs to call that cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rest: Option<RestSecurity>,
     /// S3 access for the backup and restore connectors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3: Option<S3Access>,
@@ -174,6 +178,51 @@ fn default_cert_key() -> String {
 
 fn default_key_key() -> String {
     "tls.key".into()
+}
+
+/// Security of a cluster's REST API.
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RestSecurity {
+    /// Serve https with a `kubernetes.io/tls` Secret's `tls.crt` and `tls.key` (cert-manager
+    /// writes these); its `ca.crt`, when present, else `tls.crt`, is what the operator and the
+    /// workers trust. For an external cluster only that certificate to trust is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<RestTlsSecret>,
+    /// Require HTTP basic auth (`GET /health` stays open for probes); the operator calls the
+    /// API as this user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<RestBasicAuth>,
+}
+
+/// The Secret holding the REST API's certificate.
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RestTlsSecret {
+    /// Secret name.
+    pub secret_name: String,
+}
+
+/// The Secret holding the basic-auth user.
+#[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RestBasicAuth {
+    /// Secret name.
+    pub secret_name: String,
+    /// Key of the user name.
+    #[serde(default = "default_username_key")]
+    pub username_key: String,
+    /// Key of the password.
+    #[serde(default = "default_password_key")]
+    pub password_key: String,
+}
+
+fn default_username_key() -> String {
+    "username".into()
+}
+
+fn default_password_key() -> String {
+    "password".into()
 }
 
 /// How workers reach S3: static keys from a Secret, or the pod's service account.

@@ -41,10 +41,16 @@ pub fn config_map(cc: &ConnectCluster) -> String {
 }
 
 /// REST URL of a cluster the operator runs, through its Service.
-pub fn service_url(cluster_name: &str, namespace: &str) -> String {
+pub fn service_url(cc: &ConnectCluster) -> String {
+    let scheme = if cc.spec.rest.as_ref().is_some_and(|r| r.tls.is_some()) {
+        "https"
+    } else {
+        "http"
+    };
     format!(
-        "http://{}.{namespace}.svc:{REST_PORT}",
-        api_service(cluster_name)
+        "{scheme}://{}.{}.svc:{REST_PORT}",
+        api_service(&cc.name_any()),
+        cc.namespace().unwrap_or_default()
     )
 }
 
@@ -109,7 +115,15 @@ mod tests {
         let cc = cluster("c1");
         assert_eq!(headless_service(&cc), "c1-headless");
         assert_eq!(api_service("c1"), "c1-api");
-        assert_eq!(service_url("c1", "ns"), "http://c1-api.ns.svc:8083");
+        assert_eq!(service_url(&cc), "http://c1-api.ns.svc:8083");
+        let mut secured = cc.clone();
+        secured.spec.rest = Some(skiff_api::crd::RestSecurity {
+            tls: Some(skiff_api::crd::RestTlsSecret {
+                secret_name: "cert".into(),
+            }),
+            basic_auth: None,
+        });
+        assert_eq!(service_url(&secured), "https://c1-api.ns.svc:8083");
         assert_eq!(group_id(&cc), "ns.c1");
         assert_eq!(
             label_selector(&cc),

@@ -6,7 +6,7 @@ use super::exclusive::delete_unmanaged;
 use super::hash::config_hash;
 use super::names::service_url;
 use super::pdb::build_pdb;
-use super::secrets::referenced_secrets;
+use super::secrets::{referenced_secrets, rest_trust_key};
 use super::services::{build_api_service, build_headless_service};
 use super::stateful_set::build_stateful_set;
 use super::status::{
@@ -16,10 +16,10 @@ use super::validate::{self, validate};
 use super::worker_properties::{render, worker_properties};
 use crate::apply::{apply, apply_status};
 use crate::conditions::Readiness;
-use crate::connect_rest::ConnectRest;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::events;
+use crate::rest_access::connect_rest;
 use crate::scope::scoped;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -96,7 +96,7 @@ pub async fn reconcile(cc: Arc<ConnectCluster>, ctx: Arc<Context>) -> Result<Act
         let readiness = Readiness::not_ready("InvalidSpec", validate::describe(&errors));
         (None, Replicas::default(), RestProbe::Skipped, readiness)
     } else if let Some(external) = &cc.spec.external {
-        let rest = probe(&ctx, &external.url).await;
+        let rest = probe(&ctx, &cc, &external.url).await;
         let readiness = external_readiness(&rest);
         (
             Some(external.url.clone()),
@@ -105,11 +105,11 @@ pub async fn reconcile(cc: Arc<ConnectCluster>, ctx: Arc<Context>) -> Result<Act
             readiness,
         )
     } else {
-        let url = service_url(&name, &ns);
+        let url = service_url(&cc);
         match apply_children(&cc, &ctx, &ns).await? {
             Ok(replicas) => {
                 let rest = if replicas.ready > 0 {
-                    probe(&ctx, &url).await
+                    probe(&ctx, &cc, &url).await
                 } else {
                     RestProbe::Skipped
                 };
@@ -127,9 +127,15 @@ pub async fn reconcile(cc: Arc<ConnectCluster>, ctx: Arc<Context>) -> Result<Act
     if let (true, RestProbe::Up(_), Some(url)) =
         (cc.spec.exclusive_connector_management, &rest, &url)
     {
-        let rest = ConnectRest::new(ctx.http.clone(), url);
-        if let Err(e) = delete_unmanaged(&cc, &ctx, &ns, &rest).await {
-            tracing::warn!(cluster = %name, error = %e, "could not delete unmanaged connectors");
+        match connect_rest(&ctx, &ns, cc.spec.rest.as_ref(), url).await {
+            Ok(rest) => {
+                if let Err(e) = delete_unmanaged(&cc, &ctx, &ns, &rest).await {
+                    tracing::warn!(cluster = %name, error = %e, "could not delete unmanaged connectors");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(cluster = %name, error = %e, "could not delete unmanaged connectors")
+            }
         }
     }
     tracing::info!("connectcluster {}", describe(&cc, &readiness));
@@ -173,7 +179,14 @@ async fn apply_children(
             }
         }
     }
-    let properties = render(&worker_properties(cc));
+    let trust = match cc.spec.rest.as_ref().and_then(|r| r.tls.as_ref()) {
+        Some(tls) => secrets
+            .get_opt(&tls.secret_name)
+            .await?
+            .map_or("tls.crt", |s| rest_trust_key(&s)),
+        None => "tls.crt",
+    };
+    let properties = render(&worker_properties(cc, trust));
     let hash = config_hash(&properties, &versions);
     apply(
         &Api::namespaced(client.clone(), ns),
@@ -200,9 +213,14 @@ async fn apply_children(
     }))
 }
 
-/// Asks a REST API for its plugins.
-async fn probe(ctx: &Context, url: &str) -> RestProbe {
-    match ConnectRest::new(ctx.http.clone(), url).plugins().await {
+/// Asks a REST API for its plugins, with the cluster's `spec.rest` credentials.
+async fn probe(ctx: &Context, cc: &ConnectCluster, url: &str) -> RestProbe {
+    let ns = cc.namespace().unwrap_or_default();
+    let rest = match connect_rest(ctx, &ns, cc.spec.rest.as_ref(), url).await {
+        Ok(rest) => rest,
+        Err(e) => return RestProbe::Down(e.to_string()),
+    };
+    match rest.plugins().await {
         Ok(plugins) => RestProbe::Up(plugins),
         Err(e) => RestProbe::Down(e.to_string()),
     }

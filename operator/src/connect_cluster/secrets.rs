@@ -2,7 +2,8 @@
 //! and environment variables through which workers read them. Values never leave the Secrets.
 
 use k8s_openapi::api::core::v1::{
-    EnvVar, EnvVarSource, KeyToPath, SecretKeySelector, SecretVolumeSource, Volume, VolumeMount,
+    EnvVar, EnvVarSource, KeyToPath, Secret, SecretKeySelector, SecretVolumeSource, Volume,
+    VolumeMount,
 };
 use skiff_api::crd::ConnectClusterSpec;
 use std::collections::BTreeSet;
@@ -13,6 +14,20 @@ pub const SASL_DIR: &str = "/var/run/skiff/kafka-sasl";
 pub const CA_DIR: &str = "/var/run/skiff/kafka-ca";
 /// Directory holding the client certificate as `tls.crt` and `tls.key`.
 pub const CLIENT_CERT_DIR: &str = "/var/run/skiff/kafka-client";
+/// Directory holding every key of the REST TLS Secret (`tls.crt`, `tls.key`, maybe `ca.crt`).
+pub const REST_TLS_DIR: &str = "/var/run/skiff/rest-tls";
+/// Directory holding the REST basic-auth user as the files `username` and `password`.
+pub const REST_AUTH_DIR: &str = "/var/run/skiff/rest-auth";
+
+/// The key of the REST TLS Secret that the workers and the operator trust: its CA when it has
+/// one (cert-manager writes `ca.crt`), else the certificate itself (self-signed).
+pub fn rest_trust_key(secret: &Secret) -> &'static str {
+    let has_ca = secret
+        .data
+        .as_ref()
+        .is_some_and(|d| d.contains_key("ca.crt"));
+    if has_ca { "ca.crt" } else { "tls.crt" }
+}
 
 /// Names of every Secret the spec references.
 pub fn referenced_secrets(spec: &ConnectClusterSpec) -> BTreeSet<String> {
@@ -31,29 +46,35 @@ pub fn referenced_secrets(spec: &ConnectClusterSpec) -> BTreeSet<String> {
     if let Some(creds) = spec.s3.as_ref().and_then(|s| s.credentials_secret.as_ref()) {
         names.insert(creds.name.clone());
     }
+    if let Some(rest) = &spec.rest {
+        names.extend(rest.tls.iter().map(|t| t.secret_name.clone()));
+        names.extend(rest.basic_auth.iter().map(|a| a.secret_name.clone()));
+    }
     names
 }
 
-/// One Secret volume and where it is mounted.
+/// One Secret volume and where it is mounted; no items mounts every key under its own name.
 fn secret_volume(
     volume: &str,
     secret: &str,
     items: Vec<(String, &str)>,
     dir: &str,
 ) -> (Volume, VolumeMount) {
-    let items = items
-        .into_iter()
-        .map(|(key, path)| KeyToPath {
-            key,
-            path: path.into(),
-            ..Default::default()
-        })
-        .collect();
+    let items = (!items.is_empty()).then(|| {
+        items
+            .into_iter()
+            .map(|(key, path)| KeyToPath {
+                key,
+                path: path.into(),
+                ..Default::default()
+            })
+            .collect()
+    });
     let volume = Volume {
         name: volume.into(),
         secret: Some(SecretVolumeSource {
             secret_name: Some(secret.into()),
-            items: Some(items),
+            items,
             default_mode: Some(0o440),
             ..Default::default()
         }),
@@ -68,7 +89,7 @@ fn secret_volume(
     (volume, mount)
 }
 
-/// Volumes and mounts of the Kafka credentials.
+/// Volumes and mounts of the Kafka credentials and the REST API's certificate and user.
 pub fn secret_volumes(spec: &ConnectClusterSpec) -> Vec<(Volume, VolumeMount)> {
     let mut out = Vec::new();
     if let Some(auth) = &spec.authentication {
@@ -99,6 +120,28 @@ pub fn secret_volumes(spec: &ConnectClusterSpec) -> Vec<(Volume, VolumeMount)> {
                 &cert.secret_name,
                 items,
                 CLIENT_CERT_DIR,
+            ));
+        }
+    }
+    if let Some(rest) = &spec.rest {
+        if let Some(tls) = &rest.tls {
+            out.push(secret_volume(
+                "rest-tls",
+                &tls.secret_name,
+                Vec::new(),
+                REST_TLS_DIR,
+            ));
+        }
+        if let Some(auth) = &rest.basic_auth {
+            let items = vec![
+                (auth.username_key.clone(), "username"),
+                (auth.password_key.clone(), "password"),
+            ];
+            out.push(secret_volume(
+                "rest-auth",
+                &auth.secret_name,
+                items,
+                REST_AUTH_DIR,
             ));
         }
     }
@@ -155,9 +198,10 @@ pub fn s3_env(spec: &ConnectClusterSpec) -> Vec<EnvVar> {
 mod tests {
     use super::*;
     use skiff_api::crd::{
-        ClientCertificate, KafkaAuthentication, KafkaTls, S3Access, S3CredentialsSecret,
-        SaslMechanism, SecretKeyRef,
+        ClientCertificate, KafkaAuthentication, KafkaTls, RestBasicAuth, RestSecurity,
+        RestTlsSecret, S3Access, S3CredentialsSecret, SaslMechanism, SecretKeyRef,
     };
+    use std::collections::BTreeMap;
 
     fn spec_with_everything() -> ConnectClusterSpec {
         ConnectClusterSpec {
@@ -189,6 +233,16 @@ mod tests {
                 region: Some("eu-west-1".into()),
                 endpoint: None,
             }),
+            rest: Some(RestSecurity {
+                tls: Some(RestTlsSecret {
+                    secret_name: "rest-cert".into(),
+                }),
+                basic_auth: Some(RestBasicAuth {
+                    secret_name: "rest-user".into(),
+                    username_key: "user".into(),
+                    password_key: "pass".into(),
+                }),
+            }),
             ..Default::default()
         }
     }
@@ -197,10 +251,32 @@ mod tests {
     fn every_reference_is_listed_mounted_or_exported() {
         let spec = spec_with_everything();
         let names: Vec<_> = referenced_secrets(&spec).into_iter().collect();
-        assert_eq!(names, ["ca", "client", "s3", "sasl"]);
+        assert_eq!(
+            names,
+            ["ca", "client", "rest-cert", "rest-user", "s3", "sasl"]
+        );
         let volumes = secret_volumes(&spec);
         let dirs: Vec<_> = volumes.iter().map(|(_, m)| m.mount_path.as_str()).collect();
-        assert_eq!(dirs, [SASL_DIR, CA_DIR, CLIENT_CERT_DIR]);
+        assert_eq!(
+            dirs,
+            [
+                SASL_DIR,
+                CA_DIR,
+                CLIENT_CERT_DIR,
+                REST_TLS_DIR,
+                REST_AUTH_DIR
+            ]
+        );
+        let rest_tls = volumes[3].0.secret.as_ref().unwrap();
+        assert_eq!(
+            rest_tls.items, None,
+            "every key of the TLS Secret, ca.crt if any"
+        );
+        let rest_auth = volumes[4].0.secret.as_ref().unwrap().items.clone().unwrap();
+        assert_eq!(
+            (rest_auth[1].key.as_str(), rest_auth[1].path.as_str()),
+            ("pass", "password")
+        );
         let sasl = volumes[0].0.secret.as_ref().unwrap();
         assert_eq!(sasl.items.as_ref().unwrap()[0].key, "pw");
         assert_eq!(sasl.items.as_ref().unwrap()[0].path, "password");
@@ -215,6 +291,17 @@ mod tests {
         assert_eq!((key_id.name.as_str(), key_id.key.as_str()), ("s3", "id"));
         assert_eq!(env[2].value.as_deref(), Some("eu-west-1"));
         assert_eq!(env.len(), 3);
+    }
+
+    #[test]
+    fn the_ca_of_the_rest_secret_is_trusted_when_it_has_one() {
+        let mut secret = Secret::default();
+        assert_eq!(rest_trust_key(&secret), "tls.crt");
+        secret.data = Some(BTreeMap::from([(
+            "ca.crt".to_string(),
+            k8s_openapi::ByteString(b"pem".to_vec()),
+        )]));
+        assert_eq!(rest_trust_key(&secret), "ca.crt");
     }
 
     #[test]

@@ -50,6 +50,9 @@ fn pod_template(cc: &ConnectCluster, config_hash: &str) -> PodTemplateSpec {
         annotations.insert("prometheus.io/scrape".into(), "true".into());
         annotations.insert("prometheus.io/port".into(), REST_PORT.to_string());
         annotations.insert("prometheus.io/path".into(), "/metrics".into());
+        if https(cc) {
+            annotations.insert("prometheus.io/scheme".into(), "https".into());
+        }
     }
     annotations.insert(CONFIG_HASH_ANNOTATION.into(), config_hash.into());
 
@@ -131,9 +134,9 @@ fn worker_container(cc: &ConnectCluster, mounts: Vec<VolumeMount>) -> Container 
         env: Some(worker_env(cc)),
         resources: cc.spec.resources.clone(),
         volume_mounts: Some(mounts),
-        startup_probe: Some(health_probe(5, 60)),
-        readiness_probe: Some(health_probe(5, 2)),
-        liveness_probe: Some(health_probe(10, 3)),
+        startup_probe: Some(health_probe(https(cc), 5, 60)),
+        readiness_probe: Some(health_probe(https(cc), 5, 2)),
+        liveness_probe: Some(health_probe(https(cc), 10, 3)),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
@@ -148,12 +151,19 @@ fn worker_container(cc: &ConnectCluster, mounts: Vec<VolumeMount>) -> Container 
     }
 }
 
-/// A probe on the worker's `/health`, which answers 503 while starting and 500 when hung.
-fn health_probe(period_seconds: i32, failure_threshold: i32) -> Probe {
+/// Whether the workers serve their REST API over https (`spec.rest.tls`).
+fn https(cc: &ConnectCluster) -> bool {
+    cc.spec.rest.as_ref().is_some_and(|r| r.tls.is_some())
+}
+
+/// A probe on the worker's `/health`, which answers 503 while starting and 500 when hung; it
+/// needs no credentials, and the kubelet does not check the certificate.
+fn health_probe(https: bool, period_seconds: i32, failure_threshold: i32) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
             path: Some("/health".into()),
             port: IntOrString::String("rest".into()),
+            scheme: https.then(|| "HTTPS".into()),
             ..Default::default()
         }),
         period_seconds: Some(period_seconds),
@@ -282,6 +292,24 @@ mod tests {
         for probe in [&c.liveness_probe, &c.readiness_probe, &c.startup_probe] {
             let get = probe.as_ref().unwrap().http_get.as_ref().unwrap();
             assert_eq!(get.path.as_deref(), Some("/health"));
+            assert_eq!(get.scheme, None);
+        }
+        let mut secured = cluster("c1");
+        secured.spec.rest = Some(skiff_api::crd::RestSecurity {
+            tls: Some(skiff_api::crd::RestTlsSecret {
+                secret_name: "cert".into(),
+            }),
+            basic_auth: None,
+        });
+        let secured = build_stateful_set(&secured, "h");
+        let c = &self::pod(&secured).containers[0];
+        for probe in [&c.liveness_probe, &c.readiness_probe, &c.startup_probe] {
+            let get = probe.as_ref().unwrap().http_get.as_ref().unwrap();
+            assert_eq!(
+                get.scheme.as_deref(),
+                Some("HTTPS"),
+                "https workers probed over https"
+            );
         }
         let mounts = c.volume_mounts.as_ref().unwrap();
         assert!(

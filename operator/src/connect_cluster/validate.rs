@@ -1,7 +1,7 @@
 //! Checks of a `ConnectCluster` spec beyond what the CRD schema enforces, each error naming the
 //! field, so an invalid spec becomes a clear `Ready=False` condition instead of a failing loop.
 
-use super::worker_properties::RESERVED;
+use super::worker_properties::reserved;
 use skiff_api::crd::{ConnectClusterSpec, property_string};
 use std::fmt;
 
@@ -60,10 +60,15 @@ pub fn validate(spec: &ConnectClusterSpec) -> Vec<FieldError> {
     }
     for (key, value) in &spec.config {
         let field = format!("spec.config.{key}");
-        if RESERVED.contains(&key.as_str()) {
+        if reserved(key) {
+            let fix = if key.starts_with("listeners.https.") || key.starts_with("rest.") {
+                ": set spec.rest instead"
+            } else {
+                ""
+            };
             errors.push(error(
                 field,
-                "is set by the operator and cannot be overridden",
+                format!("is set by the operator and cannot be overridden{fix}"),
             ));
         } else if property_string(value).is_none() {
             errors.push(error(field, "must be a string, number or boolean"));

@@ -2,7 +2,7 @@
 //! listener, security from Secrets) merged with the user's `spec.config`.
 
 use super::names::{REST_PORT, group_id};
-use super::secrets::{CA_DIR, CLIENT_CERT_DIR, SASL_DIR};
+use super::secrets::{CA_DIR, CLIENT_CERT_DIR, REST_AUTH_DIR, REST_TLS_DIR, SASL_DIR};
 use skiff_api::crd::{ConnectCluster, SaslMechanism, property_string};
 use std::collections::BTreeMap;
 
@@ -20,14 +20,27 @@ pub const RESERVED: &[&str] = &[
     "rest.advertised.host.name",
     "rest.advertised.port",
     "rest.advertised.listener",
+    "rest.extension.classes",
+    "rest.basic.auth.credentials.file",
+    "rest.basic.auth.username",
+    "rest.basic.auth.password",
 ];
+
+/// Prefixes of properties the operator owns: the https listener's TLS comes from `spec.rest`.
+pub const RESERVED_PREFIXES: &[&str] = &["listeners.https."];
+
+/// Whether `spec.config` may not set `key`.
+pub fn reserved(key: &str) -> bool {
+    RESERVED.contains(&key) || RESERVED_PREFIXES.iter().any(|p| key.starts_with(p))
+}
 
 /// Client prefixes that carry the Kafka security settings: the worker's own clients and the
 /// connectors' producers, consumers and admin clients.
 const CLIENT_PREFIXES: &[&str] = &["", "producer.", "consumer.", "admin."];
 
-/// The full property map of a cluster's workers.
-pub fn worker_properties(cc: &ConnectCluster) -> BTreeMap<String, String> {
+/// The full property map of a cluster's workers; `rest_trust_key` is the key of the REST TLS
+/// Secret the workers trust when they call each other (see `secrets::rest_trust_key`).
+pub fn worker_properties(cc: &ConnectCluster, rest_trust_key: &str) -> BTreeMap<String, String> {
     let spec = &cc.spec;
     let group = group_id(cc);
     let topics = spec.internal_topics.clone().unwrap_or_default();
@@ -56,8 +69,36 @@ pub fn worker_properties(cc: &ConnectCluster) -> BTreeMap<String, String> {
     for t in ["config", "offset", "status"] {
         set(&format!("{t}.storage.replication.factor"), rf.clone());
     }
-    set("listeners", format!("http://0.0.0.0:{REST_PORT}"));
-    set("rest.advertised.listener", "http".into());
+    let rest = spec.rest.clone().unwrap_or_default();
+    if rest.tls.is_some() {
+        set("listeners", format!("https://0.0.0.0:{REST_PORT}"));
+        set("rest.advertised.listener", "https".into());
+        let file = |key: &str| format!("${{dir:{REST_TLS_DIR}:{key}}}");
+        set("listeners.https.ssl.keystore.type", "PEM".into());
+        set(
+            "listeners.https.ssl.keystore.certificate.chain",
+            file("tls.crt"),
+        );
+        set("listeners.https.ssl.keystore.key", file("tls.key"));
+        set("listeners.https.ssl.truststore.type", "PEM".into());
+        set(
+            "listeners.https.ssl.truststore.certificates",
+            file(rest_trust_key),
+        );
+    } else {
+        set("listeners", format!("http://0.0.0.0:{REST_PORT}"));
+        set("rest.advertised.listener", "http".into());
+    }
+    if rest.basic_auth.is_some() {
+        set(
+            "rest.basic.auth.username",
+            format!("${{dir:{REST_AUTH_DIR}:username}}"),
+        );
+        set(
+            "rest.basic.auth.password",
+            format!("${{dir:{REST_AUTH_DIR}:password}}"),
+        );
+    }
     set(
         "rest.advertised.host.name",
         format!("${{env:{ADVERTISED_HOST_ENV}}}"),
@@ -83,7 +124,7 @@ pub fn worker_properties(cc: &ConnectCluster) -> BTreeMap<String, String> {
     }
     for (k, v) in &spec.config {
         if let Some(v) = property_string(v)
-            && !RESERVED.contains(&k.as_str())
+            && !reserved(k)
         {
             set(k, v);
         }
@@ -183,11 +224,14 @@ mod tests {
     use super::*;
     use crate::connect_cluster::test_support::cluster;
     use serde_json::json;
-    use skiff_api::crd::{InternalTopics, KafkaAuthentication, KafkaTls, SecretKeyRef};
+    use skiff_api::crd::{
+        InternalTopics, KafkaAuthentication, KafkaTls, RestBasicAuth, RestSecurity, RestTlsSecret,
+        SecretKeyRef,
+    };
 
     #[test]
     fn defaults_derive_from_the_group() {
-        let p = worker_properties(&cluster("c1"));
+        let p = worker_properties(&cluster("c1"), "tls.crt");
         assert_eq!(p["bootstrap.servers"], "kafka:9092");
         assert_eq!(p["group.id"], "ns.c1");
         assert_eq!(p["config.storage.topic"], "ns.c1-configs");
@@ -217,7 +261,7 @@ mod tests {
             "key.converter": "org.apache.kafka.connect.json.JsonConverter"
         }))
         .unwrap();
-        let p = worker_properties(&cc);
+        let p = worker_properties(&cc, "tls.crt");
         assert_eq!(p["group.id"], "g");
         assert_eq!(p["config.storage.topic"], "cfg");
         assert_eq!(p["offset.storage.topic"], "g-offsets");
@@ -247,7 +291,7 @@ mod tests {
             }),
             client_certificate: None,
         });
-        let p = worker_properties(&cc);
+        let p = worker_properties(&cc, "tls.crt");
         for prefix in ["", "producer.", "consumer.", "admin."] {
             assert_eq!(p[&format!("{prefix}security.protocol")], "SASL_SSL");
             assert_eq!(p[&format!("{prefix}sasl.mechanism")], "SCRAM-SHA-512");
@@ -259,6 +303,45 @@ mod tests {
         let jaas = &p["sasl.jaas.config"];
         assert!(jaas.contains("username=\"app\""));
         assert!(jaas.contains("${dir:/var/run/skiff/kafka-sasl:password}"));
+    }
+
+    #[test]
+    fn rest_security_serves_https_and_names_the_mounted_secret_files() {
+        let mut cc = cluster("c1");
+        cc.spec.rest = Some(RestSecurity {
+            tls: Some(RestTlsSecret {
+                secret_name: "cert".into(),
+            }),
+            basic_auth: Some(RestBasicAuth {
+                secret_name: "user".into(),
+                username_key: "username".into(),
+                password_key: "password".into(),
+            }),
+        });
+        cc.spec.config = serde_json::from_value(json!({
+            "listeners.https.ssl.keystore.location": "/elsewhere.p12",
+            "rest.basic.auth.password": "plain"
+        }))
+        .unwrap();
+        let p = worker_properties(&cc, "ca.crt");
+        assert_eq!(p["listeners"], "https://0.0.0.0:8083");
+        assert_eq!(p["rest.advertised.listener"], "https");
+        assert_eq!(
+            p["listeners.https.ssl.keystore.key"],
+            "${dir:/var/run/skiff/rest-tls:tls.key}"
+        );
+        assert_eq!(
+            p["listeners.https.ssl.truststore.certificates"],
+            "${dir:/var/run/skiff/rest-tls:ca.crt}"
+        );
+        assert_eq!(
+            p["rest.basic.auth.password"],
+            "${dir:/var/run/skiff/rest-auth:password}"
+        );
+        assert!(
+            !p.contains_key("listeners.https.ssl.keystore.location"),
+            "spec.config cannot replace the operator's TLS"
+        );
     }
 
     #[test]

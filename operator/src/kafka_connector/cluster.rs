@@ -30,7 +30,7 @@ pub fn rest_url(name: &str, cluster: Option<&ConnectCluster>) -> Result<String, 
     }
     Ok(match &cc.spec.external {
         Some(external) => external.url.clone(),
-        None => service_url(name, &cc.namespace().unwrap_or_default()),
+        None => service_url(cc),
     })
 }
 

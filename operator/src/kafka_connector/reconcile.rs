@@ -17,6 +17,7 @@ use crate::connect_rest::{ConnectRest, RestError};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::events;
+use crate::rest_access::connect_rest;
 use crate::scope::scoped;
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -108,8 +109,15 @@ async fn target(
     };
     let clusters: Api<ConnectCluster> = Api::namespaced(ctx.client.clone(), ns);
     let cluster = clusters.get_opt(&name).await?;
-    let rest =
-        rest_url(&name, cluster.as_ref()).map(|url| ConnectRest::new(ctx.http.clone(), &url));
+    let rest = match rest_url(&name, cluster.as_ref()) {
+        Err(why) => Err(why),
+        Ok(url) => {
+            let security = cluster.as_ref().and_then(|c| c.spec.rest.as_ref());
+            connect_rest(ctx, ns, security, &url)
+                .await
+                .map_err(|e| Readiness::not_ready("ClusterUnreachable", e.to_string()))
+        }
+    };
     Ok((Some(name), rest))
 }
 
