@@ -27,12 +27,28 @@ pub enum RestError {
         /// Connect's error message, or the raw body.
         message: String,
     },
-    /// The request did not complete (connection refused, timeout, ...).
-    #[error("request failed: {0}")]
+    /// The request did not complete (connection refused, timeout, an untrusted certificate,
+    /// ...); the message carries every cause, which reqwest leaves out of its own.
+    #[error("request failed: {}", causes(.0))]
     Transport(#[from] reqwest::Error),
     /// The body was not what the API documents.
     #[error("unexpected response body: {0}")]
     Decode(#[from] serde_json::Error),
+}
+
+/// An error and its sources, `a: b: c`.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 impl RestError {

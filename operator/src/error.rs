@@ -15,6 +15,9 @@ pub enum Error {
     /// A Kafka Connect REST call failed in a way worth retrying.
     #[error("connect REST API: {0}")]
     Rest(#[from] crate::connect_rest::RestError),
+    /// The Secrets of a cluster's `spec.rest` could not be read.
+    #[error("{0}")]
+    RestAccess(#[from] crate::rest_access::AccessError),
 }
 
 /// Result of operator steps.

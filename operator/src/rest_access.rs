@@ -49,12 +49,13 @@ async fn secret(ctx: &Context, ns: &str, name: &str) -> Result<Secret, AccessErr
         .ok_or_else(|| AccessError::Secret(format!("Secret {name} does not exist")))
 }
 
-/// One key of a Secret, as bytes.
+/// One key of a Secret, as bytes; an empty value counts as missing.
 fn value(secret: &Secret, key: &str) -> Result<Vec<u8>, AccessError> {
     secret
         .data
         .as_ref()
         .and_then(|d| d.get(key))
+        .filter(|v| !v.0.is_empty())
         .map(|v| v.0.clone())
         .ok_or_else(|| {
             AccessError::Secret(format!("Secret {} has no key {key}", secret.name_any()))
@@ -90,13 +91,16 @@ pub async fn connect_rest(
         return Ok(client);
     };
     let s = secret(ctx, ns, &auth.secret_name).await?;
+    // Without a trailing line end, as the workers read the same files.
     let text = |key: &str| {
-        String::from_utf8(value(&s, key)?).map_err(|_| {
-            AccessError::Secret(format!(
-                "Secret {} key {key} is not UTF-8 text",
-                auth.secret_name
-            ))
-        })
+        String::from_utf8(value(&s, key)?)
+            .map(|v| v.trim_end_matches(['\r', '\n']).to_string())
+            .map_err(|_| {
+                AccessError::Secret(format!(
+                    "Secret {} key {key} is not UTF-8 text",
+                    auth.secret_name
+                ))
+            })
     };
     Ok(client.with_basic_auth(BasicAuth {
         username: text(&auth.username_key)?,

@@ -23,7 +23,7 @@ impl TestPki {
 
     /// Makes the CA, the certificates and the stores in a new temporary directory.
     pub fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("test PKI");
         let run = |args: &[&str]| {
             let out = std::process::Command::new("openssl")
                 .args(args)
@@ -42,12 +42,12 @@ impl TestPki {
             dir.path().join("server.ext"),
             "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
         )
-        .unwrap();
+        .expect("test PKI");
         std::fs::write(
             dir.path().join("client.ext"),
             "extendedKeyUsage=clientAuth\n",
         )
-        .unwrap();
+        .expect("test PKI");
         run(&[
             "req",
             "-x509",
@@ -112,7 +112,7 @@ impl TestPki {
             &format!("pass:{}", Self::P12_PASSWORD),
         ]);
         // A PEM keystore as Kafka reads one: the key, then the chain.
-        let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
+        let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).expect("test PKI");
         std::fs::write(
             dir.path().join("server-keystore.pem"),
             format!(
@@ -122,12 +122,12 @@ impl TestPki {
                 read("ca.pem")
             ),
         )
-        .unwrap();
+        .expect("test PKI");
         std::fs::write(
             dir.path().join("client-identity.pem"),
             format!("{}{}", read("client.key"), read("client.crt")),
         )
-        .unwrap();
+        .expect("test PKI");
         TestPki { dir }
     }
 
@@ -138,14 +138,14 @@ impl TestPki {
 
     /// A REST client that trusts this CA, with the client certificate when `identity` is set.
     pub fn client(&self, identity: bool) -> reqwest::Client {
-        let ca = std::fs::read(self.dir.path().join("ca.pem")).unwrap();
+        let ca = std::fs::read(self.dir.path().join("ca.pem")).expect("test PKI");
         let mut b = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
-            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap());
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("test PKI"));
         if identity {
-            let pem = std::fs::read(self.dir.path().join("client-identity.pem")).unwrap();
-            b = b.identity(reqwest::Identity::from_pem(&pem).unwrap());
+            let pem = std::fs::read(self.dir.path().join("client-identity.pem")).expect("test PKI");
+            b = b.identity(reqwest::Identity::from_pem(&pem).expect("test PKI"));
         }
-        b.build().unwrap()
+        b.build().expect("test PKI")
     }
 }

@@ -602,7 +602,20 @@ async fn writes_through_a_follower_reach_the_leader_over_https_with_the_users_cr
             .unwrap();
         assert_eq!(r.status(), 401, "no credentials, no forwarding");
     }
-    for (i, url) in urls.iter().enumerate() {
+    let task_running = |url: String, name: String| {
+        let client = client.clone();
+        async move {
+            let r = client
+                .get(format!("{url}/connectors/{name}/status"))
+                .basic_auth("admin", Some("adm1n-pass"))
+                .send()
+                .await
+                .ok()?;
+            let status: Value = r.json().await.ok()?;
+            (status["tasks"][0]["state"] == "RUNNING").then_some(())
+        }
+    };
+    for url in &urls {
         eventually(60, "both connectors listed by every worker", || async {
             let r = client
                 .get(format!("{url}/connectors"))
@@ -614,27 +627,32 @@ async fn writes_through_a_follower_reach_the_leader_over_https_with_the_users_cr
             (list.as_array()?.len() == 2).then_some(())
         })
         .await;
-        eventually(60, "the connector's task to run", || async {
-            let r = client
-                .get(format!("{url}/connectors/tls-fs-{i}/status"))
-                .basic_auth("admin", Some("adm1n-pass"))
-                .send()
-                .await
-                .ok()?;
-            let status: Value = r.json().await.ok()?;
-            (status["tasks"][0]["state"] == "RUNNING").then_some(())
-        })
-        .await;
-        // Both tasks restarted through each worker: one runs elsewhere, so it is forwarded.
-        for task_of in 0..2 {
-            let r = client
-                .post(format!("{url}/connectors/tls-fs-{task_of}/tasks/0/restart"))
-                .basic_auth("admin", Some("adm1n-pass"))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+    }
+    // Both tasks restarted through each worker: each runs on one of them, so one of its two
+    // restarts is forwarded to its owner.
+    for url in &urls {
+        for name in ["tls-fs-0", "tls-fs-1"] {
+            eventually(60, "the task to run", || {
+                task_running(url.clone(), name.to_string())
+            })
+            .await;
+            eventually(30, "the restart to be accepted", || async {
+                let r = client
+                    .post(format!("{url}/connectors/{name}/tasks/0/restart"))
+                    .basic_auth("admin", Some("adm1n-pass"))
+                    .send()
+                    .await
+                    .ok()?;
+                let status = r.status();
+                let text = r.text().await.unwrap_or_default();
+                // 409 while the task's owner is not known yet (it is being restarted).
+                assert!(status == 204 || status == 409, "{status}: {text}");
+                (status == 204).then_some(())
+            })
+            .await;
         }
+    }
+    for (i, url) in urls.iter().enumerate() {
         let r = client
             .put(format!("{url}/connectors/tls-fs-{i}/pause"))
             .basic_auth("admin", Some("adm1n-pass"))

@@ -6,7 +6,7 @@ use super::exclusive::delete_unmanaged;
 use super::hash::config_hash;
 use super::names::service_url;
 use super::pdb::build_pdb;
-use super::secrets::{referenced_secrets, rest_trust_key};
+use super::secrets::{has_key, referenced_secrets, rest_secret_keys, rest_trust_key};
 use super::services::{build_api_service, build_headless_service};
 use super::stateful_set::build_stateful_set;
 use super::status::{
@@ -179,13 +179,21 @@ async fn apply_children(
             }
         }
     }
-    let trust = match cc.spec.rest.as_ref().and_then(|r| r.tls.as_ref()) {
-        Some(tls) => secrets
-            .get_opt(&tls.secret_name)
-            .await?
-            .map_or("tls.crt", |s| rest_trust_key(&s)),
-        None => "tls.crt",
-    };
+    let mut trust = "tls.crt";
+    for (field, secret, keys) in rest_secret_keys(cc) {
+        let Some(found) = secrets.get_opt(&secret).await? else {
+            continue; // reported as SecretMissing above, should it vanish in between
+        };
+        if let Some(key) = keys.iter().find(|k| !has_key(&found, k)) {
+            return Ok(Err(Readiness::not_ready(
+                "SecretMissing",
+                format!("Secret {secret} has no key {key} ({field})"),
+            )));
+        }
+        if field == "spec.rest.tls" {
+            trust = rest_trust_key(&found);
+        }
+    }
     let properties = render(&worker_properties(cc, trust));
     let hash = config_hash(&properties, &versions);
     apply(

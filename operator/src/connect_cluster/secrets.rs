@@ -5,7 +5,7 @@ use k8s_openapi::api::core::v1::{
     EnvVar, EnvVarSource, KeyToPath, Secret, SecretKeySelector, SecretVolumeSource, Volume,
     VolumeMount,
 };
-use skiff_api::crd::ConnectClusterSpec;
+use skiff_api::crd::{ConnectCluster, ConnectClusterSpec};
 use std::collections::BTreeSet;
 
 /// Directory holding the SASL password as the file `password`.
@@ -19,14 +19,47 @@ pub const REST_TLS_DIR: &str = "/var/run/skiff/rest-tls";
 /// Directory holding the REST basic-auth user as the files `username` and `password`.
 pub const REST_AUTH_DIR: &str = "/var/run/skiff/rest-auth";
 
+/// Whether a Secret holds a non-empty `key`.
+pub fn has_key(secret: &Secret, key: &str) -> bool {
+    secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .is_some_and(|v| !v.0.is_empty())
+}
+
+/// The `spec.rest` Secrets with the field naming them and the keys the workers read from each,
+/// so a missing key is reported by name instead of as pods that never start.
+pub fn rest_secret_keys(cc: &ConnectCluster) -> Vec<(&'static str, String, Vec<String>)> {
+    let Some(rest) = &cc.spec.rest else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(tls) = &rest.tls {
+        out.push((
+            "spec.rest.tls",
+            tls.secret_name.clone(),
+            vec!["tls.crt".into(), "tls.key".into()],
+        ));
+    }
+    if let Some(auth) = &rest.basic_auth {
+        out.push((
+            "spec.rest.basicAuth",
+            auth.secret_name.clone(),
+            vec![auth.username_key.clone(), auth.password_key.clone()],
+        ));
+    }
+    out
+}
+
 /// The key of the REST TLS Secret that the workers and the operator trust: its CA when it has
 /// one (cert-manager writes `ca.crt`), else the certificate itself (self-signed).
 pub fn rest_trust_key(secret: &Secret) -> &'static str {
-    let has_ca = secret
-        .data
-        .as_ref()
-        .is_some_and(|d| d.contains_key("ca.crt"));
-    if has_ca { "ca.crt" } else { "tls.crt" }
+    if has_key(secret, "ca.crt") {
+        "ca.crt"
+    } else {
+        "tls.crt"
+    }
 }
 
 /// Names of every Secret the spec references.
@@ -302,6 +335,29 @@ mod tests {
             k8s_openapi::ByteString(b"pem".to_vec()),
         )]));
         assert_eq!(rest_trust_key(&secret), "ca.crt");
+        secret.data = Some(BTreeMap::from([(
+            "ca.crt".to_string(),
+            k8s_openapi::ByteString(Vec::new()),
+        )]));
+        assert_eq!(
+            rest_trust_key(&secret),
+            "tls.crt",
+            "an empty ca.crt is no CA"
+        );
+    }
+
+    #[test]
+    fn the_keys_each_rest_secret_must_hold_are_named_with_their_field() {
+        let mut cc = ConnectCluster::new("c", spec_with_everything());
+        let keys = rest_secret_keys(&cc);
+        assert_eq!(keys[0].0, "spec.rest.tls");
+        assert_eq!(keys[0].2, ["tls.crt", "tls.key"]);
+        assert_eq!(
+            (keys[1].1.as_str(), keys[1].2.clone()),
+            ("rest-user", vec!["user".to_string(), "pass".to_string()])
+        );
+        cc.spec.rest = None;
+        assert!(rest_secret_keys(&cc).is_empty());
     }
 
     #[test]

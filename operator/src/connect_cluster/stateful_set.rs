@@ -46,7 +46,14 @@ fn pod_template(cc: &ConnectCluster, config_hash: &str) -> PodTemplateSpec {
     let mut pod_labels = template.labels;
     pod_labels.extend(labels(cc));
     let mut annotations = template.annotations;
-    if cc.spec.metrics.as_ref().is_some_and(|m| m.enabled) {
+    // Annotation-based scraping cannot send credentials: with basic auth on, scrape with a
+    // ServiceMonitor or scrape config that has them (docs/kubernetes.md).
+    let basic_auth = cc
+        .spec
+        .rest
+        .as_ref()
+        .is_some_and(|r| r.basic_auth.is_some());
+    if cc.spec.metrics.as_ref().is_some_and(|m| m.enabled) && !basic_auth {
         annotations.insert("prometheus.io/scrape".into(), "true".into());
         annotations.insert("prometheus.io/port".into(), REST_PORT.to_string());
         annotations.insert("prometheus.io/path".into(), "/metrics".into());
@@ -374,6 +381,17 @@ mod tests {
         assert!(
             env.iter()
                 .any(|e| e.name == "SKIFF_LOG_FORMAT" && e.value.as_deref() == Some("json"))
+        );
+        // Scrape annotations cannot carry credentials: none when basic auth is on.
+        let mut guarded = cc.clone();
+        guarded.spec.rest = serde_json::from_value(serde_json::json!({
+            "tls": {"secretName": "cert"}, "basicAuth": {"secretName": "user"}
+        }))
+        .unwrap();
+        let annotations = pod_annotations(&build_stateful_set(&guarded, "h"));
+        assert!(
+            !annotations.contains_key("prometheus.io/scrape"),
+            "{annotations:?}"
         );
     }
 }

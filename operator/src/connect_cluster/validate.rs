@@ -61,7 +61,10 @@ pub fn validate(spec: &ConnectClusterSpec) -> Vec<FieldError> {
     for (key, value) in &spec.config {
         let field = format!("spec.config.{key}");
         if reserved(key) {
-            let fix = if key.starts_with("listeners.https.") || key.starts_with("rest.") {
+            let fix = if key.starts_with("listeners.https.")
+                || key.starts_with("rest.basic.auth.")
+                || key == "rest.extension.classes"
+            {
                 ": set spec.rest instead"
             } else {
                 ""
@@ -109,6 +112,23 @@ mod tests {
         assert!(validate(&spec).is_empty());
         spec.external = None;
         assert_eq!(validate(&spec)[0].field, "spec");
+    }
+
+    #[test]
+    fn rest_security_keys_point_to_spec_rest() {
+        let mut spec = cluster("c").spec;
+        spec.config = serde_json::from_value(json!({
+            "listeners.https.ssl.keystore.location": "/k.p12",
+            "rest.basic.auth.credentials.file": "/users",
+            "rest.advertised.port": "9000"
+        }))
+        .unwrap();
+        let errors = validate(&spec);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        for e in &errors {
+            let wants_hint = !e.field.ends_with("rest.advertised.port");
+            assert_eq!(e.message.contains("spec.rest"), wants_hint, "{e}");
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::connect_rest::{ConnectRest, RestError};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::events;
-use crate::rest_access::connect_rest;
+use crate::rest_access::{AccessError, connect_rest};
 use crate::scope::scoped;
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -94,12 +94,32 @@ pub async fn reconcile(kc: Arc<KafkaConnector>, ctx: Arc<Context>) -> Result<Act
     Ok(action)
 }
 
-/// Where the connector's cluster answers, or why it cannot be reached.
+/// Where the connector's cluster answers, or why it cannot be reached. A `spec.rest` Secret that
+/// cannot be read is a readiness problem here and an error when deleting (see [`cleanup`]).
 async fn target(
     kc: &KafkaConnector,
     ctx: &Context,
     ns: &str,
 ) -> Result<(Option<String>, Result<ConnectRest, Readiness>)> {
+    let (name, access) = locate(kc, ctx, ns).await?;
+    let rest = match access {
+        Err(why) => Err(why),
+        Ok(Err(e)) => Err(Readiness::not_ready("ClusterUnreachable", e.to_string())),
+        Ok(Ok(rest)) => Ok(rest),
+    };
+    Ok((name, rest))
+}
+
+/// The cluster a connector names and a client for it: `Err` when there is no cluster to call,
+/// `Ok(Err)` when its `spec.rest` Secrets cannot be read.
+async fn locate(
+    kc: &KafkaConnector,
+    ctx: &Context,
+    ns: &str,
+) -> Result<(
+    Option<String>,
+    Result<Result<ConnectRest, AccessError>, Readiness>,
+)> {
     let Some(name) = cluster_name(kc) else {
         let why = Readiness::not_ready(
             "ClusterNotSpecified",
@@ -109,21 +129,22 @@ async fn target(
     };
     let clusters: Api<ConnectCluster> = Api::namespaced(ctx.client.clone(), ns);
     let cluster = clusters.get_opt(&name).await?;
-    let rest = match rest_url(&name, cluster.as_ref()) {
+    let access = match rest_url(&name, cluster.as_ref()) {
         Err(why) => Err(why),
         Ok(url) => {
             let security = cluster.as_ref().and_then(|c| c.spec.rest.as_ref());
-            connect_rest(ctx, ns, security, &url)
-                .await
-                .map_err(|e| Readiness::not_ready("ClusterUnreachable", e.to_string()))
+            Ok(connect_rest(ctx, ns, security, &url).await)
         }
     };
-    Ok((Some(name), rest))
+    Ok((Some(name), access))
 }
 
 /// Deletes the connector from its cluster; a cluster that is gone has nothing left to delete.
+/// A cluster whose `spec.rest` Secrets cannot be read (deleted in the same `kubectl delete`, or
+/// an API error) keeps the finalizer and is retried, so the connector is not left running.
 async fn cleanup(kc: &KafkaConnector, ctx: &Context, ns: &str) -> Result<Action> {
-    if let (_, Ok(rest)) = target(kc, ctx, ns).await? {
+    if let (_, Ok(access)) = locate(kc, ctx, ns).await? {
+        let rest = access?;
         rest.delete(&kc.name_any()).await?;
         events::publish(
             ctx,

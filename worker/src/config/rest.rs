@@ -441,14 +441,20 @@ fn credentials_file(
         })
 }
 
+/// A value read from a file, without the line end a `kubectl create secret --from-file` of an
+/// `echo`ed file leaves (the operator reads Secrets the same way).
+pub fn line_value(v: &str) -> &str {
+    v.trim_end_matches(['\r', '\n'])
+}
+
 /// `rest.basic.auth.username` and `rest.basic.auth.password`, which go together.
 fn basic_user(raw: &Properties) -> Result<Option<BasicUser>, ConfigError> {
     let get = |k: &str| raw.get(k).filter(|v| !v.is_empty()).cloned();
     match (get(USERNAME_KEY), get(PASSWORD_KEY)) {
         (None, None) => Ok(None),
         (Some(username), Some(password)) => Ok(Some(BasicUser {
-            username: username.trim().to_string(),
-            password,
+            username: line_value(&username).to_string(),
+            password: line_value(&password).to_string(),
         })),
         (Some(_), None) => Err(ConfigError::Missing {
             key: PASSWORD_KEY.into(),
@@ -620,8 +626,17 @@ mod tests {
         assert!(e.contains(CREDENTIALS_FILE_KEY), "{e}");
         let e = settings(&[("rest.extension.classes", "com.example.MyExtension")]).unwrap_err();
         assert!(e.contains("rest.extension.classes"), "{e}");
-        let s = settings(&[(USERNAME_KEY, "operator"), (PASSWORD_KEY, "op-pass-123")]).unwrap();
+        let s = settings(&[
+            (USERNAME_KEY, "operator\n"),
+            (PASSWORD_KEY, "op-pass-123\r\n"),
+        ])
+        .unwrap();
         assert_eq!(s.user.as_ref().unwrap().username, "operator");
+        assert_eq!(
+            s.user.as_ref().unwrap().password,
+            "op-pass-123",
+            "line ends dropped"
+        );
         assert!(!format!("{s:?}").contains("op-pass-123"));
         let e = settings(&[(USERNAME_KEY, "operator")]).unwrap_err();
         assert!(e.contains(PASSWORD_KEY), "{e}");
