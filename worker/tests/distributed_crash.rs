@@ -6,43 +6,6 @@ mod common;
 
 use common::*;
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Command, Stdio};
-
-/// Starts `skiff-worker distributed` on `port` in `group`; sessions of 6 s (the Connect group
-/// and the sink consumers') so a killed worker is noticed quickly.
-fn spawn(dir: &Path, group: &str, port: u16) -> WorkerProcess {
-    let props = format!(
-        "bootstrap.servers={}\nlisteners=http://127.0.0.1:{port}\ngroup.id={group}\n\
-         config.storage.topic={group}-configs\noffset.storage.topic={group}-offsets\n\
-         status.storage.topic={group}-status\nconfig.storage.replication.factor=-1\n\
-         offset.storage.replication.factor=-1\nstatus.storage.replication.factor=-1\n\
-         heartbeat.interval.ms=1000\nsession.timeout.ms=6000\noffset.flush.interval.ms=500\n\
-         consumer.session.timeout.ms=6000\nconsumer.heartbeat.interval.ms=1000\n",
-        skiff_testenv::kafka().bootstrap
-    );
-    let path = dir.join(format!("worker-{port}.properties"));
-    std::fs::write(&path, props).unwrap();
-    WorkerProcess(
-        Command::new(env!("CARGO_BIN_EXE_skiff-worker"))
-            .arg("distributed")
-            .arg(&path)
-            .env("SKIFF_LOG_LEVEL", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-async fn task_workers(url: &str, name: &str) -> Option<Vec<String>> {
-    let s = get_json(format!("{url}/connectors/{name}/status")).await?;
-    s["tasks"]
-        .as_array()?
-        .iter()
-        .map(|t| (t["state"] == "RUNNING").then(|| t["worker_id"].as_str().map(str::to_string))?)
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_workers_backup_task_moves_and_nothing_is_lost() {
@@ -53,8 +16,8 @@ async fn a_killed_workers_backup_task_moves_and_nothing_is_lost() {
     skiff_testenv::create_bucket(&bucket).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (port_a, port_b) = (free_port(), free_port());
-    let a = spawn(dir.path(), &group, port_a);
-    let b = spawn(dir.path(), &group, port_b);
+    let a = spawn_distributed(dir.path(), &group, port_a);
+    let b = spawn_distributed(dir.path(), &group, port_b);
     let url_a = format!("http://127.0.0.1:{port_a}");
     let id_b = format!("127.0.0.1:{port_b}");
 

@@ -326,6 +326,9 @@ pub struct WorkerConfig {
     pub warnings: Vec<String>,
 }
 
+/// How often every Kafka client of the worker refreshes its topics' metadata (see `client`).
+const METADATA_REFRESH_MS: &str = "10000";
+
 /// Apache Connect's default converter.
 pub const DEFAULT_CONVERTER: &str = "org.apache.kafka.connect.json.JsonConverter";
 
@@ -434,6 +437,13 @@ impl WorkerConfig {
         c.settings
             .entry("bootstrap.servers".into())
             .or_insert_with(|| self.bootstrap_servers.clone());
+        // librdkafka did not look up again a partition whose leader a metadata update gave as
+        // none (-1: a topic just created, a broker shutting down) before its periodic refresh,
+        // 5 min by default: after a broker restart, restore records and internal-topic reads
+        // waited that long in tests. A 10 s refresh bounds the wait.
+        c.settings
+            .entry("topic.metadata.refresh.interval.ms".into())
+            .or_insert_with(|| METADATA_REFRESH_MS.into());
         Ok(c)
     }
 }

@@ -64,6 +64,12 @@ pub struct DistributedHerder {
     /// As leader: the units the last assignment covered and what each member ended up owning
     /// (by `group.instance.id` when it has one), so a restarted static member gets its own back.
     leader_memory: SyncMutex<LeaderMemory>,
+    /// The memory of an assignment computed for a generation whose SyncGroup has not succeeded
+    /// yet; it becomes `leader_memory` only once it has. A failed sync (a rebalance that started
+    /// again) delivered nothing, and remembering it made the next generation believe members
+    /// already owned work they never received: a connector created while a second worker
+    /// joined was never started.
+    pending_memory: SyncMutex<Option<(i32, LeaderMemory)>>,
     rejoin: Arc<Notify>,
     /// Set when the worker shuts down: the loops end and no work is started any more.
     stop: watch::Sender<bool>,
@@ -143,6 +149,7 @@ impl DistributedHerder {
             published: SyncMutex::new(BTreeMap::new()),
             leadership: watch::channel(Leadership::default()).0,
             leader_memory: SyncMutex::new(Default::default()),
+            pending_memory: SyncMutex::new(None),
             rejoin: Arc::new(Notify::new()),
             stop,
             leave,
@@ -970,11 +977,26 @@ impl GroupHandler for DistributedHerder {
                 },
             ));
         }
-        *self.leader_memory.lock().unwrap_or_else(|p| p.into_inner()) = (work, remembered);
+        *self
+            .pending_memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((joined.generation, (work, remembered)));
         out
     }
 
     async fn assigned(&self, joined: &Joined, assignment: Assignment) {
+        if assignment.leader == joined.member_id {
+            let pending = self
+                .pending_memory
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            if let Some((generation, memory)) = pending
+                && generation == joined.generation
+            {
+                *self.leader_memory.lock().unwrap_or_else(|p| p.into_inner()) = memory;
+            }
+        }
         self.leadership.send_replace(Leadership {
             leader_url: Some(assignment.leader_url.clone()),
             is_leader: assignment.leader == joined.member_id,

@@ -57,8 +57,6 @@ pub trait SourceTask: Send {
 const IDLE_WAIT: Duration = Duration::from_millis(250);
 /// How long records may wait for Kafka before the task reports the wait.
 const DELIVERY_REPORT_AFTER: Duration = Duration::from_secs(10);
-/// How often the producer refreshes the metadata of its topics (see `producer_config`).
-const METADATA_REFRESH: Duration = Duration::from_secs(10);
 /// How long a stopping task still waits for the acknowledgements of records already sent (at
 /// most half its graceful timeout), so their offsets are stored and they are not sent again.
 const STOP_ACK_WAIT: Duration = Duration::from_secs(2);
@@ -93,15 +91,6 @@ fn producer_config(worker: &WorkerConfig, task_name: &str) -> Result<ClientConfi
         .set("message.timeout.ms", "0");
     if cfg.get("linger.ms").is_none() {
         cfg.set("linger.ms", "5");
-    }
-    // A partition whose leader a metadata update gave as none (-1: a topic just created, a
-    // broker shutting down) was not looked up again before librdkafka's periodic refresh (5 min
-    // by default), and its records waited that long: seen after broker restarts in CI.
-    if cfg.get("topic.metadata.refresh.interval.ms").is_none() {
-        cfg.set(
-            "topic.metadata.refresh.interval.ms",
-            METADATA_REFRESH.as_millis().to_string(),
-        );
     }
     if cfg.get("compression.type").is_none() {
         cfg.set("compression.type", "lz4");
@@ -302,7 +291,11 @@ mod tests {
             "other overrides still apply"
         );
         assert_eq!(cfg.get("client.id"), Some("connector-producer-restore-0"));
-        assert_eq!(cfg.get("topic.metadata.refresh.interval.ms"), Some("10000"));
+        assert_eq!(
+            cfg.get("topic.metadata.refresh.interval.ms"),
+            Some("10000"),
+            "a leaderless partition is looked up again within 10 s"
+        );
         cfg.create::<rdkafka::producer::BaseProducer>()
             .expect("librdkafka accepts the settings");
     }

@@ -283,3 +283,39 @@ pub async fn create_when_led(url: &str, name: &str, config: Value) {
     })
     .await;
 }
+
+/// Starts `skiff-worker distributed` on `port` in `group`; sessions of 6 s (the Connect group
+/// and the sink consumers') so a lost worker is noticed quickly.
+pub fn spawn_distributed(dir: &std::path::Path, group: &str, port: u16) -> WorkerProcess {
+    let props = format!(
+        "bootstrap.servers={}\nlisteners=http://127.0.0.1:{port}\ngroup.id={group}\n\
+         config.storage.topic={group}-configs\noffset.storage.topic={group}-offsets\n\
+         status.storage.topic={group}-status\nconfig.storage.replication.factor=-1\n\
+         offset.storage.replication.factor=-1\nstatus.storage.replication.factor=-1\n\
+         heartbeat.interval.ms=1000\nsession.timeout.ms=6000\noffset.flush.interval.ms=500\n\
+         consumer.session.timeout.ms=6000\nconsumer.heartbeat.interval.ms=1000\n",
+        skiff_testenv::kafka().bootstrap
+    );
+    let path = dir.join(format!("worker-{port}.properties"));
+    std::fs::write(&path, props).unwrap();
+    WorkerProcess(
+        std::process::Command::new(env!("CARGO_BIN_EXE_skiff-worker"))
+            .arg("distributed")
+            .arg(&path)
+            .env("SKIFF_LOG_LEVEL", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// The worker ids of a connector's tasks, when every task is RUNNING.
+pub async fn task_workers(url: &str, name: &str) -> Option<Vec<String>> {
+    let s = get_json(format!("{url}/connectors/{name}/status")).await?;
+    s["tasks"]
+        .as_array()?
+        .iter()
+        .map(|t| (t["state"] == "RUNNING").then(|| t["worker_id"].as_str().map(str::to_string))?)
+        .collect()
+}
