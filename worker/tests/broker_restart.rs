@@ -7,26 +7,7 @@
 mod common;
 
 use common::*;
-use std::collections::BTreeMap;
 use std::time::Duration;
-
-/// Splits each partition's records into `n` consecutive slices.
-fn slices(
-    all: &BTreeMap<i32, Vec<skiff_format::Record>>,
-    n: usize,
-) -> Vec<BTreeMap<i32, Vec<skiff_format::Record>>> {
-    (0..n)
-        .map(|i| {
-            all.iter()
-                .map(|(p, recs)| {
-                    let per = recs.len().div_ceil(n);
-                    let end = ((i + 1) * per).min(recs.len());
-                    (*p, recs[(i * per).min(end)..end].to_vec())
-                })
-                .collect()
-        })
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn broker_restarts_during_backup_and_restore_lose_and_duplicate_nothing() {

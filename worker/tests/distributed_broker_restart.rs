@@ -7,7 +7,6 @@
 mod common;
 
 use common::*;
-use std::collections::BTreeMap;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_broker_restart_under_a_distributed_cluster_loses_and_duplicates_nothing() {
@@ -37,11 +36,7 @@ async fn a_broker_restart_under_a_distributed_cluster_loses_and_duplicates_nothi
     .await;
 
     let all = sample_records(2, 1000);
-    let mut halves = [BTreeMap::new(), BTreeMap::new()];
-    for (p, recs) in &all {
-        halves[0].insert(*p, recs[..500].to_vec());
-        halves[1].insert(*p, recs[500..].to_vec());
-    }
+    let halves = halves(&all);
     produce(&topic, &halves[0]).await;
     eventually(90, "the first half to be committed", || async {
         (committed_records(&url_a, "restart-backup", &topic).await? >= 1000).then_some(())

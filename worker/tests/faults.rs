@@ -25,19 +25,6 @@ async fn s3_proxy(name: &str) -> Proxy {
         .unwrap()
 }
 
-fn halves(
-    all: &BTreeMap<i32, Vec<skiff_format::Record>>,
-) -> [BTreeMap<i32, Vec<skiff_format::Record>>; 2] {
-    let mut a = BTreeMap::new();
-    let mut b = BTreeMap::new();
-    for (p, recs) in all {
-        let mid = recs.len() / 2;
-        a.insert(*p, recs[..mid].to_vec());
-        b.insert(*p, recs[mid..].to_vec());
-    }
-    [a, b]
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn s3_outage_during_backup_and_restore_loses_and_duplicates_nothing() {
     let topic = skiff_testenv::unique_name("outage");

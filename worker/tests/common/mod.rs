@@ -319,3 +319,29 @@ pub async fn task_workers(url: &str, name: &str) -> Option<Vec<String>> {
         .map(|t| (t["state"] == "RUNNING").then(|| t["worker_id"].as_str().map(str::to_string))?)
         .collect()
 }
+
+/// Splits each partition's records into `n` consecutive slices.
+pub fn slices(
+    all: &BTreeMap<i32, Vec<skiff_format::Record>>,
+    n: usize,
+) -> Vec<BTreeMap<i32, Vec<skiff_format::Record>>> {
+    (0..n)
+        .map(|i| {
+            all.iter()
+                .map(|(p, recs)| {
+                    let per = recs.len().div_ceil(n);
+                    let end = ((i + 1) * per).min(recs.len());
+                    (*p, recs[(i * per).min(end)..end].to_vec())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Each partition's records in two consecutive halves.
+pub fn halves(all: &BTreeMap<i32, Vec<Record>>) -> [BTreeMap<i32, Vec<Record>>; 2] {
+    let mut s = slices(all, 2);
+    let second = s.pop().expect("two slices");
+    let first = s.pop().expect("two slices");
+    [first, second]
+}
