@@ -2,7 +2,7 @@
 //! trust (the TLS Secret's `ca.crt`, else its `tls.crt`) and the basic-auth user, read from the
 //! Secrets at every reconcile so a rotated Secret is used at once. The values stay in memory.
 
-use crate::connect_cluster::rest_trust_key;
+use crate::connect_cluster::{rest_trust_key, secret_value};
 use crate::connect_rest::{BasicAuth, ConnectRest, http_client_trusting};
 use crate::context::Context;
 use k8s_openapi::api::core::v1::Secret;
@@ -51,12 +51,8 @@ async fn secret(ctx: &Context, ns: &str, name: &str) -> Result<Secret, AccessErr
 
 /// One key of a Secret, as bytes; an empty value counts as missing.
 fn value(secret: &Secret, key: &str) -> Result<Vec<u8>, AccessError> {
-    secret
-        .data
-        .as_ref()
-        .and_then(|d| d.get(key))
-        .filter(|v| !v.0.is_empty())
-        .map(|v| v.0.clone())
+    secret_value(secret, key)
+        .map(<[u8]>::to_vec)
         .ok_or_else(|| {
             AccessError::Secret(format!("Secret {} has no key {key}", secret.name_any()))
         })

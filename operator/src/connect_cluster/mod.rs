@@ -18,5 +18,5 @@ mod validate;
 mod worker_properties;
 
 pub use reconcile::run;
-pub use secrets::rest_trust_key;
+pub use secrets::{rest_trust_key, secret_value};
 pub use stateful_set::config_hash_of;

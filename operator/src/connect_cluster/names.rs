@@ -40,13 +40,14 @@ pub fn config_map(cc: &ConnectCluster) -> String {
     format!("{}-config", cc.name_any())
 }
 
+/// Whether the cluster's REST API serves https (`spec.rest.tls`).
+pub fn serves_https(cc: &ConnectCluster) -> bool {
+    cc.spec.rest.as_ref().is_some_and(|r| r.tls.is_some())
+}
+
 /// REST URL of a cluster the operator runs, through its Service.
 pub fn service_url(cc: &ConnectCluster) -> String {
-    let scheme = if cc.spec.rest.as_ref().is_some_and(|r| r.tls.is_some()) {
-        "https"
-    } else {
-        "http"
-    };
+    let scheme = if serves_https(cc) { "https" } else { "http" };
     format!(
         "{scheme}://{}.{}.svc:{REST_PORT}",
         api_service(&cc.name_any()),

@@ -19,13 +19,19 @@ pub const REST_TLS_DIR: &str = "/var/run/skiff/rest-tls";
 /// Directory holding the REST basic-auth user as the files `username` and `password`.
 pub const REST_AUTH_DIR: &str = "/var/run/skiff/rest-auth";
 
-/// Whether a Secret holds a non-empty `key`.
-pub fn has_key(secret: &Secret, key: &str) -> bool {
+/// The value of `key` in a Secret; an empty value counts as missing.
+pub fn secret_value<'a>(secret: &'a Secret, key: &str) -> Option<&'a [u8]> {
     secret
         .data
         .as_ref()
         .and_then(|d| d.get(key))
-        .is_some_and(|v| !v.0.is_empty())
+        .map(|v| v.0.as_slice())
+        .filter(|v| !v.is_empty())
+}
+
+/// Whether a Secret holds a non-empty `key`.
+pub fn has_key(secret: &Secret, key: &str) -> bool {
+    secret_value(secret, key).is_some()
 }
 
 /// The `spec.rest` Secrets with the field naming them and the keys the workers read from each,

@@ -3,7 +3,7 @@
 
 use super::names::{
     CONFIG_DIR, CONFIG_HASH_ANNOTATION, PROPERTIES_KEY, REST_PORT, child_meta, config_map,
-    default_image, headless_service, labels, namespace, selector_labels,
+    default_image, headless_service, labels, namespace, selector_labels, serves_https,
 };
 use super::secrets::{s3_env, secret_volumes};
 use super::worker_properties::ADVERTISED_HOST_ENV;
@@ -57,7 +57,7 @@ fn pod_template(cc: &ConnectCluster, config_hash: &str) -> PodTemplateSpec {
         annotations.insert("prometheus.io/scrape".into(), "true".into());
         annotations.insert("prometheus.io/port".into(), REST_PORT.to_string());
         annotations.insert("prometheus.io/path".into(), "/metrics".into());
-        if https(cc) {
+        if serves_https(cc) {
             annotations.insert("prometheus.io/scheme".into(), "https".into());
         }
     }
@@ -141,9 +141,9 @@ fn worker_container(cc: &ConnectCluster, mounts: Vec<VolumeMount>) -> Container 
         env: Some(worker_env(cc)),
         resources: cc.spec.resources.clone(),
         volume_mounts: Some(mounts),
-        startup_probe: Some(health_probe(https(cc), 5, 60)),
-        readiness_probe: Some(health_probe(https(cc), 5, 2)),
-        liveness_probe: Some(health_probe(https(cc), 10, 3)),
+        startup_probe: Some(health_probe(serves_https(cc), 5, 60)),
+        readiness_probe: Some(health_probe(serves_https(cc), 5, 2)),
+        liveness_probe: Some(health_probe(serves_https(cc), 10, 3)),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
@@ -156,11 +156,6 @@ fn worker_container(cc: &ConnectCluster, mounts: Vec<VolumeMount>) -> Container 
         }),
         ..Default::default()
     }
-}
-
-/// Whether the workers serve their REST API over https (`spec.rest.tls`).
-fn https(cc: &ConnectCluster) -> bool {
-    cc.spec.rest.as_ref().is_some_and(|r| r.tls.is_some())
 }
 
 /// A probe on the worker's `/health`, which answers 503 while starting and 500 when hung; it

@@ -1,7 +1,7 @@
 //! The worker properties file of a cluster: what the operator must set (group, topics, REST
 //! listener, security from Secrets) merged with the user's `spec.config`.
 
-use super::names::{REST_PORT, group_id};
+use super::names::{REST_PORT, group_id, serves_https};
 use super::secrets::{CA_DIR, CLIENT_CERT_DIR, REST_AUTH_DIR, REST_TLS_DIR, SASL_DIR};
 use skiff_api::crd::{ConnectCluster, SaslMechanism, property_string};
 use std::collections::BTreeMap;
@@ -70,7 +70,7 @@ pub fn worker_properties(cc: &ConnectCluster, rest_trust_key: &str) -> BTreeMap<
         set(&format!("{t}.storage.replication.factor"), rf.clone());
     }
     let rest = spec.rest.clone().unwrap_or_default();
-    if rest.tls.is_some() {
+    if serves_https(cc) {
         set("listeners", format!("https://0.0.0.0:{REST_PORT}"));
         set("rest.advertised.listener", "https".into());
         let file = |key: &str| format!("${{dir:{REST_TLS_DIR}:{key}}}");
