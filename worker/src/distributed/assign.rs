@@ -1,8 +1,10 @@
 //! The leader's assignment, incremental and cooperative as Connect's: work stays where it runs;
-//! new or orphaned connectors and tasks go to the least loaded members (ties by member id, so
-//! every leader computes the same thing); a member holding more than its share gives the excess
-//! up ("revoked") and the next round places it, so no connector or task ever has two owners.
-//! Pure: no I/O.
+//! work nobody runs goes back to the member the leader remembers giving it to (a restarted static
+//! member, or one that stopped its work when it lost its session), if that member is under its
+//! share; the rest of the new or orphaned connectors and tasks go to the least loaded members
+//! (ties by member id, so every leader computes the same thing); a member holding more than its
+//! share gives the excess up ("revoked") and the next round places it, so no connector or task
+//! ever has two owners. Pure: no I/O.
 
 use super::protocol::{Allocation, CONNECTOR_TASK};
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,8 +34,13 @@ fn insert(a: &mut Allocation, (c, t): &Unit) {
     a.entry(c.clone()).or_default().insert(*t);
 }
 
-/// Computes the assignment for `members` (member id -> what it runs now).
-pub fn assign(members: &BTreeMap<String, Allocation>, work: &BTreeSet<Unit>) -> Plan {
+/// Computes the assignment for `members` (member id -> what it runs now). `remembered` (member
+/// id -> what the last assignment gave it) only places work that no member runs.
+pub fn assign(
+    members: &BTreeMap<String, Allocation>,
+    remembered: &BTreeMap<String, Allocation>,
+    work: &BTreeSet<Unit>,
+) -> Plan {
     let mut plan = Plan::default();
     if members.is_empty() {
         return plan;
@@ -67,6 +74,19 @@ pub fn assign(members: &BTreeMap<String, Allocation>, work: &BTreeSet<Unit>) -> 
                 .flat_map(|(c, ts)| ts.iter().map(|t| (c.clone(), *t)))
         })
         .collect();
+    for (m, owned) in remembered {
+        let Some(mine) = kept.get_mut(m.as_str()) else {
+            continue;
+        };
+        for (c, tasks) in owned {
+            for t in tasks {
+                let u = (c.clone(), *t);
+                if mine.len() < cap && work.contains(&u) && taken.insert(u.clone()) {
+                    mine.push(u);
+                }
+            }
+        }
+    }
     for u in work {
         if taken.contains(u) || revoked.contains(u) {
             continue;
@@ -112,7 +132,7 @@ mod tests {
             ("m2".to_string(), Allocation::new()),
         ]
         .into();
-        let plan = assign(&members, &work);
+        let plan = assign(&members, &BTreeMap::new(), &work);
         assert_eq!(count(plan.assigned.get("m1")), 3);
         assert_eq!(count(plan.assigned.get("m2")), 2);
         assert!(plan.revoked.is_empty());
@@ -127,7 +147,7 @@ mod tests {
             ("m3".to_string(), Allocation::new()),
         ]
         .into();
-        let plan = assign(&members, &work);
+        let plan = assign(&members, &BTreeMap::new(), &work);
         // m1 keeps its two; the two that m2 (gone) had go to m3.
         assert_eq!(plan.assigned["m1"], m1);
         assert_eq!(count(plan.assigned.get("m3")), 2);
@@ -142,7 +162,7 @@ mod tests {
             ("m2".to_string(), Allocation::new()),
         ]
         .into();
-        let plan = assign(&members, &work);
+        let plan = assign(&members, &BTreeMap::new(), &work);
         assert_eq!(count(plan.assigned.get("m1")), 2);
         assert_eq!(count(plan.revoked.get("m1")), 2);
         // Not given to m2 in the same round: never two owners.
@@ -153,8 +173,66 @@ mod tests {
             ("m2".to_string(), Allocation::new()),
         ]
         .into();
-        let next = assign(&members, &work);
+        let next = assign(&members, &BTreeMap::new(), &work);
         assert_eq!(count(next.assigned.get("m2")), 2);
         assert!(next.revoked.is_empty());
+    }
+
+    #[test]
+    fn a_member_that_runs_nothing_gets_its_remembered_work_back() {
+        let work = units(&[("a".to_string(), 3)].into());
+        let m1 = alloc(&[("a", -1), ("a", 0)]);
+        let m2 = alloc(&[("a", 1), ("a", 2)]);
+        // m2 restarted (same instance) and runs nothing; m3 is new and just as empty.
+        let members = [
+            ("m1".to_string(), m1.clone()),
+            ("m2".to_string(), Allocation::new()),
+            ("m3".to_string(), Allocation::new()),
+        ]
+        .into();
+        let remembered = [
+            ("m1".to_string(), m1.clone()),
+            ("m2".to_string(), m2.clone()),
+        ]
+        .into();
+        let plan = assign(&members, &remembered, &work);
+        assert_eq!(plan.assigned["m2"], m2);
+        assert_eq!(plan.assigned["m1"], m1);
+        assert_eq!(count(plan.assigned.get("m3")), 0);
+        assert!(plan.revoked.is_empty());
+    }
+
+    #[test]
+    fn running_work_wins_over_remembered_work() {
+        let work = units(&[("a".to_string(), 1)].into());
+        // m2 was given task 0 once, but m1 runs it now: it stays on m1 and is not doubled.
+        let members = [
+            ("m1".to_string(), alloc(&[("a", 0)])),
+            ("m2".to_string(), Allocation::new()),
+        ]
+        .into();
+        let remembered = [("m2".to_string(), alloc(&[("a", -1), ("a", 0)]))].into();
+        let plan = assign(&members, &remembered, &work);
+        assert_eq!(plan.assigned["m1"], alloc(&[("a", 0)]));
+        assert_eq!(plan.assigned["m2"], alloc(&[("a", -1)]));
+    }
+
+    #[test]
+    fn remembered_work_beyond_a_share_goes_to_others_at_once() {
+        let work = units(&[("a".to_string(), 3)].into());
+        let members = [
+            ("m1".to_string(), Allocation::new()),
+            ("m2".to_string(), Allocation::new()),
+        ]
+        .into();
+        let remembered = [(
+            "m1".to_string(),
+            alloc(&[("a", -1), ("a", 0), ("a", 1), ("a", 2)]),
+        )]
+        .into();
+        let plan = assign(&members, &remembered, &work);
+        assert_eq!(count(plan.assigned.get("m1")), 2);
+        assert_eq!(count(plan.assigned.get("m2")), 2);
+        assert!(plan.revoked.is_empty());
     }
 }

@@ -58,6 +58,10 @@ pub struct DistributedHerder {
     status: StatusLog,
     offsets_log: Arc<KafkaOffsetLog>,
     local: Mutex<Local>,
+    /// A copy of `local.owned` for the JoinGroup metadata: the membership loop must not wait on
+    /// (or, worse, report nothing because of) the lock a starting or stopping task holds, since
+    /// the leader gives work a member does not report to others.
+    reported: SyncMutex<Allocation>,
     /// What statuses this worker last published, to publish only changes.
     published: SyncMutex<BTreeMap<StatusKey, (State, Option<String>)>>,
     leadership: watch::Sender<Leadership>,
@@ -146,6 +150,7 @@ impl DistributedHerder {
             status: parts.status,
             offsets_log: parts.offsets_log,
             local: Mutex::new(Local::default()),
+            reported: SyncMutex::new(Allocation::new()),
             published: SyncMutex::new(BTreeMap::new()),
             leadership: watch::channel(Leadership::default()).0,
             leader_memory: SyncMutex::new(Default::default()),
@@ -881,7 +886,13 @@ impl DistributedHerder {
         }
         let mut owned = flatten(&local.owned);
         owned.retain(|u| !units.contains(u));
-        local.owned = allocation(&owned);
+        self.set_owned(local, allocation(&owned));
+    }
+
+    /// Records what this worker owns, in `local` and in what it reports to the group.
+    fn set_owned(&self, local: &mut Local, owned: Allocation) {
+        *self.reported.lock().unwrap_or_else(|p| p.into_inner()) = owned.clone();
+        local.owned = owned;
     }
 }
 
@@ -889,10 +900,10 @@ impl DistributedHerder {
 impl GroupHandler for DistributedHerder {
     fn metadata(&self) -> MemberMetadata {
         let owned = self
-            .local
-            .try_lock()
-            .map(|l| l.owned.clone())
-            .unwrap_or_default();
+            .reported
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         MemberMetadata {
             version: 2,
             url: self.url.clone(),
@@ -927,21 +938,21 @@ impl GroupHandler for DistributedHerder {
             .members
             .iter()
             .map(|m| {
-                let reported = m
+                let running = m
                     .metadata
                     .owned
                     .as_ref()
                     .map(|a| a.assigned.clone())
                     .unwrap_or_default();
-                let owned = if reported.is_empty() {
-                    memory.get(&key(m)).cloned().unwrap_or_default()
-                } else {
-                    reported
-                };
-                (m.member_id.clone(), owned)
+                (m.member_id.clone(), running)
             })
             .collect();
-        let plan = assign::assign(&members, &work);
+        let remembered: BTreeMap<String, Allocation> = joined
+            .members
+            .iter()
+            .filter_map(|m| Some((m.member_id.clone(), memory.get(&key(m))?.clone())))
+            .collect();
+        let plan = assign::assign(&members, &remembered, &work);
         let leader_url = self.url.clone();
         let version = if joined.protocol == "compatible" {
             1
@@ -1009,7 +1020,7 @@ impl GroupHandler for DistributedHerder {
         }
         let mut owned = flatten(&local.owned);
         owned.extend(flatten(&assignment.assigned));
-        local.owned = allocation(&owned);
+        self.set_owned(&mut local, allocation(&owned));
         let snapshot = self.config.snapshot();
         self.reconcile_locked(&mut local, &snapshot).await;
     }

@@ -287,13 +287,23 @@ pub async fn create_when_led(url: &str, name: &str, config: Value) {
 /// Starts `skiff-worker distributed` on `port` in `group`; sessions of 6 s (the Connect group
 /// and the sink consumers') so a lost worker is noticed quickly.
 pub fn spawn_distributed(dir: &std::path::Path, group: &str, port: u16) -> WorkerProcess {
+    spawn_distributed_with(dir, group, port, "")
+}
+
+/// [`spawn_distributed`] with more worker properties (`key=value` lines, later keys win).
+pub fn spawn_distributed_with(
+    dir: &std::path::Path,
+    group: &str,
+    port: u16,
+    extra: &str,
+) -> WorkerProcess {
     let props = format!(
         "bootstrap.servers={}\nlisteners=http://127.0.0.1:{port}\ngroup.id={group}\n\
          config.storage.topic={group}-configs\noffset.storage.topic={group}-offsets\n\
          status.storage.topic={group}-status\nconfig.storage.replication.factor=-1\n\
          offset.storage.replication.factor=-1\nstatus.storage.replication.factor=-1\n\
          heartbeat.interval.ms=1000\nsession.timeout.ms=6000\noffset.flush.interval.ms=500\n\
-         consumer.session.timeout.ms=6000\nconsumer.heartbeat.interval.ms=1000\n",
+         consumer.session.timeout.ms=6000\nconsumer.heartbeat.interval.ms=1000\n{extra}\n",
         skiff_testenv::kafka().bootstrap
     );
     let path = dir.join(format!("worker-{port}.properties"));

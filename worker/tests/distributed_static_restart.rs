@@ -1,0 +1,71 @@
+//! A distributed worker with a `group.instance.id` (static membership, as the operator runs
+//! StatefulSet pods) killed with SIGKILL and started again under the same identity, well within
+//! its 30 s session: it gets its own backup task back and runs it, without waiting for the
+//! session to expire, and the bucket ends up with every record exactly once.
+
+mod common;
+
+use common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restarted_static_member_gets_its_own_task_back() {
+    let group = skiff_testenv::unique_name("dist-static");
+    let topic = skiff_testenv::unique_name("dist-static");
+    let bucket = skiff_testenv::unique_name("dist-static");
+    skiff_testenv::create_topic(&topic, 2).await.unwrap();
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (port_a, port_b) = (free_port(), free_port());
+    let identity = |name: &str| format!("group.instance.id={name}\nsession.timeout.ms=30000\n");
+    let a = spawn_distributed_with(dir.path(), &group, port_a, &identity("worker-a"));
+    let b = spawn_distributed_with(dir.path(), &group, port_b, &identity("worker-b"));
+    let url_a = format!("http://127.0.0.1:{port_a}");
+    let url_b = format!("http://127.0.0.1:{port_b}");
+    let id_b = format!("127.0.0.1:{port_b}");
+
+    let mut sink = s3_config(&bucket);
+    sink.insert("connector.class".into(), "AwsStorageSinkConnector".into());
+    sink.insert("topics".into(), topic.clone().into());
+    sink.insert("tasks.max".into(), "2".into());
+    sink.insert("flush.size".into(), "100".into());
+    sink.insert("flush.interval.ms".into(), "300".into());
+    create_when_led(&url_a, "static-backup", serde_json::Value::Object(sink)).await;
+    let before = eventually(90, "a task on each worker", || async {
+        let w = task_workers(&url_a, "static-backup").await?;
+        (w.len() == 2 && w.contains(&id_b)).then_some(w)
+    })
+    .await;
+    println!("tasks on {before:?}");
+
+    let all = sample_records(2, 1000);
+    let halves = halves(&all);
+    produce(&topic, &halves[0]).await;
+    eventually(90, "the first half to be committed", || async {
+        (committed_records(&url_a, "static-backup", &topic).await? >= 1000).then_some(())
+    })
+    .await;
+
+    drop(b); // kill -9
+    let killed = std::time::Instant::now();
+    let b = spawn_distributed_with(dir.path(), &group, port_b, &identity("worker-b"));
+    produce(&topic, &halves[1]).await;
+    // The task the restarted worker owned has no other owner while its session lasts: every
+    // record is committed only once the restarted worker runs it again.
+    eventually(120, "every record to be committed", || async {
+        (committed_records(&url_b, "static-backup", &topic).await? >= 2000).then_some(())
+    })
+    .await;
+    println!(
+        "every record committed {:?} after the kill (session 30 s)",
+        killed.elapsed()
+    );
+    let after = task_workers(&url_a, "static-backup").await;
+    assert_eq!(
+        after.as_ref(),
+        Some(&before),
+        "each task back on the worker that ran it"
+    );
+    drop((a, b));
+
+    assert_bucket_holds_exactly(&bucket, "", &topic, &all).await;
+}
