@@ -189,13 +189,28 @@ impl KafkaLog {
             let c = self.consumer.clone();
             let t = self.topic.clone();
             let parts: Vec<i32> = self.positions.borrow().keys().copied().collect();
+            // One ListOffsets request for every partition (`Offset::End` is the "latest"
+            // timestamp): a request per partition waited behind the reader's fetch on the same
+            // connection each time, 0.5 s per partition, 12 s for the offsets topic.
             blocking(move || {
-                parts
-                    .into_iter()
-                    .map(|p| {
-                        c.fetch_watermarks(&t, p, TIMEOUT)
-                            .map(|(_, high)| (p, high))
-                            .map_err(kafka("cannot read the end offsets", &t))
+                let mut tpl = TopicPartitionList::new();
+                for p in parts {
+                    tpl.add_partition_offset(&t, p, Offset::End)
+                        .map_err(kafka("cannot read the end offsets", &t))?;
+                }
+                let found = c
+                    .offsets_for_times(tpl, TIMEOUT)
+                    .map_err(kafka("cannot read the end offsets", &t))?;
+                found
+                    .elements()
+                    .iter()
+                    .map(|e| match (e.error(), e.offset()) {
+                        (Ok(()), Offset::Offset(end)) => Ok((e.partition(), end)),
+                        (Ok(()), other) => Err(DistributedError::Kafka(format!(
+                            "no end offset for {t}-{}: {other:?}",
+                            e.partition()
+                        ))),
+                        (Err(err), _) => Err(kafka("cannot read the end offsets", &t)(err)),
                     })
                     .collect::<Result<Vec<(i32, i64)>, _>>()
             })

@@ -389,9 +389,15 @@ impl DistributedHerder {
             .into_iter()
             .filter(|(k, _)| !local.running.contains_key(k))
             .collect();
-        if !to_start.is_empty()
-            && let Err(e) = self.offsets_log.sync().await
-        {
+        // Only source tasks keep offsets in the offsets topic (sinks commit to their group).
+        let starts_a_source = to_start.iter().any(|((c, _), _)| {
+            snapshot
+                .connectors
+                .get(c)
+                .and_then(plugin_of)
+                .is_some_and(|p| p.kind() == ConnectorType::Source)
+        });
+        if starts_a_source && let Err(e) = self.offsets_log.sync().await {
             warn!("cannot read the offsets topic before starting tasks: {e}");
         }
         for ((c, t), tc) in to_start {
