@@ -65,11 +65,42 @@ impl Toxiproxy {
     /// Creates a proxy named `name` on a free loopback port forwarding to `upstream`
     /// (`host:port`).
     pub async fn proxy(&self, name: &str, upstream: &str) -> Result<Proxy, FaultError> {
+        self.proxy_at(name, "127.0.0.1:0", upstream).await
+    }
+
+    /// Creates a proxy named `name` listening on `listen` (`host:port`, e.g. an address a Kafka
+    /// listener advertises) forwarding to `upstream`; a proxy an earlier test left on that
+    /// address is deleted first.
+    pub async fn proxy_at(
+        &self,
+        name: &str,
+        listen: &str,
+        upstream: &str,
+    ) -> Result<Proxy, FaultError> {
+        if listen != "127.0.0.1:0" {
+            let existing = call(
+                reqwest::Method::GET,
+                &format!("{}/proxies", self.url),
+                Value::Null,
+                "list proxies",
+            )
+            .await?;
+            let taken = existing.as_object().into_iter().flatten();
+            for (old, p) in taken.filter(|(_, p)| p["listen"] == listen) {
+                call(
+                    reqwest::Method::DELETE,
+                    &format!("{}/proxies/{old}", self.url),
+                    Value::Null,
+                    &format!("delete proxy {old} on {}", p["listen"]),
+                )
+                .await?;
+            }
+        }
         let action = format!("create proxy {name}");
         let created = call(
             reqwest::Method::POST,
             &format!("{}/proxies", self.url),
-            json!({"name": name, "listen": "127.0.0.1:0", "upstream": upstream, "enabled": true}),
+            json!({"name": name, "listen": listen, "upstream": upstream, "enabled": true}),
             &action,
         )
         .await?;

@@ -32,6 +32,6 @@ pub use kafka_admin::{create_topic, create_topic_with};
 pub use names::unique_name;
 pub use s3_helpers::{create_bucket, s3_client};
 pub use servers::{
-    ConnectPeer, Kafka, Kube, S3, SecureListener, connect_peer, kafka, kube, log_tail,
-    restart_kafka, s3, toxiproxy,
+    ConnectPeer, Kafka, Kube, ProxiedListener, S3, SecureListener, connect_peer, kafka, kube,
+    log_tail, restart_kafka, s3, toxiproxy,
 };

@@ -19,6 +19,20 @@ pub struct Kafka {
     pub bootstrap: String,
     /// The same brokers' SASL_SSL listener (SCRAM-SHA-512 and PLAIN).
     pub secure: SecureListener,
+    /// A plain listener meant to sit behind a fault proxy.
+    pub proxied: ProxiedListener,
+}
+
+/// A plain listener whose brokers advertise addresses nothing listens on until a test puts a
+/// proxy there (see [`crate::Toxiproxy::proxy_at`]): a client bootstrapped on it makes every one
+/// of its connections through the proxy, so cutting the proxy cuts that client off Kafka alone.
+/// One test at a time can hold the proxy's addresses.
+#[derive(Debug, Clone)]
+pub struct ProxiedListener {
+    /// `bootstrap.servers` value, the advertised addresses.
+    pub bootstrap: String,
+    /// For each broker, the advertised address and the listener it should forward to.
+    pub routes: Vec<(String, String)>,
 }
 
 /// A SASL_SSL listener: its addresses, the CA that signed its certificate and a user.
@@ -94,8 +108,25 @@ pub fn kafka() -> &'static Kafka {
                 username: required(&env, "kafka", "KAFKA_SASL_USER"),
                 password: required(&env, "kafka", "KAFKA_SASL_PASSWORD"),
             },
+            proxied: proxied_listener(
+                &required(&env, "kafka", "KAFKA_PROXIED_BOOTSTRAP"),
+                &required(&env, "kafka", "KAFKA_PROXIED_UPSTREAMS"),
+            ),
         }
     })
+}
+
+/// Pairs each advertised address with its broker's listener.
+fn proxied_listener(bootstrap: &str, upstreams: &str) -> ProxiedListener {
+    let routes = bootstrap
+        .split(',')
+        .zip(upstreams.split(','))
+        .map(|(a, u)| (a.to_string(), u.to_string()))
+        .collect();
+    ProxiedListener {
+        bootstrap: bootstrap.to_string(),
+        routes,
+    }
 }
 
 /// The S3 server, started on first use.

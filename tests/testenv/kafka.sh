@@ -73,17 +73,23 @@ kafka_tls() {
 kafka_up() {
   kafka_installed || die "kafka is not installed: run \`make testenv\`"
   local n="${KAFKA_BROKERS:-1}" home dir id rf isr cluster_id voters="" bootstrap="" secure=""
+  local proxied="" upstreams=""
   case "$n" in 1|3) ;; *) die "KAFKA_BROKERS must be 1 or 3, not '$n'" ;; esac
   home="$(kafka_home)"; dir="$STATE/kafka"
   kafka_down
   mkdir -p "$dir"; echo "$n" >"$dir/brokers"
   if [ "$n" = 1 ]; then rf=1; isr=1; else rf=3; isr=2; fi
-  local -a ports cports sports
+  # PROXIED: a plain listener that advertises another port, where a test puts toxiproxy in front
+  # of it, so every connection of a client bootstrapped there goes through the proxy.
+  local -a ports cports sports pports aports
   for ((id = 1; id <= n; id++)); do
     ports[id]="$(free_port)"; cports[id]="$(free_port)"; sports[id]="$(free_port)"
+    pports[id]="$(free_port)"; aports[id]="$(free_port)"
     voters+="${voters:+,}$id@127.0.0.1:${cports[id]}"
     bootstrap+="${bootstrap:+,}127.0.0.1:${ports[id]}"
     secure+="${secure:+,}127.0.0.1:${sports[id]}"
+    proxied+="${proxied:+,}127.0.0.1:${aports[id]}"
+    upstreams+="${upstreams:+,}127.0.0.1:${pports[id]}"
   done
   kafka_tls "$dir/tls"
   # Kafka cluster ids are 16 random bytes in URL-safe base64 without padding, not starting with '-'.
@@ -100,9 +106,9 @@ while True:
 process.roles=broker,controller
 node.id=$id
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:${ports[id]},SASL_SSL://127.0.0.1:${sports[id]},CONTROLLER://127.0.0.1:${cports[id]}
-advertised.listeners=PLAINTEXT://127.0.0.1:${ports[id]},SASL_SSL://127.0.0.1:${sports[id]}
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT
+listeners=PLAINTEXT://127.0.0.1:${ports[id]},SASL_SSL://127.0.0.1:${sports[id]},CONTROLLER://127.0.0.1:${cports[id]},PROXIED://127.0.0.1:${pports[id]}
+advertised.listeners=PLAINTEXT://127.0.0.1:${ports[id]},SASL_SSL://127.0.0.1:${sports[id]},PROXIED://127.0.0.1:${aports[id]}
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT,PROXIED:PLAINTEXT
 sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_skiff="skiff-secret";
@@ -143,6 +149,8 @@ KAFKA_SASL_SSL_BOOTSTRAP=$secure
 KAFKA_CA_FILE=$dir/tls/ca.pem
 KAFKA_SASL_USER=skiff
 KAFKA_SASL_PASSWORD=skiff-secret
+KAFKA_PROXIED_BOOTSTRAP=$proxied
+KAFKA_PROXIED_UPSTREAMS=$upstreams
 EOF
   log "kafka up: $bootstrap, SASL_SSL $secure ($n node(s), Kafka $KAFKA_VERSION)"
 }

@@ -372,19 +372,25 @@ pub async fn sync(
         .map_err(|e| DistributedError::Group(e.to_string()))
 }
 
-/// Sends one heartbeat; returns the error code (0: still a member of this generation).
+/// Sends one heartbeat and waits at most `limit` (and never longer than the session or 10 s)
+/// for the answer; returns the error code (0: still a member of this generation).
 pub async fn heartbeat(
     conn: &mut Connection,
     settings: &MemberSettings,
     generation: i32,
     member_id: &str,
+    limit: Duration,
 ) -> Result<i16, DistributedError> {
     let req = HeartbeatRequest::default()
         .with_group_id(GroupId(s(&settings.group_id)))
         .with_generation_id(generation)
         .with_member_id(s(member_id))
         .with_group_instance_id(settings.instance_id.as_deref().map(s));
-    let timeout = settings.session_timeout.min(Duration::from_secs(10));
+    let timeout = settings
+        .session_timeout
+        .min(Duration::from_secs(10))
+        .min(limit)
+        .max(Duration::from_millis(1));
     Ok(conn
         .call(&req, HEARTBEAT_VERSION, timeout)
         .await?

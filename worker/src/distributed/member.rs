@@ -1,6 +1,10 @@
 //! The membership loop: find the coordinator, join, let the leader assign, sync, heartbeat, and
 //! rejoin when the coordinator starts a rebalance, the member is fenced or unknown, or this
 //! worker asks for it. Runs until shutdown, then leaves the group.
+//!
+//! A worker cut off from the coordinator stops its work once the coordinator may have given it
+//! to another member (its session ran out), before it can talk to Kafka again: otherwise a
+//! restore's records waiting in its producer would be written after the new owner took over.
 
 use super::group::{self, JoinError, Joined, MemberSettings, codes};
 use super::protocol::{Assignment, MemberMetadata};
@@ -27,6 +31,61 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((250u64 << attempt.min(5)).min(5_000))
 }
 
+/// How long this member may keep its work without news from the coordinator: until the send
+/// time of the last request the coordinator answered as from a member, plus the session timeout.
+/// The coordinator's session clock started later (when that request arrived), so no other member
+/// can have been given the work before this runs out.
+#[derive(Debug, Default)]
+struct Lease(Option<Instant>);
+
+impl Lease {
+    fn renew(&mut self, sent: Instant, session: Duration) {
+        self.0 = Some(sent + session);
+    }
+
+    /// Time left; `None` when no work is held under it.
+    fn remaining(&self) -> Option<Duration> {
+        self.0
+            .map(|until| until.saturating_duration_since(Instant::now()))
+    }
+
+    /// True once, when it has run out.
+    fn take_expired(&mut self) -> bool {
+        let expired = self.remaining() == Some(Duration::ZERO);
+        if expired {
+            self.0 = None;
+        }
+        expired
+    }
+}
+
+/// What the heartbeat loop ends with.
+enum Next {
+    /// A rebalance began, this worker asked for one, or it must rejoin after revoking work.
+    Rejoin,
+    /// The coordinator no longer counts this worker a member: its work stops before it rejoins.
+    Lost { forget_member_id: bool },
+    /// The connection failed, the coordinator moved, or the worker shuts down.
+    Reconnect,
+}
+
+/// Stops all work when the lease ran out (the coordinator may have moved it).
+async fn stop_if_expired(lease: &mut Lease, session: Duration, handler: &Arc<dyn GroupHandler>) {
+    if lease.take_expired() {
+        warn!(
+            "no answer from the group coordinator within the session ({session:?}): stopping all \
+             work until this worker rejoins, so no other worker runs it at the same time"
+        );
+        handler.lost().await;
+    }
+}
+
+/// The backoff, cut short when the lease runs out first.
+fn wait_before_retry(attempt: u32, lease: &Lease) -> Duration {
+    let pause = backoff(attempt);
+    lease.remaining().map_or(pause, |left| pause.min(left))
+}
+
 /// Runs membership until `shutdown` turns true; `rejoin` asks for a rebalance.
 pub async fn run(
     settings: MemberSettings,
@@ -36,13 +95,16 @@ pub async fn run(
 ) {
     let mut member_id = String::new();
     let mut attempt = 0u32;
+    let mut lease = Lease::default();
+    let session = settings.session_timeout;
     while !*shutdown.borrow() {
+        stop_if_expired(&mut lease, session, &handler).await;
         let mut conn = match group::connect_coordinator(&settings).await {
             Ok(c) => c,
             Err(e) => {
                 warn!("cannot reach the group coordinator: {e}");
                 attempt += 1;
-                sleep_or_shutdown(backoff(attempt), &mut shutdown).await;
+                sleep_or_shutdown(wait_before_retry(attempt, &lease), &mut shutdown).await;
                 continue;
             }
         };
@@ -50,6 +112,7 @@ pub async fn run(
             if *shutdown.borrow() {
                 break;
             }
+            stop_if_expired(&mut lease, session, &handler).await;
             let joined =
                 match group::join(&mut conn, &settings, &member_id, &handler.metadata()).await {
                     Ok(j) => j,
@@ -61,7 +124,7 @@ pub async fn run(
                     Err(JoinError::Failed(e)) => {
                         warn!("{e}");
                         attempt += 1;
-                        sleep_or_shutdown(backoff(attempt), &mut shutdown).await;
+                        sleep_or_shutdown(wait_before_retry(attempt, &lease), &mut shutdown).await;
                         break;
                     }
                 };
@@ -71,6 +134,7 @@ pub async fn run(
             } else {
                 Vec::new()
             };
+            let sync_sent = Instant::now();
             let assignment = match group::sync(&mut conn, &settings, &joined, assignments).await {
                 Ok(Ok(a)) => a,
                 Ok(Err(codes::REBALANCE_IN_PROGRESS)) => continue,
@@ -87,6 +151,7 @@ pub async fn run(
                 }
             };
             attempt = 0;
+            lease.renew(sync_sent, session);
             info!(
                 generation = joined.generation,
                 leader = %assignment.leader_url,
@@ -95,46 +160,72 @@ pub async fn run(
                 "joined the group"
             );
             let must_rejoin = !assignment.revoked.is_empty();
-            handler.assigned(&joined, assignment).await;
-            if must_rejoin {
-                continue;
-            }
-            let mut last_ok = Instant::now();
-            loop {
+            // Applying an assignment (stopping revoked work, starting new work) may take longer
+            // than a session: heartbeats go on meanwhile, and nothing rejoins before it is done.
+            let applying = handler.assigned(&joined, assignment);
+            tokio::pin!(applying);
+            let mut applied = false;
+            let next = loop {
                 tokio::select! {
+                    _ = &mut applying, if !applied => {
+                        applied = true;
+                        if must_rejoin {
+                            break Next::Rejoin;
+                        }
+                        continue;
+                    }
                     _ = tokio::time::sleep(settings.heartbeat_interval) => {}
-                    _ = rejoin.notified() => continue 'join,
+                    _ = rejoin.notified(), if applied => break Next::Rejoin,
                     _ = shutdown.changed() => {
                         if *shutdown.borrow() {
-                            break 'join;
+                            break Next::Reconnect;
                         }
                     }
                 }
-                match group::heartbeat(&mut conn, &settings, joined.generation, &member_id).await {
-                    Ok(codes::NONE) => last_ok = Instant::now(),
-                    Ok(codes::REBALANCE_IN_PROGRESS) => continue 'join,
+                let sent = Instant::now();
+                let limit = lease.remaining().unwrap_or(session);
+                match group::heartbeat(&mut conn, &settings, joined.generation, &member_id, limit)
+                    .await
+                {
+                    Ok(codes::NONE) => lease.renew(sent, session),
+                    Ok(codes::REBALANCE_IN_PROGRESS) => {
+                        lease.renew(sent, session);
+                        break Next::Rejoin;
+                    }
                     Ok(
                         code @ (codes::UNKNOWN_MEMBER_ID
                         | codes::ILLEGAL_GENERATION
                         | codes::FENCED_INSTANCE_ID),
                     ) => {
                         warn!("heartbeat refused with error {code}: this worker left the group");
-                        handler.lost().await;
-                        if code == codes::UNKNOWN_MEMBER_ID {
-                            member_id.clear();
-                        }
-                        continue 'join;
+                        break Next::Lost {
+                            forget_member_id: code == codes::UNKNOWN_MEMBER_ID,
+                        };
                     }
-                    Ok(codes::NOT_COORDINATOR | codes::COORDINATOR_NOT_AVAILABLE) => break 'join,
+                    Ok(codes::NOT_COORDINATOR | codes::COORDINATOR_NOT_AVAILABLE) => {
+                        break Next::Reconnect;
+                    }
                     Ok(code) => warn!("heartbeat failed with error {code}"),
                     Err(e) => {
                         warn!("heartbeat failed: {e}");
-                        if last_ok.elapsed() > settings.session_timeout {
-                            handler.lost().await;
-                        }
-                        break 'join;
+                        break Next::Reconnect;
                     }
                 }
+            };
+            if !applied {
+                applying.await;
+            }
+            match next {
+                Next::Rejoin => continue 'join,
+                Next::Lost { forget_member_id } => {
+                    lease = Lease::default();
+                    handler.lost().await;
+                    if forget_member_id {
+                        member_id.clear();
+                    }
+                    continue 'join;
+                }
+                Next::Reconnect => break 'join,
             }
         }
         if *shutdown.borrow() && !member_id.is_empty() {
@@ -150,5 +241,38 @@ async fn sleep_or_shutdown(d: Duration, shutdown: &mut watch::Receiver<bool>) {
     tokio::select! {
         _ = tokio::time::sleep(d) => {}
         _ = shutdown.changed() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_runs_out_once_and_holds_nothing_after() {
+        let mut lease = Lease::default();
+        assert_eq!(lease.remaining(), None);
+        assert!(!lease.take_expired());
+        lease.renew(Instant::now(), Duration::from_secs(60));
+        assert!(
+            lease
+                .remaining()
+                .is_some_and(|d| d > Duration::from_secs(59))
+        );
+        assert!(!lease.take_expired());
+        let long_ago = Instant::now().checked_sub(Duration::from_secs(2)).unwrap();
+        lease.renew(long_ago, Duration::from_secs(1));
+        assert_eq!(lease.remaining(), Some(Duration::ZERO));
+        assert!(lease.take_expired());
+        assert!(!lease.take_expired());
+        assert_eq!(lease.remaining(), None);
+    }
+
+    #[test]
+    fn a_retry_waits_no_longer_than_the_lease() {
+        let mut lease = Lease::default();
+        assert_eq!(wait_before_retry(5, &lease), backoff(5));
+        lease.renew(Instant::now(), Duration::from_millis(300));
+        assert!(wait_before_retry(5, &lease) <= Duration::from_millis(300));
     }
 }

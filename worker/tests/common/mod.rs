@@ -308,12 +308,18 @@ pub fn spawn_distributed_with(
     );
     let path = dir.join(format!("worker-{port}.properties"));
     std::fs::write(&path, props).unwrap();
+    // SKIFF_TEST_WORKER_LOG=info (or debug) shows the worker processes' logs.
+    let log = std::env::var("SKIFF_TEST_WORKER_LOG").ok();
     WorkerProcess(
         std::process::Command::new(env!("CARGO_BIN_EXE_skiff-worker"))
             .arg("distributed")
             .arg(&path)
-            .env("SKIFF_LOG_LEVEL", "warn")
-            .stdout(std::process::Stdio::null())
+            .env("SKIFF_LOG_LEVEL", log.as_deref().unwrap_or("warn"))
+            .stdout(if log.is_some() {
+                std::process::Stdio::inherit()
+            } else {
+                std::process::Stdio::null()
+            })
             .stderr(std::process::Stdio::inherit())
             .spawn()
             .unwrap(),
