@@ -247,7 +247,7 @@ pub const WORKER_KEYS: &[WorkerKey] = &[
         "session.timeout.ms",
         "10000",
         "distributed",
-        "How long a silent worker stays in the cluster before its tasks move.",
+        "How long a silent worker stays in the cluster before its tasks move; a worker that hears nothing from the group coordinator for this long stops its tasks (so they never run twice).",
     ),
     key(
         "heartbeat.interval.ms",
