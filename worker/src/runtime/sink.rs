@@ -103,22 +103,9 @@ fn is_excluded_topic(topic: &str, internal: &BTreeSet<String>) -> bool {
     topic.starts_with("__") || internal.contains(topic)
 }
 
-/// Runs a sink task until it is asked to stop or fails. On stop, flushes and commits within the
-/// graceful timeout.
-pub async fn run<T: SinkTask>(
-    mut ctx: TaskContext,
-    task: T,
-    subscription: Subscription,
-) -> Result<(), TaskError> {
-    let mut cfg = ctx.worker.client(ClientRole::Consumer)?.to_rdkafka();
-    cfg.set("group.id", format!("connect-{}", ctx.connector))
-        .set(
-            "client.id",
-            format!("connector-consumer-{}", ctx.task_name()),
-        )
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "false");
+/// The sink consumer's settings that Skiff chooses unless the worker's `consumer.` keys or the
+/// connector's `consumer.override.` keys set them.
+fn apply_consumer_defaults(cfg: &mut rdkafka::ClientConfig) {
     if cfg.get("auto.offset.reset").is_none() {
         cfg.set("auto.offset.reset", "earliest");
     }
@@ -139,6 +126,35 @@ pub async fn run<T: SinkTask>(
     if cfg.get("queued.min.messages").is_none() {
         cfg.set("queued.min.messages", "20000");
     }
+    // A dead worker's partitions wait for its consumer's session to end before the group gives
+    // them to the task that took over: librdkafka's 45 s default made a backup stall three
+    // times as long as Connect's own 10 s group session. librdkafka heartbeats from its own
+    // thread, so a busy task never misses one.
+    if cfg.get("session.timeout.ms").is_none() {
+        cfg.set("session.timeout.ms", "10000");
+        if cfg.get("heartbeat.interval.ms").is_none() {
+            cfg.set("heartbeat.interval.ms", "3000");
+        }
+    }
+}
+
+/// Runs a sink task until it is asked to stop or fails. On stop, flushes and commits within the
+/// graceful timeout.
+pub async fn run<T: SinkTask>(
+    mut ctx: TaskContext,
+    task: T,
+    subscription: Subscription,
+) -> Result<(), TaskError> {
+    let mut cfg = ctx.worker.client(ClientRole::Consumer)?.to_rdkafka();
+    cfg.set("group.id", format!("connect-{}", ctx.connector))
+        .set(
+            "client.id",
+            format!("connector-consumer-{}", ctx.task_name()),
+        )
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false");
+    apply_consumer_defaults(&mut cfg);
     let (tx, rx) = mpsc::channel();
     let consumer: Arc<StreamConsumer<RebalanceForwarder>> =
         Arc::new(cfg.create_with_context(RebalanceForwarder {
@@ -423,6 +439,27 @@ mod tests {
                 .failed_at(KafkaError::MessageConsumptionFatal(Fatal), later)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn consumer_defaults_apply_only_where_nothing_is_configured() {
+        let mut cfg = rdkafka::ClientConfig::new();
+        apply_consumer_defaults(&mut cfg);
+        assert_eq!(cfg.get("session.timeout.ms"), Some("10000"));
+        assert_eq!(cfg.get("heartbeat.interval.ms"), Some("3000"));
+        assert_eq!(cfg.get("fetch.queue.backoff.ms"), Some("10"));
+        assert_eq!(cfg.get("auto.offset.reset"), Some("earliest"));
+        let mut cfg = rdkafka::ClientConfig::new();
+        cfg.set("session.timeout.ms", "45000")
+            .set("auto.offset.reset", "latest");
+        apply_consumer_defaults(&mut cfg);
+        assert_eq!(cfg.get("session.timeout.ms"), Some("45000"));
+        assert_eq!(
+            cfg.get("heartbeat.interval.ms"),
+            None,
+            "librdkafka's own, fitting 45 s"
+        );
+        assert_eq!(cfg.get("auto.offset.reset"), Some("latest"));
     }
 
     #[test]
