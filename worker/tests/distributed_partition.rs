@@ -5,6 +5,10 @@
 //! its session expires. When the proxy comes back, nothing the cut-off worker had queued may
 //! reach the target topic: it must have stopped its work when its session ran out. The restored
 //! topic equals the backed-up one, record for record, with no duplicate.
+//!
+//! Two kinds of cut, one after the other (they share the proxied listener's addresses):
+//! connections refused and reset, and a black hole (connections stay open, nothing arrives),
+//! where every request of the cut-off worker hangs instead of failing.
 
 mod common;
 
@@ -18,8 +22,43 @@ async fn restore_done(url: &str, connector: &str) -> Option<()> {
     (!tasks.is_empty() && tasks.iter().all(|t| t["progress"]["done"] == true)).then_some(())
 }
 
+/// How the cut-off worker loses Kafka.
+#[derive(Debug, Clone, Copy)]
+enum Cut {
+    /// The proxy is disabled: open connections are reset, new ones refused.
+    Refused,
+    /// The proxy drops every byte both ways and keeps connections open.
+    BlackHole,
+}
+
+async fn apply(proxies: &[skiff_testenv::faults::Proxy], cut: Cut, on: bool) {
+    for p in proxies {
+        match (cut, on) {
+            (Cut::Refused, _) => p.set_enabled(!on).await.unwrap(),
+            (Cut::BlackHole, true) => {
+                for stream in ["upstream", "downstream"] {
+                    let attrs = serde_json::json!({"timeout": 0});
+                    p.add_toxic(stream, "timeout", stream, attrs).await.unwrap();
+                }
+            }
+            (Cut::BlackHole, false) => {
+                for stream in ["upstream", "downstream"] {
+                    p.remove_toxic(stream).await.unwrap();
+                }
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_worker_cut_off_from_kafka_writes_nothing_after_its_task_moved() {
+    for cut in [Cut::Refused, Cut::BlackHole] {
+        println!("cut: {cut:?}");
+        restore_across_a_cut(cut).await;
+    }
+}
+
+async fn restore_across_a_cut(cut: Cut) {
     let group = skiff_testenv::unique_name("dist-cut");
     let topic = skiff_testenv::unique_name("dist-cut");
     let bucket = skiff_testenv::unique_name("dist-cut");
@@ -83,10 +122,8 @@ async fn a_worker_cut_off_from_kafka_writes_nothing_after_its_task_moved() {
     println!("restore tasks on {placed:?}");
     tokio::time::sleep(Duration::from_secs(3)).await;
 
-    for p in &proxies {
-        p.set_enabled(false).await.unwrap();
-    }
-    let cut = Instant::now();
+    apply(&proxies, cut, true).await;
+    let cut_at = Instant::now();
     eventually(90, "the other worker to run both restore tasks", || async {
         let w = task_workers(&url_b, "cut-restore").await?;
         (w.len() == 2 && w.iter().all(|w| *w == id_b)).then_some(())
@@ -94,15 +131,13 @@ async fn a_worker_cut_off_from_kafka_writes_nothing_after_its_task_moved() {
     .await;
     println!(
         "both restore tasks on {id_b} {:?} after the cut",
-        cut.elapsed()
+        cut_at.elapsed()
     );
     // Long enough for the cut-off worker to read well ahead of what it delivered, had it kept
     // its task.
     tokio::time::sleep(Duration::from_secs(10)).await;
-    for p in &proxies {
-        p.set_enabled(true).await.unwrap();
-    }
-    println!("proxy back {:?} after the cut", cut.elapsed());
+    apply(&proxies, cut, false).await;
+    println!("proxy back {:?} after the cut", cut_at.elapsed());
 
     eventually(180, "the restore to finish", || async {
         let states = task_states(&url_b, "cut-restore").await;

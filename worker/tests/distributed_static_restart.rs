@@ -1,11 +1,33 @@
 //! A distributed worker with a `group.instance.id` (static membership, as the operator runs
 //! StatefulSet pods) killed with SIGKILL and started again under the same identity, well within
 //! its 30 s session: it gets its own backup task back and runs it, without waiting for the
-//! session to expire, and the bucket ends up with every record exactly once.
+//! session to expire, and the bucket ends up with every record exactly once. A second connector
+//! created before the kill makes the worker's last assignment (an increment) hold something
+//! else than its backup task, so a restart that got back only that increment would fail.
 
 mod common;
 
 use common::*;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+/// The client ids of the members of a sink connector's consumer group: one per running task
+/// (a task's consumer is `connector-consumer-<connector>-<task>`).
+fn sink_group_members(connector: &str) -> Vec<String> {
+    let consumer: BaseConsumer = skiff_testenv::kafka().client_config().create().unwrap();
+    let groups = consumer
+        .fetch_group_list(
+            Some(&format!("connect-{connector}")),
+            std::time::Duration::from_secs(10),
+        )
+        .unwrap();
+    let mut ids: Vec<String> = groups
+        .groups()
+        .iter()
+        .flat_map(|g| g.members().iter().map(|m| m.client_id().to_string()))
+        .collect();
+    ids.sort();
+    ids
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_restarted_static_member_gets_its_own_task_back() {
@@ -37,6 +59,25 @@ async fn a_restarted_static_member_gets_its_own_task_back() {
     .await;
     println!("tasks on {before:?}");
 
+    let other_topic = skiff_testenv::unique_name("dist-static-other");
+    skiff_testenv::create_topic(&other_topic, 1).await.unwrap();
+    let file_sink = serde_json::json!({
+        "connector.class": "FileStreamSink",
+        "topics": other_topic,
+        "file": dir.path().join("other.txt"),
+    });
+    create_when_led(&url_a, "static-other", file_sink).await;
+    eventually(90, "the second connector's task to run", || async {
+        let w = task_workers(&url_a, "static-other").await?;
+        (w.len() == 1).then_some(())
+    })
+    .await;
+    let before = eventually(30, "the backup tasks to stay put", || async {
+        let w = task_workers(&url_a, "static-backup").await?;
+        (w == before).then_some(w)
+    })
+    .await;
+
     let all = sample_records(2, 1000);
     let halves = halves(&all);
     produce(&topic, &halves[0]).await;
@@ -65,6 +106,21 @@ async fn a_restarted_static_member_gets_its_own_task_back() {
         Some(&before),
         "each task back on the worker that ran it"
     );
+    // The statuses could be the ones written before the kill: each task's consumer in the
+    // group shows that both tasks really run (the survivor's alone would read both partitions
+    // once the dead consumer's session ended).
+    eventually(60, "a consumer for each backup task", || async {
+        let members = tokio::task::spawn_blocking(|| sink_group_members("static-backup"))
+            .await
+            .unwrap();
+        let wanted = ["static-backup-0", "static-backup-1"];
+        println!("backup consumers: {members:?}");
+        wanted
+            .iter()
+            .all(|t| members.iter().any(|m| m.ends_with(t)))
+            .then_some(())
+    })
+    .await;
     drop((a, b));
 
     assert_bucket_holds_exactly(&bucket, "", &topic, &all).await;

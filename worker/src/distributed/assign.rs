@@ -45,6 +45,16 @@ pub fn assign(
     if members.is_empty() {
         return plan;
     }
+    // Work two members report running (one kept it past a lost session) is revoked from both;
+    // the next round places it once.
+    let mut reporters: BTreeMap<Unit, usize> = BTreeMap::new();
+    for owned in members.values() {
+        for (c, tasks) in owned {
+            for t in tasks {
+                *reporters.entry((c.clone(), *t)).or_default() += 1;
+            }
+        }
+    }
     let mut taken: BTreeSet<Unit> = BTreeSet::new();
     let mut kept: BTreeMap<&str, Vec<Unit>> = BTreeMap::new();
     for (m, owned) in members {
@@ -52,7 +62,10 @@ pub fn assign(
         for (c, tasks) in owned {
             for t in tasks {
                 let u = (c.clone(), *t);
-                if work.contains(&u) && taken.insert(u.clone()) {
+                if reporters.get(&u).copied().unwrap_or(0) > 1 {
+                    insert(plan.revoked.entry(m.to_string()).or_default(), &u);
+                    taken.insert(u);
+                } else if work.contains(&u) && taken.insert(u.clone()) {
                     mine.push(u);
                 }
             }
@@ -200,6 +213,32 @@ mod tests {
         assert_eq!(plan.assigned["m1"], m1);
         assert_eq!(count(plan.assigned.get("m3")), 0);
         assert!(plan.revoked.is_empty());
+    }
+
+    #[test]
+    fn work_two_members_run_is_revoked_from_both_and_placed_later() {
+        let work = units(&[("a".to_string(), 2)].into());
+        let members = [
+            ("m1".to_string(), alloc(&[("a", -1), ("a", 0)])),
+            ("m2".to_string(), alloc(&[("a", 0), ("a", 1)])),
+        ]
+        .into();
+        let plan = assign(&members, &BTreeMap::new(), &work);
+        assert_eq!(plan.revoked["m1"], alloc(&[("a", 0)]));
+        assert_eq!(plan.revoked["m2"], alloc(&[("a", 0)]));
+        assert_eq!(plan.assigned["m1"], alloc(&[("a", -1)]));
+        assert_eq!(plan.assigned["m2"], alloc(&[("a", 1)]));
+        let members = [
+            ("m1".to_string(), plan.assigned["m1"].clone()),
+            ("m2".to_string(), plan.assigned["m2"].clone()),
+        ]
+        .into();
+        let next = assign(&members, &BTreeMap::new(), &work);
+        assert_eq!(
+            count(next.assigned.get("m1")) + count(next.assigned.get("m2")),
+            3
+        );
+        assert!(next.revoked.is_empty());
     }
 
     #[test]

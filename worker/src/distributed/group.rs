@@ -27,6 +27,7 @@ pub mod codes {
     pub const ILLEGAL_GENERATION: i16 = 22;
     pub const UNKNOWN_MEMBER_ID: i16 = 25;
     pub const REBALANCE_IN_PROGRESS: i16 = 27;
+    pub const GROUP_ID_NOT_FOUND: i16 = 69;
     pub const MEMBER_ID_REQUIRED: i16 = 79;
     pub const FENCED_INSTANCE_ID: i16 = 82;
 }
@@ -417,4 +418,37 @@ pub async fn leave(
     conn.call(&req, LEAVE_GROUP_VERSION, Duration::from_secs(5))
         .await
         .map(|_| ())
+}
+
+/// Removes this worker's previous incarnation (same `group.instance.id`) from the group before a
+/// restarted static member joins. Otherwise the coordinator hands the restarted worker the
+/// assignment stored for it without a rebalance, and Connect's assignments are increments: it
+/// would get back only what its last rebalance added, and the rest of its work would run
+/// nowhere. Removing it starts a real rebalance, in which the leader gives the worker its own
+/// work back. Nothing to do for dynamic members or a first start.
+pub async fn forget_previous_incarnation(
+    conn: &mut Connection,
+    settings: &MemberSettings,
+) -> Result<(), DistributedError> {
+    let Some(instance) = settings.instance_id.as_deref() else {
+        return Ok(());
+    };
+    let req = LeaveGroupRequest::default()
+        .with_group_id(GroupId(s(&settings.group_id)))
+        .with_members(vec![
+            MemberIdentity::default()
+                .with_member_id(s(""))
+                .with_group_instance_id(Some(s(instance)))
+                .with_reason(Some(s("the worker restarted"))),
+        ]);
+    let r = conn
+        .call(&req, LEAVE_GROUP_VERSION, Duration::from_secs(10))
+        .await?;
+    // No such member or no such group yet (a first start): nothing to forget.
+    match r.error_code {
+        codes::NONE | codes::UNKNOWN_MEMBER_ID | codes::GROUP_ID_NOT_FOUND => Ok(()),
+        code => Err(DistributedError::Group(format!(
+            "removing the previous member with group.instance.id '{instance}' failed with error {code}"
+        ))),
+    }
 }

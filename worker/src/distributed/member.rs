@@ -26,6 +26,9 @@ pub trait GroupHandler: Send + Sync {
     async fn lost(&self);
 }
 
+/// How long a SyncGroup answer may have taken to arrive, taken off the lease it renews.
+const SYNC_ANSWER_MARGIN: Duration = Duration::from_secs(1);
+
 /// Backoff between failed attempts, capped.
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((250u64 << attempt.min(5)).min(5_000))
@@ -70,13 +73,43 @@ enum Next {
 }
 
 /// Stops all work when the lease ran out (the coordinator may have moved it).
-async fn stop_if_expired(lease: &mut Lease, session: Duration, handler: &Arc<dyn GroupHandler>) {
-    if lease.take_expired() {
+async fn stop_if_expired(
+    lease: &mut Lease,
+    session: Duration,
+    handler: &Arc<dyn GroupHandler>,
+) -> bool {
+    let expired = lease.take_expired();
+    if expired {
         warn!(
             "no answer from the group coordinator within the session ({session:?}): stopping all \
              work until this worker rejoins, so no other worker runs it at the same time"
         );
         handler.lost().await;
+    }
+    expired
+}
+
+/// Runs one step of the protocol that can take longer than a session (connecting, joining, the
+/// leader's assignment, syncing) and stops the work the moment the lease runs out, not after the
+/// step; `stopped` then tells the caller that the metadata it sent still names that work.
+async fn watched<T>(
+    step: impl Future<Output = T>,
+    lease: &mut Lease,
+    session: Duration,
+    handler: &Arc<dyn GroupHandler>,
+    stopped: &mut bool,
+) -> T {
+    tokio::pin!(step);
+    loop {
+        let Some(left) = lease.remaining() else {
+            return step.await;
+        };
+        tokio::select! {
+            out = &mut step => return out,
+            _ = tokio::time::sleep(left) => {
+                *stopped |= stop_if_expired(lease, session, handler).await;
+            }
+        }
     }
 }
 
@@ -97,9 +130,21 @@ pub async fn run(
     let mut attempt = 0u32;
     let mut lease = Lease::default();
     let session = settings.session_timeout;
+    let mut restarted_static = settings.instance_id.is_some();
+    // Set when the work stopped (lease ran out) after the last JoinGroup named it as running:
+    // the member rejoins once more, so the leader learns it runs nothing and places that work.
+    let mut stopped_since_join = false;
     while !*shutdown.borrow() {
         stop_if_expired(&mut lease, session, &handler).await;
-        let mut conn = match group::connect_coordinator(&settings).await {
+        let connecting = group::connect_coordinator(&settings);
+        let connected = watched(
+            connecting,
+            &mut lease,
+            session,
+            &handler,
+            &mut stopped_since_join,
+        );
+        let mut conn = match connected.await {
             Ok(c) => c,
             Err(e) => {
                 warn!("cannot reach the group coordinator: {e}");
@@ -108,34 +153,77 @@ pub async fn run(
                 continue;
             }
         };
+        if restarted_static {
+            let forgetting = group::forget_previous_incarnation(&mut conn, &settings);
+            let forgot = watched(
+                forgetting,
+                &mut lease,
+                session,
+                &handler,
+                &mut stopped_since_join,
+            );
+            if let Err(e) = forgot.await {
+                warn!("{e}");
+                attempt += 1;
+                sleep_or_shutdown(wait_before_retry(attempt, &lease), &mut shutdown).await;
+                continue;
+            }
+            restarted_static = false;
+        }
         'join: loop {
             if *shutdown.borrow() {
                 break;
             }
             stop_if_expired(&mut lease, session, &handler).await;
-            let joined =
-                match group::join(&mut conn, &settings, &member_id, &handler.metadata()).await {
-                    Ok(j) => j,
-                    Err(JoinError::Retry(id)) => {
-                        member_id = id;
-                        continue;
-                    }
-                    Err(JoinError::Coordinator) => break,
-                    Err(JoinError::Failed(e)) => {
-                        warn!("{e}");
-                        attempt += 1;
-                        sleep_or_shutdown(wait_before_retry(attempt, &lease), &mut shutdown).await;
-                        break;
-                    }
-                };
+            stopped_since_join = false;
+            let metadata = handler.metadata();
+            let joining = group::join(&mut conn, &settings, &member_id, &metadata);
+            let joined = match watched(
+                joining,
+                &mut lease,
+                session,
+                &handler,
+                &mut stopped_since_join,
+            )
+            .await
+            {
+                Ok(j) => j,
+                Err(JoinError::Retry(id)) => {
+                    member_id = id;
+                    continue;
+                }
+                Err(JoinError::Coordinator) => break,
+                Err(JoinError::Failed(e)) => {
+                    warn!("{e}");
+                    attempt += 1;
+                    sleep_or_shutdown(wait_before_retry(attempt, &lease), &mut shutdown).await;
+                    break;
+                }
+            };
             member_id = joined.member_id.clone();
             let assignments = if joined.leader_id == joined.member_id {
-                handler.assign(&joined).await
+                let assigning = handler.assign(&joined);
+                watched(
+                    assigning,
+                    &mut lease,
+                    session,
+                    &handler,
+                    &mut stopped_since_join,
+                )
+                .await
             } else {
                 Vec::new()
             };
             let sync_sent = Instant::now();
-            let assignment = match group::sync(&mut conn, &settings, &joined, assignments).await {
+            let syncing = group::sync(&mut conn, &settings, &joined, assignments);
+            let synced = watched(
+                syncing,
+                &mut lease,
+                session,
+                &handler,
+                &mut stopped_since_join,
+            );
+            let assignment = match synced.await {
                 Ok(Ok(a)) => a,
                 Ok(Err(codes::REBALANCE_IN_PROGRESS)) => continue,
                 Ok(Err(code)) => {
@@ -151,7 +239,14 @@ pub async fn run(
                 }
             };
             attempt = 0;
-            lease.renew(sync_sent, session);
+            // A follower's sync waits for the leader's assignment, and the coordinator restarts
+            // the session clock when it answers: count from the answer, less a margin for its
+            // way back, but never from before the request.
+            let answered = Instant::now();
+            let from = answered
+                .checked_sub(SYNC_ANSWER_MARGIN.min(session / 4))
+                .map_or(sync_sent, |t| t.max(sync_sent));
+            lease.renew(from, session);
             info!(
                 generation = joined.generation,
                 leader = %assignment.leader_url,
@@ -159,17 +254,20 @@ pub async fn run(
                 revoked = ?assignment.revoked,
                 "joined the group"
             );
-            let must_rejoin = !assignment.revoked.is_empty();
+            let must_rejoin = !assignment.revoked.is_empty() || stopped_since_join;
             // Applying an assignment (stopping revoked work, starting new work) may take longer
             // than a session: heartbeats go on meanwhile, and nothing rejoins before it is done.
             let applying = handler.assigned(&joined, assignment);
             tokio::pin!(applying);
             let mut applied = false;
+            // A rebalance that began while the assignment was being applied: heartbeats (which
+            // keep the session alive during a rebalance) go on until it is applied.
+            let mut rejoin_pending = false;
             let next = loop {
                 tokio::select! {
                     _ = &mut applying, if !applied => {
                         applied = true;
-                        if must_rejoin {
+                        if must_rejoin || rejoin_pending {
                             break Next::Rejoin;
                         }
                         continue;
@@ -190,7 +288,10 @@ pub async fn run(
                     Ok(codes::NONE) => lease.renew(sent, session),
                     Ok(codes::REBALANCE_IN_PROGRESS) => {
                         lease.renew(sent, session);
-                        break Next::Rejoin;
+                        if applied {
+                            break Next::Rejoin;
+                        }
+                        rejoin_pending = true;
                     }
                     Ok(
                         code @ (codes::UNKNOWN_MEMBER_ID
