@@ -6,15 +6,18 @@
 #   tests/testenv.sh up [component...]        start (idempotent); writes target/testenv/<c>.env
 #   tests/testenv.sh down [component...]      stop and delete the servers' data
 #   tests/testenv.sh restart kafka            stop and start again on the same data and ports
+#   tests/testenv.sh stop-node kafka3 ID      stop one node of the three-node cluster
+#   tests/testenv.sh start-node kafka3 ID     start it again and wait until it serves
 #   tests/testenv.sh status                   what is running
 #   tests/testenv.sh env [component...]       print KEY=VALUE lines of running components
 #   tests/testenv.sh logs <component>         print the tail of a component's log
 #
-# Components: kafka s3 connect k8s helm toxiproxy (default for install: all; for up: kafka s3).
-# KAFKA_BROKERS=3 makes `up kafka` start a three-node cluster (replication factor 3, min ISR 2).
+# Components: kafka s3 connect k8s helm toxiproxy kafka3 (default for install: all; for up:
+# kafka s3). kafka3 is a second, three-node Kafka cluster (replication factor 3, min ISR 2);
+# KAFKA_BROKERS=3 makes `up kafka` itself start three nodes.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/testenv/lib.sh"
-ALL_COMPONENTS=(kafka s3 connect k8s helm toxiproxy)
+ALL_COMPONENTS=(kafka s3 connect k8s helm toxiproxy kafka3)
 for c in "${ALL_COMPONENTS[@]}"; do
   # shellcheck source=/dev/null
   if [ -f "$TESTENV_DIR/$c.sh" ]; then . "$TESTENV_DIR/$c.sh"; fi
@@ -39,6 +42,13 @@ case "$cmd" in
   restart)
     [ "${comps[*]:-}" = kafka ] || die "only kafka can be restarted (tests/testenv.sh restart kafka)"
     kafka_restart ;;
+  stop-node|start-node)
+    [ "${#comps[@]}" = 2 ] || die "usage: tests/testenv.sh $cmd kafka|kafka3 ID"
+    case "${comps[0]}" in
+      kafka) "kafka_node_${cmd%-node}" "${comps[1]}" ;;
+      kafka3) kafka3_run "$cmd" kafka "${comps[1]}" ;;
+      *) die "$cmd works on kafka or kafka3, not '${comps[0]}'" ;;
+    esac ;;
   status)
     for c in "${ALL_COMPONENTS[@]}"; do
       if "${c}_status" >/dev/null 2>&1; then echo "$c: up"; else echo "$c: down"; fi

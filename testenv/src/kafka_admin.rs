@@ -1,7 +1,7 @@
 //! Kafka fixtures: topics created through the admin API and ready to use.
 
 use crate::error::Error;
-use crate::servers::kafka;
+use crate::servers::{Kafka, kafka};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use std::time::{Duration, Instant};
@@ -25,7 +25,17 @@ pub async fn create_topic_with(
     partitions: i32,
     configs: &[(&str, &str)],
 ) -> Result<(), Error> {
-    let admin: AdminClient<DefaultClientContext> = kafka()
+    create_topic_on(kafka(), name, partitions, configs).await
+}
+
+/// [`create_topic_with`] on another cluster (e.g. [`crate::kafka_three`]).
+pub async fn create_topic_on(
+    cluster: &Kafka,
+    name: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> Result<(), Error> {
+    let admin: AdminClient<DefaultClientContext> = cluster
         .client_config()
         .set("socket.timeout.ms", "10000")
         .create()?;

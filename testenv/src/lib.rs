@@ -28,10 +28,11 @@ mod s3_helpers;
 mod servers;
 
 pub use error::Error;
-pub use kafka_admin::{create_topic, create_topic_with};
+pub use kafka_admin::{create_topic, create_topic_on, create_topic_with};
 pub use names::unique_name;
 pub use s3_helpers::{create_bucket, s3_client};
 pub use servers::{
-    ConnectPeer, Kafka, Kube, ProxiedListener, S3, SecureListener, connect_peer, kafka, kube,
-    log_tail, restart_kafka, s3, toxiproxy,
+    ConnectPeer, Kafka, Kube, ProxiedListener, S3, SecureListener, connect_peer, kafka,
+    kafka_three, kube, log_tail, restart_kafka, s3, start_kafka_three_node, stop_kafka_three_node,
+    toxiproxy,
 };

@@ -1,7 +1,7 @@
 //! Record fixtures shared by tests, benchmarks and the demo: a varied record set, producing it
 //! in order, reading a topic back, and comparing two record sets field by field.
 
-use crate::servers::kafka;
+use crate::servers::{Kafka, kafka};
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header as KafkaHeader, Headers, OwnedHeaders};
@@ -75,7 +75,16 @@ pub fn sample_records(partitions: i32, per_partition: usize) -> RecordSet {
 /// Produces records to their partitions, in order, with an idempotent producer, and waits for
 /// every acknowledgement.
 pub async fn produce(topic: &str, records: &RecordSet) -> Result<(), rdkafka::error::KafkaError> {
-    let producer: FutureProducer = kafka()
+    produce_to(kafka(), topic, records).await
+}
+
+/// [`produce`] to another cluster (e.g. [`crate::kafka_three`]).
+pub async fn produce_to(
+    cluster: &Kafka,
+    topic: &str,
+    records: &RecordSet,
+) -> Result<(), rdkafka::error::KafkaError> {
+    let producer: FutureProducer = cluster
         .client_config()
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
@@ -138,7 +147,16 @@ pub async fn produce(topic: &str, records: &RecordSet) -> Result<(), rdkafka::er
 /// Reads every record of a topic's first `partitions` partitions, from the start to the end
 /// offsets they have now.
 pub fn consume_all(topic: &str, partitions: i32) -> Result<RecordSet, rdkafka::error::KafkaError> {
-    let consumer: BaseConsumer = kafka()
+    consume_all_from(kafka(), topic, partitions)
+}
+
+/// [`consume_all`] from another cluster (e.g. [`crate::kafka_three`]).
+pub fn consume_all_from(
+    cluster: &Kafka,
+    topic: &str,
+    partitions: i32,
+) -> Result<RecordSet, rdkafka::error::KafkaError> {
+    let consumer: BaseConsumer = cluster
         .client_config()
         .set("group.id", "skiff-testenv-reader")
         .set("enable.auto.commit", "false")

@@ -98,22 +98,42 @@ pub struct Kube {
 /// The Kafka cluster, started on first use.
 pub fn kafka() -> &'static Kafka {
     static KAFKA: OnceLock<Kafka> = OnceLock::new();
-    KAFKA.get_or_init(|| {
-        let env = start("kafka");
-        Kafka {
-            bootstrap: required(&env, "kafka", "KAFKA_BOOTSTRAP"),
-            secure: SecureListener {
-                bootstrap: required(&env, "kafka", "KAFKA_SASL_SSL_BOOTSTRAP"),
-                ca_file: required(&env, "kafka", "KAFKA_CA_FILE").into(),
-                username: required(&env, "kafka", "KAFKA_SASL_USER"),
-                password: required(&env, "kafka", "KAFKA_SASL_PASSWORD"),
-            },
-            proxied: proxied_listener(
-                &required(&env, "kafka", "KAFKA_PROXIED_BOOTSTRAP"),
-                &required(&env, "kafka", "KAFKA_PROXIED_UPSTREAMS"),
-            ),
-        }
-    })
+    KAFKA.get_or_init(|| kafka_from(&start("kafka"), "kafka"))
+}
+
+/// A second Kafka cluster of three nodes (replication factor 3, min ISR 2), started on first use,
+/// for tests that stop a partition's leader ([`stop_kafka_three_node`]). Node ids are 1 to 3.
+pub fn kafka_three() -> &'static Kafka {
+    static KAFKA_THREE: OnceLock<Kafka> = OnceLock::new();
+    KAFKA_THREE.get_or_init(|| kafka_from(&start("kafka3"), "kafka3"))
+}
+
+/// Stops node `id` of [`kafka_three`] (its data stays).
+pub fn stop_kafka_three_node(id: i32) {
+    kafka_three();
+    run_script(&["stop-node", "kafka3", &id.to_string()], "kafka3");
+}
+
+/// Starts node `id` of [`kafka_three`] again and waits until it serves.
+pub fn start_kafka_three_node(id: i32) {
+    kafka_three();
+    run_script(&["start-node", "kafka3", &id.to_string()], "kafka3");
+}
+
+fn kafka_from(env: &HashMap<String, String>, component: &str) -> Kafka {
+    Kafka {
+        bootstrap: required(env, component, "KAFKA_BOOTSTRAP"),
+        secure: SecureListener {
+            bootstrap: required(env, component, "KAFKA_SASL_SSL_BOOTSTRAP"),
+            ca_file: required(env, component, "KAFKA_CA_FILE").into(),
+            username: required(env, component, "KAFKA_SASL_USER"),
+            password: required(env, component, "KAFKA_SASL_PASSWORD"),
+        },
+        proxied: proxied_listener(
+            &required(env, component, "KAFKA_PROXIED_BOOTSTRAP"),
+            &required(env, component, "KAFKA_PROXIED_UPSTREAMS"),
+        ),
+    }
 }
 
 /// Pairs each advertised address with its broker's listener.

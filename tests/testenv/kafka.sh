@@ -173,6 +173,22 @@ kafka_restart() {
   log "kafka restarted ($n node(s))"
 }
 
+# kafka_node_stop ID: stops one node (its data stays), as a crash of that broker would.
+kafka_node_stop() {
+  [ -f "$STATE/kafka/node-$1/pid" ] || die "kafka has no node $1"
+  stop_pid "$STATE/kafka/node-$1/pid"
+  log "kafka node $1 stopped"
+}
+
+# kafka_node_start ID: starts a stopped node again on its data and waits until it serves.
+kafka_node_start() {
+  [ -d "$STATE/kafka/node-$1" ] || die "kafka has no node $1"
+  mv -f "$(kafka_node_log "$1")" "$(kafka_node_log "$1").before-restart" 2>/dev/null || true
+  kafka_start_node "$1"
+  kafka_wait_node "$1" || die "kafka node $1 did not start (logs: $STATE/kafka)"
+  log "kafka node $1 started"
+}
+
 # kafka_start_node ID: starts node ID of the formatted cluster in the background.
 kafka_start_node() {
   local dir="$STATE/kafka" nd="$STATE/kafka/node-$1"

@@ -17,11 +17,13 @@ pub struct TestWorker {
 
 /// Worker properties pointing at the test Kafka.
 pub fn worker_props(offsets_file: &std::path::Path) -> Properties {
+    worker_props_on(&skiff_testenv::kafka().bootstrap, offsets_file)
+}
+
+/// Worker properties pointing at the Kafka cluster `bootstrap`.
+pub fn worker_props_on(bootstrap: &str, offsets_file: &std::path::Path) -> Properties {
     let mut p = Properties::new();
-    p.insert(
-        "bootstrap.servers".into(),
-        skiff_testenv::kafka().bootstrap.clone(),
-    );
+    p.insert("bootstrap.servers".into(), bootstrap.into());
     p.insert("listeners".into(), "http://127.0.0.1:0".into());
     p.insert(
         "offset.storage.file.filename".into(),
@@ -41,10 +43,16 @@ pub fn worker_props(offsets_file: &std::path::Path) -> Properties {
 
 /// Starts a worker in this process.
 pub async fn start_worker() -> TestWorker {
+    start_worker_on(&skiff_testenv::kafka().bootstrap).await
+}
+
+/// Starts a worker in this process against the Kafka cluster `bootstrap`.
+pub async fn start_worker_on(bootstrap: &str) -> TestWorker {
     let offsets_file = tempfile::NamedTempFile::new().unwrap().into_temp_path();
     std::fs::remove_file(&offsets_file).ok();
     let logs = skiff_worker::rest::LogControl::new(None, "info");
-    let running = skiff_worker::standalone::start(worker_props(&offsets_file), Vec::new(), logs)
+    let props = worker_props_on(bootstrap, &offsets_file);
+    let running = skiff_worker::standalone::start(props, Vec::new(), logs)
         .await
         .unwrap();
     TestWorker {
