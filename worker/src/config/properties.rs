@@ -122,4 +122,76 @@ mod tests {
         let err = parse_connector_json(r#"{"config":{"a":{"b":1}}}"#, "t").unwrap_err();
         assert!(err.to_string().contains("'a'"), "{err}");
     }
+
+    proptest::proptest! {
+        /// Any text, however broken (lone escapes, `\u` without digits, control characters),
+        /// parses or is refused with an error; never a panic.
+        #[test]
+        fn any_properties_text_parses_or_is_refused(text in "\\PC*|[=:\\\\ \t\n\ru0-9a-fA-F#!]{0,64}") {
+            let _ = parse_properties(&text, "fuzz");
+        }
+
+        /// What a `.properties` writer puts out (escaped keys and values) reads back the same.
+        /// Characters beyond the Basic Multilingual Plane are left out: Java writes them as two
+        /// `\u` surrogate escapes, which the parser refuses (see the test below).
+        #[test]
+        fn written_properties_read_back(
+            pairs in proptest::collection::btree_map(
+                "[a-z][a-z0-9._-]{0,15}",
+                "[\\x{9}\\x{a}\\x{d}\\x{20}-\\x{d7ff}\\x{e000}-\\x{fffd}]{0,20}",
+                0..8,
+            )
+        ) {
+            let text: String = pairs
+                .iter()
+                .map(|(k, v)| format!("{k}={}\n", escape_value(v)))
+                .collect();
+            let read = parse_properties(&text, "fuzz").unwrap();
+            proptest::prop_assert_eq!(read, pairs);
+        }
+
+        /// Any text as a JSON connector file is a connector or an error; never a panic.
+        #[test]
+        fn any_connector_json_parses_or_is_refused(text in "\\PC*|\\{[\"a-z:,{}\\[\\] 0-9.]{0,40}\\}") {
+            let _ = parse_connector_json(&text, "fuzz");
+        }
+    }
+
+    #[test]
+    fn a_surrogate_pair_escape_is_refused_with_the_line_named() {
+        let err = parse_properties("password=\\uD83D\\uDE00\n", "worker.properties").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("worker.properties") && text.contains("line_number = 1"),
+            "{text}"
+        );
+    }
+
+    /// Escapes a value the way Java's `Properties.store` does (leading spaces, backslashes,
+    /// line ends, non-ASCII as `\uXXXX`).
+    fn escape_value(v: &str) -> String {
+        let mut out = String::new();
+        for (i, c) in v.chars().enumerate() {
+            match c {
+                ' ' if i == 0 => out.push_str("\\ "),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{0c}' => out.push_str("\\f"),
+                '=' | ':' | '#' | '!' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                    let mut units = [0u16; 2];
+                    for u in c.encode_utf16(&mut units) {
+                        out.push_str(&format!("\\u{u:04X}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out
+    }
 }
