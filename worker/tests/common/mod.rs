@@ -369,3 +369,34 @@ pub fn halves(all: &BTreeMap<i32, Vec<Record>>) -> [BTreeMap<i32, Vec<Record>>; 
     let first = s.pop().expect("two slices");
     [first, second]
 }
+
+/// The client ids of the members of a sink connector's consumer group: one per running task
+/// (a task's consumer is `connector-consumer-<connector>-<task>`). Statuses can be stale after
+/// a crash; a task's consumer in the group shows that the task really runs.
+pub async fn sink_group_members(connector: &str) -> Vec<String> {
+    let group = format!("connect-{connector}");
+    tokio::task::spawn_blocking(move || {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let consumer: BaseConsumer = skiff_testenv::kafka().client_config().create().unwrap();
+        let groups = consumer
+            .fetch_group_list(Some(&group), Duration::from_secs(10))
+            .unwrap();
+        let mut ids: Vec<String> = groups
+            .groups()
+            .iter()
+            .flat_map(|g| g.members().iter().map(|m| m.client_id().to_string()))
+            .collect();
+        ids.sort();
+        ids
+    })
+    .await
+    .unwrap()
+}
+
+/// Whether `members` (from [`sink_group_members`]) hold a consumer for each of `tasks` tasks.
+pub fn consumers_for_every_task(members: &[String], connector: &str, tasks: u32) -> bool {
+    (0..tasks).all(|t| {
+        let suffix = format!("{connector}-{t}");
+        members.iter().any(|m| m.ends_with(&suffix))
+    })
+}
