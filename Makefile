@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 TESTENV := tests/testenv.sh
 
-.PHONY: chaos help build test test-unit test-integration lint fmt crds crds-check demo bench bench-quick bench-operator testenv testenv-up testenv-down clean \
+.PHONY: chaos help build test test-unit test-integration lint fmt crds crds-check demo bench bench-quick bench-operator bench-failover testenv testenv-up testenv-down clean \
   chart manifests image image-test docs
 
 help: ## List the targets
@@ -70,6 +70,9 @@ bench-quick: testenv ## A two-minute benchmark for a developer's loop
 
 bench-operator: testenv ## Time for 1,000 KafkaConnectors to become Ready, and operator memory
 	bash bench/operator.sh 1000
+
+bench-failover: testenv ## Distributed failover, Skiff against Apache Connect (about 15 minutes)
+	bash bench/failover.sh
 
 testenv: ## Install the real servers (Kafka, Connect, versitygw, Kubernetes, helm, toxiproxy) into the cache
 	$(TESTENV) install

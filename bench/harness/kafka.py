@@ -34,13 +34,14 @@ def create_topic(bootstrap, topic, partitions):
          "--partitions", str(partitions), "--replication-factor", "1")
 
 
-def produce(bootstrap, topic, records, size):
+def produce(bootstrap, topic, records, size, *extra_props):
     """Fills `topic` with `records` random values of `size` bytes (no keys), as fast as the
-    producer goes; returns records/s as the producer saw it."""
+    producer goes; returns records/s as the producer saw it. `extra_props` are more producer
+    settings (`key=value`)."""
     out = tool("ProducerPerformance", "--topic", topic, "--num-records", str(records),
                "--record-size", str(size), "--throughput", "-1", "--producer-props",
                f"bootstrap.servers={bootstrap}", "acks=1", "linger.ms=10", "batch.size=524288",
-               "compression.type=none")
+               "compression.type=none", *extra_props)
     m = re.findall(r"([\d.]+) records/sec", out)
     return float(m[-1]) if m else 0.0
 
