@@ -183,6 +183,7 @@ kafka_node_stop() {
 # kafka_node_start ID: starts a stopped node again on its data and waits until it serves.
 kafka_node_start() {
   [ -d "$STATE/kafka/node-$1" ] || die "kafka has no node $1"
+  if pid_alive "$STATE/kafka/node-$1/pid" 2>/dev/null; then log "kafka node $1 is running"; return 0; fi
   mv -f "$(kafka_node_log "$1")" "$(kafka_node_log "$1").before-restart" 2>/dev/null || true
   kafka_start_node "$1"
   kafka_wait_node "$1" || die "kafka node $1 did not start (logs: $STATE/kafka)"

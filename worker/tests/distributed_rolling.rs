@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 
-/// Stops a worker process with SIGTERM and waits for it to exit.
+/// Stops a worker process with SIGTERM and waits (at most 60 s) for it to exit.
 fn stop_gracefully(mut worker: WorkerProcess) {
     let pid = worker.0.id().to_string();
     let sent = std::process::Command::new("kill")
@@ -16,8 +16,18 @@ fn stop_gracefully(mut worker: WorkerProcess) {
         .status()
         .unwrap();
     assert!(sent.success(), "kill -TERM {pid} failed");
-    let exited = worker.0.wait().unwrap();
-    println!("worker {pid} exited: {exited}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(exited) = worker.0.try_wait().unwrap() {
+            println!("worker {pid} exited: {exited}");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "worker {pid} did not stop within 60 s of SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

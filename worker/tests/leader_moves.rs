@@ -112,7 +112,7 @@ async fn backup_and_restore_follow_moving_partition_leaders() {
         "topics.mapping".into(),
         format!("{topic}:{restored}").into(),
     );
-    source.insert("maxRecordsPerSecond".into(), "500".into());
+    source.insert("maxRecordsPerSecond".into(), "200".into());
     create_connector(&url, "leaders-restore", source).await;
     eventually(60, "the restore to write its first records", || async {
         let p = progress(&url, "leaders-restore").await?;

@@ -94,9 +94,31 @@ fn percent_encode(s: &str) -> String {
         .collect()
 }
 
-/// A body: random JSON, a connector-shaped object, invalid UTF-8 or none.
+/// An offsets-shaped body (`PATCH /connectors/{c}/offsets`), with random values where Connect
+/// expects a partition and an offset.
+fn random_offsets(rng: &mut StdRng) -> Value {
+    let entries: Vec<Value> = (0..rng.random_range(0..3))
+        .map(|_| {
+            let partition = if rng.random() {
+                json!({"kafka_topic": random_text(rng), "kafka_partition": random_json(rng, 0)})
+            } else {
+                random_json(rng, 2)
+            };
+            let offset = if rng.random() {
+                json!({"kafka_offset": random_json(rng, 0)})
+            } else {
+                random_json(rng, 2)
+            };
+            json!({"partition": partition, "offset": offset})
+        })
+        .collect();
+    json!({"offsets": entries})
+}
+
+/// A body: random JSON, a connector- or offsets-shaped object, invalid UTF-8 or none.
 fn random_body(rng: &mut StdRng) -> Option<Vec<u8>> {
-    match rng.random_range(0..5) {
+    match rng.random_range(0..6) {
+        5 => Some(random_offsets(rng).to_string().into_bytes()),
         0 => None,
         1 => Some((0..rng.random_range(0..40)).map(|_| rng.random()).collect()),
         2 => Some(random_json(rng, 3).to_string().into_bytes()),

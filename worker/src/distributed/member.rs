@@ -24,10 +24,13 @@ pub trait GroupHandler: Send + Sync {
     async fn assigned(&self, joined: &Joined, assignment: Assignment);
     /// This member is no longer in the group (fenced or its session expired): stop all work.
     async fn lost(&self);
+    /// The lease ran out while an assignment may still be being applied: start nothing more
+    /// until the next assignment (`lost` follows once the one in progress is done).
+    fn lease_lapsed(&self);
 }
 
-/// How long a SyncGroup answer may have taken to arrive, taken off the lease it renews.
-const SYNC_ANSWER_MARGIN: Duration = Duration::from_secs(1);
+/// How long a JoinGroup answer may have taken to arrive, taken off the lease it renews.
+const ANSWER_MARGIN: Duration = Duration::from_secs(1);
 
 /// Backoff between failed attempts, capped.
 fn backoff(attempt: u32) -> Duration {
@@ -73,31 +76,27 @@ enum Next {
 }
 
 /// Stops all work when the lease ran out (the coordinator may have moved it).
-async fn stop_if_expired(
-    lease: &mut Lease,
-    session: Duration,
-    handler: &Arc<dyn GroupHandler>,
-) -> bool {
-    let expired = lease.take_expired();
-    if expired {
+async fn stop_if_expired(lease: &mut Lease, session: Duration, handler: &Arc<dyn GroupHandler>) {
+    if lease.take_expired() {
         warn!(
             "no answer from the group coordinator within the session ({session:?}): stopping all \
              work until this worker rejoins, so no other worker runs it at the same time"
         );
         handler.lost().await;
     }
-    expired
 }
 
-/// Runs one step of the protocol that can take longer than a session (connecting, joining, the
-/// leader's assignment, syncing) and stops the work the moment the lease runs out, not after the
-/// step; `stopped` then tells the caller that the metadata it sent still names that work.
+/// Runs a step outside the group protocol that can outlast a session (finding and connecting
+/// to the coordinator, removing a previous incarnation) and stops the work the moment the lease
+/// runs out, not after the step. Joining and syncing are not watched: the coordinator does not
+/// expire a member waiting in either, however long a slow member keeps the rebalance open, so
+/// a long wait there is no reason to stop (a cut that begins during a rebalance is noticed when
+/// the request times out).
 async fn watched<T>(
     step: impl Future<Output = T>,
     lease: &mut Lease,
     session: Duration,
     handler: &Arc<dyn GroupHandler>,
-    stopped: &mut bool,
 ) -> T {
     tokio::pin!(step);
     loop {
@@ -106,9 +105,7 @@ async fn watched<T>(
         };
         tokio::select! {
             out = &mut step => return out,
-            _ = tokio::time::sleep(left) => {
-                *stopped |= stop_if_expired(lease, session, handler).await;
-            }
+            _ = tokio::time::sleep(left) => stop_if_expired(lease, session, handler).await,
         }
     }
 }
@@ -131,19 +128,10 @@ pub async fn run(
     let mut lease = Lease::default();
     let session = settings.session_timeout;
     let mut restarted_static = settings.instance_id.is_some();
-    // Set when the work stopped (lease ran out) after the last JoinGroup named it as running:
-    // the member rejoins once more, so the leader learns it runs nothing and places that work.
-    let mut stopped_since_join = false;
     while !*shutdown.borrow() {
         stop_if_expired(&mut lease, session, &handler).await;
         let connecting = group::connect_coordinator(&settings);
-        let connected = watched(
-            connecting,
-            &mut lease,
-            session,
-            &handler,
-            &mut stopped_since_join,
-        );
+        let connected = watched(connecting, &mut lease, session, &handler);
         let mut conn = match connected.await {
             Ok(c) => c,
             Err(e) => {
@@ -155,13 +143,7 @@ pub async fn run(
         };
         if restarted_static {
             let forgetting = group::forget_previous_incarnation(&mut conn, &settings);
-            let forgot = watched(
-                forgetting,
-                &mut lease,
-                session,
-                &handler,
-                &mut stopped_since_join,
-            );
+            let forgot = watched(forgetting, &mut lease, session, &handler);
             if let Err(e) = forgot.await {
                 warn!("{e}");
                 attempt += 1;
@@ -175,18 +157,8 @@ pub async fn run(
                 break;
             }
             stop_if_expired(&mut lease, session, &handler).await;
-            stopped_since_join = false;
             let metadata = handler.metadata();
-            let joining = group::join(&mut conn, &settings, &member_id, &metadata);
-            let joined = match watched(
-                joining,
-                &mut lease,
-                session,
-                &handler,
-                &mut stopped_since_join,
-            )
-            .await
-            {
+            let joined = match group::join(&mut conn, &settings, &member_id, &metadata).await {
                 Ok(j) => j,
                 Err(JoinError::Retry(id)) => {
                     member_id = id;
@@ -200,30 +172,17 @@ pub async fn run(
                     break;
                 }
             };
+            // The coordinator restarted this member's session clock when it completed the join
+            // (and again when it completes the sync): the answer's arrival, less a margin for
+            // its way back, is a start the coordinator's clock cannot precede.
+            let join_answered = Instant::now();
             member_id = joined.member_id.clone();
             let assignments = if joined.leader_id == joined.member_id {
-                let assigning = handler.assign(&joined);
-                watched(
-                    assigning,
-                    &mut lease,
-                    session,
-                    &handler,
-                    &mut stopped_since_join,
-                )
-                .await
+                handler.assign(&joined).await
             } else {
                 Vec::new()
             };
-            let sync_sent = Instant::now();
-            let syncing = group::sync(&mut conn, &settings, &joined, assignments);
-            let synced = watched(
-                syncing,
-                &mut lease,
-                session,
-                &handler,
-                &mut stopped_since_join,
-            );
-            let assignment = match synced.await {
+            let assignment = match group::sync(&mut conn, &settings, &joined, assignments).await {
                 Ok(Ok(a)) => a,
                 Ok(Err(codes::REBALANCE_IN_PROGRESS)) => continue,
                 Ok(Err(code)) => {
@@ -239,14 +198,11 @@ pub async fn run(
                 }
             };
             attempt = 0;
-            // A follower's sync waits for the leader's assignment, and the coordinator restarts
-            // the session clock when it answers: count from the answer, less a margin for its
-            // way back, but never from before the request.
-            let answered = Instant::now();
-            let from = answered
-                .checked_sub(SYNC_ANSWER_MARGIN.min(session / 4))
-                .map_or(sync_sent, |t| t.max(sync_sent));
-            lease.renew(from, session);
+            let margin = ANSWER_MARGIN.min(session / 4);
+            lease.renew(
+                join_answered.checked_sub(margin).unwrap_or(join_answered),
+                session,
+            );
             info!(
                 generation = joined.generation,
                 leader = %assignment.leader_url,
@@ -254,7 +210,7 @@ pub async fn run(
                 revoked = ?assignment.revoked,
                 "joined the group"
             );
-            let must_rejoin = !assignment.revoked.is_empty() || stopped_since_join;
+            let must_rejoin = !assignment.revoked.is_empty();
             // Applying an assignment (stopping revoked work, starting new work) may take longer
             // than a session: heartbeats go on meanwhile, and nothing rejoins before it is done.
             let applying = handler.assigned(&joined, assignment);
@@ -263,6 +219,8 @@ pub async fn run(
             // A rebalance that began while the assignment was being applied: heartbeats (which
             // keep the session alive during a rebalance) go on until it is applied.
             let mut rejoin_pending = false;
+            // The first heartbeat goes at once, so the lease counts from a fresh answer.
+            let mut pause = Duration::ZERO;
             let next = loop {
                 tokio::select! {
                     _ = &mut applying, if !applied => {
@@ -272,7 +230,14 @@ pub async fn run(
                         }
                         continue;
                     }
-                    _ = tokio::time::sleep(settings.heartbeat_interval) => {}
+                    _ = tokio::time::sleep(pause) => pause = settings.heartbeat_interval,
+                    _ = tokio::time::sleep(lease.remaining().unwrap_or(session)), if lease.remaining().is_some() => {
+                        // Not heard from the coordinator for a session (heartbeats failing or
+                        // hanging): no new work from the assignment in progress; everything
+                        // stops once it is done.
+                        handler.lease_lapsed();
+                        break Next::Reconnect;
+                    }
                     _ = rejoin.notified(), if applied => break Next::Rejoin,
                     _ = shutdown.changed() => {
                         if *shutdown.borrow() {
@@ -314,6 +279,9 @@ pub async fn run(
                 }
             };
             if !applied {
+                if matches!(next, Next::Lost { .. }) {
+                    handler.lease_lapsed();
+                }
                 applying.await;
             }
             match next {

@@ -75,6 +75,9 @@ pub struct DistributedHerder {
     /// joined was never started.
     pending_memory: SyncMutex<Option<(i32, LeaderMemory)>>,
     rejoin: Arc<Notify>,
+    /// Set when the membership lease ran out while an assignment was being applied: no task
+    /// starts until the next assignment, since another worker may run it by now.
+    lapsed: std::sync::atomic::AtomicBool,
     /// Set when the worker shuts down: the loops end and no work is started any more.
     stop: watch::Sender<bool>,
     /// Set once the worker's tasks are stopped and their statuses published: the member leaves
@@ -151,6 +154,7 @@ impl DistributedHerder {
             offsets_log: parts.offsets_log,
             local: Mutex::new(Local::default()),
             reported: SyncMutex::new(Allocation::new()),
+            lapsed: std::sync::atomic::AtomicBool::new(false),
             published: SyncMutex::new(BTreeMap::new()),
             leadership: watch::channel(Leadership::default()).0,
             leader_memory: SyncMutex::new(Default::default()),
@@ -401,6 +405,10 @@ impl DistributedHerder {
             warn!("cannot read the offsets topic before starting tasks: {e}");
         }
         for ((c, t), tc) in to_start {
+            if self.lapsed.load(std::sync::atomic::Ordering::SeqCst) {
+                warn!(connector = %c, task = t, "not starting the task: this worker's group session ran out");
+                continue;
+            }
             let Some(plugin) = snapshot.connectors.get(&c).and_then(plugin_of) else {
                 st.set_task(&c, t, State::Failed, Some("unknown connector class".into()));
                 continue;
@@ -1002,6 +1010,8 @@ impl GroupHandler for DistributedHerder {
     }
 
     async fn assigned(&self, joined: &Joined, assignment: Assignment) {
+        self.lapsed
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         if assignment.leader == joined.member_id {
             let pending = self
                 .pending_memory
@@ -1029,6 +1039,10 @@ impl GroupHandler for DistributedHerder {
         self.set_owned(&mut local, allocation(&owned));
         let snapshot = self.config.snapshot();
         self.reconcile_locked(&mut local, &snapshot).await;
+    }
+
+    fn lease_lapsed(&self) {
+        self.lapsed.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     async fn lost(&self) {

@@ -393,10 +393,12 @@ pub async fn sink_group_members(connector: &str) -> Vec<String> {
     .unwrap()
 }
 
-/// Whether `members` (from [`sink_group_members`]) hold a consumer for each of `tasks` tasks.
+/// Whether `members` (from [`sink_group_members`]) are exactly one consumer for each of `tasks`
+/// tasks (a task running twice would show two).
 pub fn consumers_for_every_task(members: &[String], connector: &str, tasks: u32) -> bool {
-    (0..tasks).all(|t| {
-        let suffix = format!("{connector}-{t}");
-        members.iter().any(|m| m.ends_with(&suffix))
-    })
+    members.len() == tasks as usize
+        && (0..tasks).all(|t| {
+            let suffix = format!("{connector}-{t}");
+            members.iter().filter(|m| m.ends_with(&suffix)).count() == 1
+        })
 }
