@@ -219,8 +219,11 @@ pub async fn run(
             // A rebalance that began while the assignment was being applied: heartbeats (which
             // keep the session alive during a rebalance) go on until it is applied.
             let mut rejoin_pending = false;
-            // The first heartbeat goes at once, so the lease counts from a fresh answer.
+            // The first heartbeat goes at once, with its own time-out rather than the lease's, so
+            // the lease counts from a fresh answer even when the sync waited long for a slow
+            // leader (the coordinator restarted the session when it answered the sync).
             let mut pause = Duration::ZERO;
+            let mut first_heartbeat = true;
             let next = loop {
                 tokio::select! {
                     _ = &mut applying, if !applied => {
@@ -231,7 +234,7 @@ pub async fn run(
                         continue;
                     }
                     _ = tokio::time::sleep(pause) => pause = settings.heartbeat_interval,
-                    _ = tokio::time::sleep(lease.remaining().unwrap_or(session)), if lease.remaining().is_some() => {
+                    _ = tokio::time::sleep(lease.remaining().unwrap_or(session)), if !first_heartbeat && lease.remaining().is_some() => {
                         // Not heard from the coordinator for a session (heartbeats failing or
                         // hanging): no new work from the assignment in progress; everything
                         // stops once it is done.
@@ -246,7 +249,12 @@ pub async fn run(
                     }
                 }
                 let sent = Instant::now();
-                let limit = lease.remaining().unwrap_or(session);
+                let limit = if first_heartbeat {
+                    session
+                } else {
+                    lease.remaining().unwrap_or(session)
+                };
+                first_heartbeat = false;
                 match group::heartbeat(&mut conn, &settings, joined.generation, &member_id, limit)
                     .await
                 {
