@@ -70,16 +70,8 @@ class Member:
                         f"plugin.path={home}/plugins\nplugin.discovery=service_load\n")
         if self.kind == "skiff":
             return [workers.skiff_binary(), "distributed", props]
-        log4j = os.path.join(self.dir, "log4j2.properties")
-        with open(log4j, "w") as f:
-            f.write("rootLogger.level = info\nrootLogger.appenderRef.stdout.ref = STDOUT\n"
-                    "appender.stdout.type = Console\nappender.stdout.name = STDOUT\n"
-                    "appender.stdout.layout.type = PatternLayout\n"
-                    "appender.stdout.layout.pattern = [%d] %p %m (%c)%n\n"
-                    "logger.reflections.name = org.reflections\nlogger.reflections.level = error\n")
-        return ["java", "-Xms128m", "-Xmx512m", f"-Dlog4j2.configurationFile={log4j}",
-                "-cp", f"{workers.connect_home()}/lib/*",
-                "org.apache.kafka.connect.cli.ConnectDistributed", props]
+        return workers.connect_command(self.dir, "ConnectDistributed", props,
+                                       quiet=("org.reflections",))
 
     def start(self):
         log = open(os.path.join(self.dir, "worker.log"), "ab")

@@ -141,6 +141,22 @@ def connect_home():
     return homes[-1]
 
 
+def connect_command(folder, cli, props, quiet=()):
+    """The java command line of an Apache Connect worker (`cli`: ConnectStandalone or
+    ConnectDistributed) logging to stdout, its Log4j2 file written into `folder`; `quiet` names
+    loggers kept to errors."""
+    log4j = os.path.join(folder, "log4j2.properties")
+    with open(log4j, "w") as f:
+        f.write("rootLogger.level = info\nrootLogger.appenderRef.stdout.ref = STDOUT\n"
+                "appender.stdout.type = Console\nappender.stdout.name = STDOUT\n"
+                "appender.stdout.layout.type = PatternLayout\n"
+                "appender.stdout.layout.pattern = [%d] %p %m (%c)%n\n")
+        for i, logger in enumerate(quiet):
+            f.write(f"logger.quiet{i}.name = {logger}\nlogger.quiet{i}.level = error\n")
+    return ["java", "-Xms128m", "-Xmx512m", f"-Dlog4j2.configurationFile={log4j}",
+            "-cp", f"{connect_home()}/lib/*", f"org.apache.kafka.connect.cli.{cli}", props]
+
+
 def peer_plugin():
     plugin = os.environ.get("SKIFF_BENCH_PEER_PLUGIN", "")
     if not os.path.isdir(plugin):
@@ -154,7 +170,6 @@ class Peer(Worker):
     name = "peer"
 
     def command(self):
-        home = connect_home()
         props = os.path.join(self.dir, "worker.properties")
         with open(props, "w") as f:
             f.write(f"bootstrap.servers={self.env['KAFKA_BOOTSTRAP']}\n"
@@ -163,15 +178,7 @@ class Peer(Worker):
                     f"offset.flush.interval.ms={FLUSH_INTERVAL_MS}\n"
                     f"key.converter={BYTES}\nvalue.converter={BYTES}\n"
                     f"plugin.path={peer_plugin()}\nplugin.discovery=hybrid_warn\n")
-        log4j = os.path.join(self.dir, "log4j2.properties")
-        with open(log4j, "w") as f:
-            f.write("rootLogger.level = info\nrootLogger.appenderRef.stdout.ref = STDOUT\n"
-                    "appender.stdout.type = Console\nappender.stdout.name = STDOUT\n"
-                    "appender.stdout.layout.type = PatternLayout\n"
-                    "appender.stdout.layout.pattern = [%d] %p %m (%c)%n\n")
-        return ["java", "-Xms128m", "-Xmx512m", f"-Dlog4j2.configurationFile={log4j}",
-                "-cp", f"{home}/lib/*", "org.apache.kafka.connect.cli.ConnectStandalone",
-                props], {}
+        return connect_command(self.dir, "ConnectStandalone", props), {}
 
     def ready(self):
         return util.http("GET", f"{self.url}/connector-plugins")[0] == 200 and super().ready()

@@ -23,9 +23,7 @@ async fn broker_restarts_during_backup_and_restore_lose_and_duplicate_nothing() 
     let all = sample_records(2, 1500);
     let parts = slices(&all, 6);
 
-    let mut sink = s3_config(&bucket);
-    sink.insert("connector.class".into(), "AwsStorageSinkConnector".into());
-    sink.insert("topics".into(), topic.clone().into());
+    let mut sink = backup_config(&bucket, &topic);
     sink.insert("flush.size".into(), "100".into());
     sink.insert("flush.interval.ms".into(), "300".into());
     create_connector(&url, "restart-backup", sink).await;
@@ -73,19 +71,10 @@ async fn broker_restarts_during_backup_and_restore_lose_and_duplicate_nothing() 
     // The restore: 300 records a second, so the restart lands in the middle of it.
     let restored = format!("{topic}-r");
     skiff_testenv::create_topic(&restored, 2).await.unwrap();
-    let mut source = s3_config(&bucket);
-    source.insert("connector.class".into(), "AwsStorageSourceConnector".into());
-    source.insert(
-        "topics.mapping".into(),
-        format!("{topic}:{restored}").into(),
-    );
+    let mut source = restore_config(&bucket, &topic, &restored);
     source.insert("maxRecordsPerSecond".into(), "300".into());
     create_connector(&url, "restart-restore", source).await;
-    eventually(60, "the restore to write its first records", || async {
-        let p = progress(&url, "restart-restore").await?;
-        (p["recordsRestored"].as_u64()? > 0).then_some(())
-    })
-    .await;
+    restore_started(&url, "restart-restore").await;
     tokio::task::spawn_blocking(skiff_testenv::restart_kafka)
         .await
         .unwrap();
@@ -94,15 +83,6 @@ async fn broker_restarts_during_backup_and_restore_lose_and_duplicate_nothing() 
         during["done"], false,
         "the restore finished before the restart: the test proves nothing ({during})"
     );
-    eventually(180, "the restore to finish after the restart", || async {
-        let states = task_states(&url, "restart-restore").await;
-        assert!(
-            !states.iter().any(|s| s == "FAILED"),
-            "the restore task failed after the broker restart"
-        );
-        let p = progress(&url, "restart-restore").await?;
-        (p["done"] == true).then_some(())
-    })
-    .await;
+    restore_finished(&url, "restart-restore", 180, "after the restart").await;
     assert_same_records(&all, &consume_all(&restored, 2), true);
 }

@@ -20,9 +20,7 @@ async fn a_killed_workers_backup_task_moves_and_nothing_is_lost() {
     let url_a = format!("http://127.0.0.1:{port_a}");
     let id_b = format!("127.0.0.1:{port_b}");
 
-    let mut sink = s3_config(&bucket);
-    sink.insert("connector.class".into(), "AwsStorageSinkConnector".into());
-    sink.insert("topics".into(), topic.clone().into());
+    let mut sink = backup_config(&bucket, &topic);
     sink.insert("tasks.max".into(), "2".into());
     sink.insert("flush.size".into(), "100".into());
     sink.insert("flush.interval.ms".into(), "300".into());

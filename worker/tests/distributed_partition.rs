@@ -86,9 +86,7 @@ async fn restore_across_a_cut(cut: Cut) {
     // The backup to restore from.
     let all = sample_records(2, 3000);
     produce(&topic, &all).await;
-    let mut sink = s3_config(&bucket);
-    sink.insert("connector.class".into(), "AwsStorageSinkConnector".into());
-    sink.insert("topics".into(), topic.clone().into());
+    let mut sink = backup_config(&bucket, &topic);
     sink.insert("flush.size".into(), "500".into());
     create_when_led(&url_b, "cut-backup", serde_json::Value::Object(sink)).await;
     eventually(90, "the backup to be committed", || async {
@@ -105,12 +103,7 @@ async fn restore_across_a_cut(cut: Cut) {
     // The restore, 200 records a second per task, one task per partition, one on each worker.
     let restored = format!("{topic}-r");
     skiff_testenv::create_topic(&restored, 2).await.unwrap();
-    let mut source = s3_config(&bucket);
-    source.insert("connector.class".into(), "AwsStorageSourceConnector".into());
-    source.insert(
-        "topics.mapping".into(),
-        format!("{topic}:{restored}").into(),
-    );
+    let mut source = restore_config(&bucket, &topic, &restored);
     source.insert("maxRecordsPerSecond".into(), "200".into());
     source.insert("tasks.max".into(), "2".into());
     create_when_led(&url_b, "cut-restore", serde_json::Value::Object(source)).await;

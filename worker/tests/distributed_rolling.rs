@@ -55,9 +55,7 @@ async fn a_rolling_restart_keeps_the_backup_complete() {
         .map(|p| format!("http://127.0.0.1:{p}"))
         .collect();
 
-    let mut sink = s3_config(&bucket);
-    sink.insert("connector.class".into(), "AwsStorageSinkConnector".into());
-    sink.insert("topics".into(), topic.clone().into());
+    let mut sink = backup_config(&bucket, &topic);
     sink.insert("tasks.max".into(), "3".into());
     sink.insert("flush.size".into(), "100".into());
     sink.insert("flush.interval.ms".into(), "300".into());

@@ -104,11 +104,7 @@ async fn s3_outage_during_backup_and_restore_loses_and_duplicates_nothing() {
     // 100 records a second: the restore takes 20 s, so the outage lands in the middle of it.
     source.insert("maxRecordsPerSecond".into(), "100".into());
     create_connector(&url, "outage-restore", source).await;
-    eventually(60, "the restore to write its first records", || async {
-        let p = progress(&url, "outage-restore").await?;
-        (p["recordsRestored"].as_u64()? > 0).then_some(())
-    })
-    .await;
+    restore_started(&url, "outage-restore").await;
     proxy.set_enabled(false).await.unwrap();
     let down = tokio::time::Instant::now();
     let fault = eventually(60, "the restore to report the failing read", || async {

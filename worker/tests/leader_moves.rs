@@ -51,9 +51,7 @@ async fn backup_and_restore_follow_moving_partition_leaders() {
     let worker = start_worker_on(&kafka.bootstrap).await;
     let url = worker.url.clone();
 
-    let mut sink = s3_config(&bucket);
-    sink.insert("connector.class".into(), "AwsStorageSinkConnector".into());
-    sink.insert("topics".into(), topic.clone().into());
+    let mut sink = backup_config(&bucket, &topic);
     sink.insert("flush.size".into(), "100".into());
     sink.insert("flush.interval.ms".into(), "300".into());
     create_connector(&url, "leaders-backup", sink).await;
@@ -106,19 +104,10 @@ async fn backup_and_restore_follow_moving_partition_leaders() {
     skiff_testenv::create_topic_on(kafka, &restored, 2, &[])
         .await
         .unwrap();
-    let mut source = s3_config(&bucket);
-    source.insert("connector.class".into(), "AwsStorageSourceConnector".into());
-    source.insert(
-        "topics.mapping".into(),
-        format!("{topic}:{restored}").into(),
-    );
+    let mut source = restore_config(&bucket, &topic, &restored);
     source.insert("maxRecordsPerSecond".into(), "200".into());
     create_connector(&url, "leaders-restore", source).await;
-    eventually(60, "the restore to write its first records", || async {
-        let p = progress(&url, "leaders-restore").await?;
-        (p["recordsRestored"].as_u64()? > 0).then_some(())
-    })
-    .await;
+    restore_started(&url, "leaders-restore").await;
     let leader = leader_of(&restored, 0);
     stop_node(leader).await;
     println!("restore: node {leader} (leader of partition 0) stopped");
@@ -127,16 +116,7 @@ async fn backup_and_restore_follow_moving_partition_leaders() {
         during["done"], false,
         "the restore finished before the leader stopped: the test proves nothing ({during})"
     );
-    eventually(180, "the restore to finish with a node down", || async {
-        let states = task_states(&url, "leaders-restore").await;
-        assert!(
-            !states.iter().any(|s| s == "FAILED"),
-            "the restore task failed after the leader moved"
-        );
-        let p = progress(&url, "leaders-restore").await?;
-        (p["done"] == true).then_some(())
-    })
-    .await;
+    restore_finished(&url, "leaders-restore", 180, "with a node down").await;
     start_node(leader).await;
     let restored_records = skiff_testenv::records::consume_all_from(kafka, &restored, 2).unwrap();
     assert_same_records(&all, &restored_records, true);

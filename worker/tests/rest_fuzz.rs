@@ -155,9 +155,7 @@ async fn random_requests_get_client_errors_never_server_errors() {
     let topic = skiff_testenv::unique_name("fuzz");
     skiff_testenv::create_bucket(&bucket).await.unwrap();
     skiff_testenv::create_topic(&topic, 1).await.unwrap();
-    let mut sink = s3_config(&bucket);
-    sink.insert("connector.class".into(), "AwsStorageSinkConnector".into());
-    sink.insert("topics".into(), topic.clone().into());
+    let sink = backup_config(&bucket, &topic);
     create_connector(&worker.url, "fuzz-target", sink.clone()).await;
 
     let doc: Value = serde_json::from_str(include_str!("../src/rest/openapi.json")).unwrap();

@@ -74,6 +74,46 @@ pub fn s3_config(bucket: &str) -> serde_json::Map<String, Value> {
     m
 }
 
+/// A backup (S3 sink) of `topic` into `bucket` on the test server, to add settings to.
+pub fn backup_config(bucket: &str, topic: &str) -> serde_json::Map<String, Value> {
+    let mut m = s3_config(bucket);
+    m.insert("connector.class".into(), "AwsStorageSinkConnector".into());
+    m.insert("topics".into(), topic.into());
+    m
+}
+
+/// A restore of `topic`'s backup in `bucket` into the topic `target`, to add settings to.
+pub fn restore_config(bucket: &str, topic: &str, target: &str) -> serde_json::Map<String, Value> {
+    let mut m = s3_config(bucket);
+    m.insert("connector.class".into(), "AwsStorageSourceConnector".into());
+    m.insert("topics.mapping".into(), format!("{topic}:{target}").into());
+    m
+}
+
+/// Waits until a restore has written its first records.
+pub async fn restore_started(url: &str, connector: &str) {
+    eventually(60, "the restore to write its first records", || async {
+        let p = progress(url, connector).await?;
+        (p["recordsRestored"].as_u64()? > 0).then_some(())
+    })
+    .await;
+}
+
+/// Waits up to `secs` for a restore to report done, failing at once if its task FAILED;
+/// `after` says after what (for the messages).
+pub async fn restore_finished(url: &str, connector: &str, secs: u64, after: &str) {
+    eventually(secs, &format!("the restore to finish {after}"), || async {
+        let states = task_states(url, connector).await;
+        assert!(
+            !states.iter().any(|s| s == "FAILED"),
+            "the restore task failed {after}"
+        );
+        let p = progress(url, connector).await?;
+        (p["done"] == true).then_some(())
+    })
+    .await;
+}
+
 /// A REST client with a timeout.
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
