@@ -314,3 +314,64 @@ fn names_parse_and_display() {
     assert_eq!(Compression::default(), Compression::Zstd);
     assert!("snappy".parse::<Compression>().is_err());
 }
+
+/// Values no codec can shrink, like encrypted or already compressed payloads.
+fn random_values(count: i64, len: usize, seed: u64) -> Vec<Record> {
+    let mut state = seed | 1;
+    (0..count)
+        .map(|i| {
+            let value = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect();
+            Record {
+                value: Some(value),
+                ..record(i)
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn incompressible_records_are_stored_uncompressed_and_round_trip() {
+    let records = random_values(600, 1024, 7);
+    for compression in [Compression::Zstd, Compression::Lz4, Compression::Gzip] {
+        let body = write(Format::SkiffV1, compression, &records);
+        assert_eq!(
+            body[8],
+            Compression::None as u8,
+            "{compression}: random values were compressed"
+        );
+        assert_eq!(decode(&body).unwrap().records, records, "{compression}");
+    }
+}
+
+#[test]
+fn a_body_is_judged_by_all_of_it_not_by_its_start() {
+    // A random first quarter, then text that compresses well: the whole body still shrinks.
+    let mut records = random_values(150, 1024, 11);
+    records.extend((150..800).map(|i| Record {
+        value: Some(format!("{:>1000}", format!("order {i} shipped")).into_bytes()),
+        ..record(i)
+    }));
+    let body = write(Format::SkiffV1, Compression::Zstd, &records);
+    assert_eq!(
+        body[8],
+        Compression::Zstd as u8,
+        "the body was not compressed"
+    );
+    let raw: usize = records
+        .iter()
+        .map(|r| r.value.as_ref().map_or(0, Vec::len))
+        .sum();
+    assert!(
+        body.len() < raw / 2,
+        "{} bytes for {raw} bytes of values",
+        body.len()
+    );
+    assert_eq!(decode(&body).unwrap().records, records);
+}
