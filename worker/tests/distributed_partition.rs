@@ -65,15 +65,7 @@ async fn restore_across_a_cut(cut: Cut) {
     skiff_testenv::create_topic(&topic, 2).await.unwrap();
     skiff_testenv::create_bucket(&bucket).await.unwrap();
     let kafka = skiff_testenv::kafka();
-    let mut proxies = Vec::new();
-    for (i, (listen, upstream)) in kafka.proxied.routes.iter().enumerate() {
-        let name = skiff_testenv::unique_name(&format!("kafka-cut-{i}"));
-        let proxy = skiff_testenv::toxiproxy()
-            .proxy_at(&name, listen, upstream)
-            .await
-            .unwrap();
-        proxies.push(proxy);
-    }
+    let proxies = kafka_cut_proxies().await;
 
     let dir = tempfile::tempdir().unwrap();
     let (port_a, port_b) = (free_port(), free_port());

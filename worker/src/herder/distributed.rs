@@ -1048,6 +1048,7 @@ impl GroupHandler for DistributedHerder {
     async fn lost(&self) {
         self.leadership.send_replace(Leadership::default());
         let mut local = self.local.lock().await;
+        self.worker.abandon_all().await;
         let all = flatten(&local.owned);
         self.release(&mut local, &all).await;
     }

@@ -68,8 +68,21 @@ pub struct TaskContext {
     pub worker: Arc<WorkerConfig>,
     pub offsets: Arc<OffsetStore>,
     pub status: StatusStore,
-    /// Becomes `true` when the task must stop (flush, commit, return).
-    pub stop: watch::Receiver<bool>,
+    /// Leaves [`StopRequest::None`] when the task must stop.
+    pub stop: watch::Receiver<StopRequest>,
+}
+
+/// Whether, and how, a task is asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopRequest {
+    /// Not asked to stop.
+    None,
+    /// Stop cleanly: write out what is held, commit, return.
+    Graceful,
+    /// This worker lost its place in the group, and another worker may already run the task:
+    /// return at once, writing and committing nothing more, so the next owner's writes are the
+    /// only ones.
+    Abandon,
 }
 
 impl TaskContext {
@@ -80,12 +93,17 @@ impl TaskContext {
 
     /// True once the task was asked to stop.
     pub fn stopping(&self) -> bool {
-        *self.stop.borrow()
+        *self.stop.borrow() != StopRequest::None
+    }
+
+    /// True when the task must stop without writing anything more ([`StopRequest::Abandon`]).
+    pub fn abandoned(&self) -> bool {
+        *self.stop.borrow() == StopRequest::Abandon
     }
 
     /// Waits until the task is asked to stop.
     pub async fn stopped(&mut self) {
-        while !*self.stop.borrow() {
+        while *self.stop.borrow() == StopRequest::None {
             if self.stop.changed().await.is_err() {
                 return;
             }

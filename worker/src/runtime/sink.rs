@@ -138,8 +138,8 @@ fn apply_consumer_defaults(cfg: &mut rdkafka::ClientConfig) {
     }
 }
 
-/// Runs a sink task until it is asked to stop or fails. On stop, flushes and commits within the
-/// graceful timeout.
+/// Runs a sink task until it is asked to stop or fails. On a graceful stop, flushes and commits
+/// within the graceful timeout; an abandoned task writes and commits nothing more.
 pub async fn run<T: SinkTask>(
     mut ctx: TaskContext,
     task: T,
@@ -230,6 +230,10 @@ pub async fn run<T: SinkTask>(
                 }
             }
         }
+    }
+    if ctx.abandoned() {
+        warn!(task = %ctx.task_name(), "sink task abandoned: its records not yet in the bucket are dropped uncommitted, for the partitions' next owner to back up");
+        return Ok(());
     }
     info!(task = %ctx.task_name(), "sink task stopping: flushing and committing");
     apply_revocations(&rx, &mut task);
@@ -479,5 +483,61 @@ mod tests {
         assert!(is_excluded_topic("__transaction_state", &internal));
         assert!(is_excluded_topic("connect-configs", &internal));
         assert!(!is_excluded_topic("orders", &internal));
+    }
+
+    /// A sink task that counts its full flushes (the ones a stopping task does).
+    struct CountsFullFlushes(Arc<std::sync::atomic::AtomicUsize>);
+
+    #[async_trait]
+    impl SinkTask for CountsFullFlushes {
+        async fn put(&mut self, _records: Vec<SinkRecord>) -> Result<(), TaskError> {
+            Ok(())
+        }
+
+        async fn flush(&mut self, all: bool) -> Result<BTreeMap<TopicPartition, i64>, TaskError> {
+            if all {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            Ok(BTreeMap::new())
+        }
+
+        fn revoked(&mut self, _partitions: &[TopicPartition]) {}
+    }
+
+    /// Runs a sink task (its consumer pointed at a closed port), stops it with `how`, and
+    /// returns how many times it wrote out everything it held.
+    async fn full_flushes_when_stopped(how: super::super::StopRequest) -> usize {
+        use super::super::StopRequest;
+        use crate::config::properties::props;
+        use crate::config::worker::WorkerConfig;
+        let worker =
+            WorkerConfig::from_properties(props(&[("bootstrap.servers", "127.0.0.1:1")])).unwrap();
+        let (stop, stop_rx) = tokio::sync::watch::channel(StopRequest::None);
+        let ctx = TaskContext {
+            connector: "backup".into(),
+            task: 0,
+            worker: Arc::new(worker),
+            offsets: crate::runtime::offsets::OffsetStore::open(None).unwrap(),
+            status: crate::runtime::status::StatusStore::default(),
+            stop: stop_rx,
+        };
+        let flushes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let task = CountsFullFlushes(flushes.clone());
+        let running = tokio::spawn(run(ctx, task, Subscription::Topics(vec!["orders".into()])));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        stop.send(how).unwrap();
+        tokio::time::timeout(Duration::from_secs(30), running)
+            .await
+            .expect("the task stops")
+            .unwrap()
+            .unwrap();
+        flushes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn a_stopped_sink_task_writes_out_what_it_holds_and_an_abandoned_one_does_not() {
+        use super::super::StopRequest;
+        assert_eq!(full_flushes_when_stopped(StopRequest::Graceful).await, 1);
+        assert_eq!(full_flushes_when_stopped(StopRequest::Abandon).await, 0);
     }
 }

@@ -221,7 +221,12 @@ async fn deliver<T: SourceTask>(
         tokio::select! {
             r = &mut all => break r,
             _ = ctx.stopped() => {
-                let wait = STOP_ACK_WAIT.min(ctx.worker.task_shutdown_timeout / 2);
+                // An abandoned task's records may no longer be sent: the purge follows at once.
+                let wait = if ctx.abandoned() {
+                    Duration::ZERO
+                } else {
+                    STOP_ACK_WAIT.min(ctx.worker.task_shutdown_timeout / 2)
+                };
                 match tokio::time::timeout(wait, &mut all).await {
                     Ok(r) => break r,
                     Err(_) => return Ok(None),

@@ -2,9 +2,9 @@
 //! through config providers, stop them gracefully within `task.shutdown.graceful.timeout.ms`,
 //! and record FAILED with the error when one fails.
 
-use super::TaskContext;
 use super::offsets::OffsetStore;
 use super::status::StatusStore;
+use super::{StopRequest, TaskContext};
 use crate::config::properties::Properties;
 use crate::config::worker::WorkerConfig;
 use crate::connectors::Plugin;
@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tracing::{Instrument, error, info, info_span, warn};
 
 struct RunningTask {
-    stop: watch::Sender<bool>,
+    stop: watch::Sender<StopRequest>,
     handle: JoinHandle<()>,
 }
 
@@ -43,7 +43,7 @@ impl Worker {
     /// up by a restart; a reference that cannot be resolved fails the task with the key named.
     pub async fn start_task(&self, connector: &str, task: u32, plugin: Plugin, config: Properties) {
         self.stop_task(connector, task).await;
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let (stop_tx, stop_rx) = watch::channel(StopRequest::None);
         let ctx = TaskContext {
             connector: connector.to_string(),
             task,
@@ -91,7 +91,8 @@ impl Worker {
             .await
             .remove(&(connector.to_string(), task));
         if let Some(t) = running {
-            self.await_stop(connector, task, t).await;
+            self.await_stop(connector, task, t, StopRequest::Graceful)
+                .await;
         }
     }
 
@@ -113,19 +114,30 @@ impl Worker {
         }
         let waits = taken
             .into_iter()
-            .map(|(id, t)| self.await_stop(connector, id, t));
+            .map(|(id, t)| self.await_stop(connector, id, t, StopRequest::Graceful));
         futures::future::join_all(waits).await;
     }
 
     /// Stops every task (worker shutdown).
     pub async fn stop_all(&self) {
+        self.end_all(StopRequest::Graceful).await;
+    }
+
+    /// Stops every task without letting it write anything more: this worker lost its place in
+    /// the group, and other workers may already run the tasks (a sink's buffered records are
+    /// dropped uncommitted, for their next owner to read again).
+    pub async fn abandon_all(&self) {
+        self.end_all(StopRequest::Abandon).await;
+    }
+
+    async fn end_all(&self, how: StopRequest) {
         let taken: Vec<((String, u32), RunningTask)> =
             std::mem::take(&mut *self.tasks.lock().await)
                 .into_iter()
                 .collect();
         let waits = taken
             .into_iter()
-            .map(|((c, id), t)| async move { self.await_stop(&c, id, t).await });
+            .map(|((c, id), t)| async move { self.await_stop(&c, id, t, how).await });
         futures::future::join_all(waits).await;
     }
 
@@ -138,8 +150,8 @@ impl Worker {
             .is_some_and(|t| !t.handle.is_finished())
     }
 
-    async fn await_stop(&self, connector: &str, task: u32, mut t: RunningTask) {
-        let _ = t.stop.send(true);
+    async fn await_stop(&self, connector: &str, task: u32, mut t: RunningTask, how: StopRequest) {
+        let _ = t.stop.send(how);
         let timeout = self.config.task_shutdown_timeout;
         if tokio::time::timeout(timeout, &mut t.handle).await.is_err() {
             warn!(

@@ -442,3 +442,19 @@ pub fn consumers_for_every_task(members: &[String], connector: &str, tasks: u32)
             members.iter().filter(|m| m.ends_with(&suffix)).count() == 1
         })
 }
+
+/// One fault proxy per address of the test broker's proxied listener: a worker that bootstraps
+/// on `kafka().proxied.bootstrap` reaches Kafka only through these, so disabling them cuts it
+/// off from Kafka (and only from Kafka).
+pub async fn kafka_cut_proxies() -> Vec<skiff_testenv::faults::Proxy> {
+    let mut proxies = Vec::new();
+    for (i, (listen, upstream)) in skiff_testenv::kafka().proxied.routes.iter().enumerate() {
+        let name = skiff_testenv::unique_name(&format!("kafka-cut-{i}"));
+        let proxy = skiff_testenv::toxiproxy()
+            .proxy_at(&name, listen, upstream)
+            .await
+            .unwrap();
+        proxies.push(proxy);
+    }
+    proxies
+}
