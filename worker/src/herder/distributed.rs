@@ -239,16 +239,22 @@ impl DistributedHerder {
                 }
             }
             if r.include_tasks {
-                for t in owned.iter().filter(|t| **t >= 0).map(|t| *t as u32) {
-                    let failed = self
-                        .worker
-                        .status
-                        .task(&name, t)
-                        .is_some_and(|s| s.state == State::Failed);
-                    if !r.only_failed || failed {
-                        self.worker.stop_task(&name, t).await;
-                        local.running.remove(&(name.clone(), t));
-                    }
+                let restarted: Vec<(String, u32)> = owned
+                    .iter()
+                    .filter(|t| **t >= 0)
+                    .map(|t| (name.clone(), *t as u32))
+                    .filter(|(_, t)| {
+                        !r.only_failed
+                            || self
+                                .worker
+                                .status
+                                .task(&name, *t)
+                                .is_some_and(|s| s.state == State::Failed)
+                    })
+                    .collect();
+                self.worker.stop_tasks(&restarted).await;
+                for key in &restarted {
+                    local.running.remove(key);
                 }
             }
             self.reconcile_locked(&mut local, &snapshot).await;
@@ -385,9 +391,9 @@ impl DistributedHerder {
             .filter(|(k, c)| desired.get(*k) != Some(*c))
             .map(|(k, _)| k.clone())
             .collect();
-        for (c, t) in stale {
-            self.worker.stop_task(&c, t).await;
-            local.running.remove(&(c, t));
+        self.worker.stop_tasks(&stale).await;
+        for key in &stale {
+            local.running.remove(key);
         }
         let to_start: Vec<((String, u32), Properties)> = desired
             .into_iter()
@@ -878,9 +884,14 @@ impl DistributedHerder {
 
     /// Stops everything this worker runs (revoked or lost).
     async fn release(&self, local: &mut Local, units: &BTreeSet<(String, i32)>) {
+        let tasks: Vec<(String, u32)> = units
+            .iter()
+            .filter(|(_, t)| *t >= 0)
+            .map(|(c, t)| (c.clone(), *t as u32))
+            .collect();
+        self.worker.stop_tasks(&tasks).await;
         for (c, t) in units {
             if *t >= 0 {
-                self.worker.stop_task(c, *t as u32).await;
                 local.running.remove(&(c.clone(), *t as u32));
                 self.worker.status.remove_task(c, *t as u32);
                 self.published

@@ -98,43 +98,46 @@ impl Worker {
 
     /// Stops every task of a connector, all at once.
     pub async fn stop_connector_tasks(&self, connector: &str) {
-        let mut taken = Vec::new();
-        {
-            let mut tasks = self.tasks.lock().await;
-            let ids: Vec<u32> = tasks
-                .keys()
-                .filter(|(c, _)| c == connector)
-                .map(|(_, t)| *t)
-                .collect();
-            for id in ids {
-                if let Some(t) = tasks.remove(&(connector.to_string(), id)) {
-                    taken.push((id, t));
-                }
-            }
-        }
-        let waits = taken
-            .into_iter()
-            .map(|(id, t)| self.await_stop(connector, id, t, StopRequest::Graceful));
-        futures::future::join_all(waits).await;
+        let taken = self.take(|(c, _)| c == connector).await;
+        self.end(taken, StopRequest::Graceful).await;
+    }
+
+    /// Stops the given tasks, all at once: a connector's sink tasks then commit at about the
+    /// same time, rather than each after the one before has left its consumer group, which
+    /// takes the others' partitions away from them just before they commit.
+    pub async fn stop_tasks(&self, which: &[(String, u32)]) {
+        let taken = self.take(|key| which.contains(key)).await;
+        self.end(taken, StopRequest::Graceful).await;
     }
 
     /// Stops every task (worker shutdown).
     pub async fn stop_all(&self) {
-        self.end_all(StopRequest::Graceful).await;
+        let taken = self.take(|_| true).await;
+        self.end(taken, StopRequest::Graceful).await;
     }
 
     /// Stops every task without letting it write anything more: this worker lost its place in
     /// the group, and other workers may already run the tasks (a sink's buffered records are
     /// dropped uncommitted, for their next owner to read again).
     pub async fn abandon_all(&self) {
-        self.end_all(StopRequest::Abandon).await;
+        let taken = self.take(|_| true).await;
+        self.end(taken, StopRequest::Abandon).await;
     }
 
-    async fn end_all(&self, how: StopRequest) {
-        let taken: Vec<((String, u32), RunningTask)> =
-            std::mem::take(&mut *self.tasks.lock().await)
-                .into_iter()
-                .collect();
+    /// Removes the running tasks that `which` selects.
+    async fn take(
+        &self,
+        which: impl Fn(&(String, u32)) -> bool,
+    ) -> Vec<((String, u32), RunningTask)> {
+        let mut tasks = self.tasks.lock().await;
+        let keys: Vec<(String, u32)> = tasks.keys().filter(|k| which(k)).cloned().collect();
+        keys.into_iter()
+            .filter_map(|k| tasks.remove(&k).map(|t| (k, t)))
+            .collect()
+    }
+
+    /// Stops the taken tasks concurrently and waits for all of them.
+    async fn end(&self, taken: Vec<((String, u32), RunningTask)>, how: StopRequest) {
         let waits = taken
             .into_iter()
             .map(|((c, id), t)| async move { self.await_stop(&c, id, t, how).await });
