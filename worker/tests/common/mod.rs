@@ -317,19 +317,33 @@ pub async fn progress(url: &str, connector: &str) -> Option<Value> {
 }
 
 /// Creates a connector through `url`, retrying while the worker answers 409 (it has not joined
-/// its group or does not know the leader yet).
+/// its group or does not know the leader yet); on time-out the panic shows the last answer.
 pub async fn create_when_led(url: &str, name: &str, config: Value) {
     let body = serde_json::json!({"name": name, "config": config});
-    eventually(60, "a leader to accept the connector", || async {
-        let r = http()
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = String::from("no answer yet");
+    loop {
+        let started = Instant::now();
+        let answer = http()
             .post(format!("{url}/connectors"))
             .json(&body)
+            .timeout(Duration::from_secs(15))
             .send()
-            .await
-            .ok()?;
-        (r.status() == 201).then_some(())
-    })
-    .await;
+            .await;
+        match answer {
+            Ok(r) if r.status() == 201 => return,
+            Ok(r) => {
+                let status = r.status();
+                last = format!("{status} {}", r.text().await.unwrap_or_default());
+            }
+            Err(e) => last = format!("{e} after {:?}", started.elapsed()),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after 60s waiting for a leader to accept connector {name}; last answer: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// Starts `skiff-worker distributed` on `port` in `group`; sessions of 6 s (the Connect group
