@@ -181,18 +181,22 @@ fn worker_env(cc: &ConnectCluster) -> Vec<EnvVar> {
         value: Some(value),
         ..Default::default()
     };
-    let mut env = vec![
-        EnvVar {
-            name: "POD_NAME".into(),
-            value_from: Some(EnvVarSource {
-                field_ref: Some(ObjectFieldSelector {
-                    field_path: "metadata.name".into(),
-                    ..Default::default()
-                }),
+    let from_pod = |name: &str, field_path: &str| EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: field_path.into(),
                 ..Default::default()
             }),
             ..Default::default()
-        },
+        }),
+        ..Default::default()
+    };
+    let mut env = vec![
+        from_pod("POD_NAME", "metadata.name"),
+        // With the pod name, the worker's static group member id (`<pod>.<namespace>`): unique
+        // even when clusters in two namespaces share a group.id.
+        from_pod("POD_NAMESPACE", "metadata.namespace"),
         plain(
             ADVERTISED_HOST_ENV,
             format!("$(POD_NAME).{}.{}.svc", headless_service(cc), namespace(cc)),
@@ -273,6 +277,18 @@ mod tests {
             Some("$(POD_NAME).c1-headless.ns.svc")
         );
         assert_eq!(env[0].name, "POD_NAME");
+        let namespace = env.iter().find(|e| e.name == "POD_NAMESPACE").unwrap();
+        assert_eq!(
+            namespace
+                .value_from
+                .as_ref()
+                .unwrap()
+                .field_ref
+                .as_ref()
+                .unwrap()
+                .field_path,
+            "metadata.namespace"
+        );
     }
 
     #[test]

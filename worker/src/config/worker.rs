@@ -265,7 +265,7 @@ pub const WORKER_KEYS: &[WorkerKey] = &[
         "group.instance.id",
         "",
         "distributed",
-        "Static membership: a restarted worker with the same id gets its tasks back without a rebalance; on Kubernetes the Pod name by default.",
+        "Static membership: a restarted worker with the same id gets its tasks back without a rebalance; on Kubernetes `<pod name>.<POD_NAMESPACE>` by default (the Pod name alone when POD_NAMESPACE is not set).",
     ),
     key(
         "scheduled.rebalance.max.delay.ms",

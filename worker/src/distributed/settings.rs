@@ -19,8 +19,8 @@ pub struct DistributedSettings {
     pub session_timeout: Duration,
     pub heartbeat_interval: Duration,
     pub rebalance_timeout: Duration,
-    /// Static membership: `group.instance.id`, else the pod name (`HOSTNAME`) when running in
-    /// Kubernetes, so a restarted StatefulSet pod gets its own tasks back at once.
+    /// Static membership: `group.instance.id`, else the pod's name and namespace when running
+    /// in Kubernetes, so a restarted StatefulSet pod gets its own tasks back at once.
     pub instance_id: Option<String>,
     /// TLS and SASL of the group connection, from the worker's top-level client settings.
     pub security: GroupSecurity,
@@ -77,13 +77,13 @@ impl DistributedSettings {
         let ms = |k: &str, default: i64| -> Result<Duration, DistributedError> {
             Ok(Duration::from_millis(num(k, default)?.max(1) as u64))
         };
-        let instance_id = match get("group.instance.id") {
-            Some(id) => Some(id),
-            None if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() => {
-                std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty())
-            }
-            None => None,
-        };
+        let instance_id = get("group.instance.id").or_else(|| {
+            pod_instance_id(
+                std::env::var_os("KUBERNETES_SERVICE_HOST").is_some(),
+                std::env::var("HOSTNAME").ok(),
+                std::env::var("POD_NAMESPACE").ok(),
+            )
+        });
         Ok(DistributedSettings {
             group_id: required("group.id")?,
             config_topic: TopicSpec {
@@ -133,9 +133,54 @@ impl DistributedSettings {
     }
 }
 
+/// The static member id of a worker in a Kubernetes pod: `<pod>.<namespace>` (the namespace
+/// from `POD_NAMESPACE`, which the operator sets), or the pod name alone without it. Pod names
+/// are unique only within a namespace: two clusters of the same name in two namespaces that
+/// were given one `group.id` would otherwise fence each other's workers for good, instead of
+/// forming one group as Apache Connect's workers would.
+pub fn pod_instance_id(
+    in_kubernetes: bool,
+    hostname: Option<String>,
+    namespace: Option<String>,
+) -> Option<String> {
+    let pod = hostname.filter(|h| !h.is_empty() && in_kubernetes)?;
+    Some(match namespace.filter(|n| !n.is_empty()) {
+        Some(ns) => format!("{pod}.{ns}"),
+        None => pod,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pods_instance_id_names_its_namespace() {
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(
+            pod_instance_id(true, s("connect-0"), s("prod")).as_deref(),
+            Some("connect-0.prod")
+        );
+        assert_eq!(
+            pod_instance_id(true, s("connect-0"), s("staging")).as_deref(),
+            Some("connect-0.staging"),
+            "the same pod name in another namespace is another member"
+        );
+        assert_eq!(
+            pod_instance_id(true, s("connect-0"), None).as_deref(),
+            Some("connect-0")
+        );
+        assert_eq!(
+            pod_instance_id(true, s("connect-0"), s("")).as_deref(),
+            Some("connect-0")
+        );
+        assert_eq!(
+            pod_instance_id(false, s("laptop"), s("prod")),
+            None,
+            "not in Kubernetes"
+        );
+        assert_eq!(pod_instance_id(true, s(""), s("prod")), None);
+    }
 
     #[test]
     fn the_group_logs_in_with_the_top_level_user_not_a_clients_override() {
