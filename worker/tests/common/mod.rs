@@ -321,7 +321,6 @@ pub async fn progress(url: &str, connector: &str) -> Option<Value> {
 pub async fn create_when_led(url: &str, name: &str, config: Value) {
     let body = serde_json::json!({"name": name, "config": config});
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last = String::from("no answer yet");
     loop {
         let started = Instant::now();
         let answer = http()
@@ -330,14 +329,14 @@ pub async fn create_when_led(url: &str, name: &str, config: Value) {
             .timeout(Duration::from_secs(15))
             .send()
             .await;
-        match answer {
+        let last = match answer {
             Ok(r) if r.status() == 201 => return,
             Ok(r) => {
                 let status = r.status();
-                last = format!("{status} {}", r.text().await.unwrap_or_default());
+                format!("{status} {}", r.text().await.unwrap_or_default())
             }
-            Err(e) => last = format!("{e} after {:?}", started.elapsed()),
-        }
+            Err(e) => format!("{e} after {:?}", started.elapsed()),
+        };
         assert!(
             Instant::now() < deadline,
             "timed out after 60s waiting for a leader to accept connector {name}; last answer: {last}"
