@@ -146,8 +146,9 @@ impl ObjectWriter {
         self.format
     }
 
-    /// The object body. A Skiff v1 body whose compressor fails (it writes to memory, so it
-    /// should not) is stored uncompressed, and its header says so.
+    /// The object body. A Skiff v1 body is stored uncompressed, and its header says so, when it
+    /// would not shrink (see `finish_skiff`) or its compressor fails (it writes to memory, so it
+    /// should not).
     pub fn finish(self) -> Vec<u8> {
         match self.format {
             Format::InstaclustrV0 => self.buf,

@@ -36,6 +36,15 @@ fn small_records() -> Vec<Record> {
                 value: None,
             }],
         },
+        // Repetitive, so every codec shrinks the body and is the one these tests exercise.
+        Record {
+            offset: 3,
+            timestamp: 1_700_000_000_001,
+            timestamp_type: TimestampType::CreateTime,
+            key: None,
+            value: Some(b"value ".repeat(50)),
+            headers: vec![],
+        },
     ]
 }
 
@@ -44,7 +53,11 @@ fn write(format: Format, compression: Compression) -> Vec<u8> {
     for record in small_records() {
         writer.push(&record);
     }
-    writer.finish()
+    let body = writer.finish();
+    if format == Format::SkiffV1 {
+        assert_eq!(body[8], compression as u8, "stored with {compression}");
+    }
+    body
 }
 
 /// Recomputes both Skiff checksums after a test edits an object on purpose.
@@ -85,8 +98,9 @@ fn v0_truncated_inside_a_record_is_an_error_and_at_a_boundary_a_prefix() {
             Err(error) => assert!(matches!(error, FormatError::Truncated { .. }), "{error}"),
         }
     }
-    // Only the empty object and the end of record 0 decode: v0 cannot tell those from whole.
-    assert_eq!(boundaries, 2);
+    // Only the empty object and the ends of records 0 and 1 decode: v0 cannot tell those from
+    // whole.
+    assert_eq!(boundaries, 3);
 }
 
 #[test]
@@ -198,11 +212,11 @@ fn skiff_bad_attributes_are_reported() {
 #[test]
 fn skiff_summary_mismatch_is_reported() {
     let mut body = write(Format::SkiffV1, Compression::Zstd);
-    body[28..36].copy_from_slice(&3u64.to_be_bytes());
+    body[28..36].copy_from_slice(&4u64.to_be_bytes());
     reseal(&mut body);
     assert_eq!(
         decode(&body).unwrap_err().to_string(),
-        "summary mismatch: the Skiff header says record count 3, the body has 2"
+        "summary mismatch: the Skiff header says record count 4, the body has 3"
     );
 }
 
