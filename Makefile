@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 TESTENV := tests/testenv.sh
 
-.PHONY: chaos help build test test-unit test-integration lint fmt crds crds-check demo bench bench-quick bench-operator bench-failover testenv testenv-up testenv-down clean \
+.PHONY: chaos help build test test-unit test-integration lint fmt crds crds-check demo bench bench-quick bench-operator bench-failover bench-profile testenv testenv-up testenv-down clean \
   chart manifests image image-test docs
 
 help: ## List the targets
@@ -73,6 +73,9 @@ bench-operator: testenv ## Time for 1,000 KafkaConnectors to become Ready, and o
 
 bench-failover: testenv ## Distributed failover, Skiff against Apache Connect (about 15 minutes)
 	bash bench/failover.sh
+
+bench-profile: testenv ## Where a 1 GB backup spends its CPU, with perf (about 2 minutes)
+	bash bench/profile.sh
 
 testenv: ## Install the real servers (Kafka, Connect, versitygw, Kubernetes, helm, toxiproxy) into the cache
 	$(TESTENV) install
