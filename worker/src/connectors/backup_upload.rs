@@ -309,6 +309,18 @@ impl UploadWorker {
         }
     }
 
+    /// An abandoned task's partitions may already have another owner: none of its objects is
+    /// written from then on (one already being sent cannot be called back).
+    fn refuse_if_abandoned(&self) -> Result<(), TaskError> {
+        if self.calls.ctx.abandoned() {
+            return Err(TaskError::Other(
+                "object not written: the task was abandoned (its worker's group session ran out)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     async fn upload(&mut self, sealed: Sealed) -> Result<Uploaded, TaskError> {
         let Sealed {
             tp,
@@ -318,9 +330,11 @@ impl UploadWorker {
             len,
         } = sealed;
         let count = writer.record_count();
+        self.refuse_if_abandoned()?;
         let body = tokio::task::spawn_blocking(move || bytes::Bytes::from(writer.finish()))
             .await
             .map_err(|e| TaskError::Other(format!("compressing an object failed: {e}")))?;
+        self.refuse_if_abandoned()?;
         let bytes = body.len();
         let key = object_key(&self.calls.store.settings.prefix, &tp.0, tp.1, first, last);
         let meta = [("skiff-records", count.to_string())];
@@ -441,5 +455,63 @@ mod tests {
             started.elapsed() >= Duration::from_millis(200),
             "lane 1 is still writing partition 1"
         );
+    }
+
+    /// An uploader whose store is a closed port, and the task's context.
+    async fn uploader_to_nowhere() -> (Uploader, TaskContext) {
+        let (ctx, _stop) = TaskContext::for_test("backup");
+        let settings =
+            crate::storage::s3::S3Settings::from_config(&crate::config::properties::props(&[
+                ("aws.s3.bucket", "b"),
+                ("s3.endpoint", "http://127.0.0.1:1"),
+                ("aws.region", "us-east-1"),
+                ("aws.accessKeyId", "k"),
+                ("aws.secretKey", "s"),
+            ]))
+            .unwrap();
+        let calls = BackupCalls {
+            store: settings.connect().await.unwrap(),
+            retry_limit: Duration::from_millis(300),
+            ctx: ctx.clone(),
+            progress: Arc::new(BackupProgress::new(ctx.clone())),
+        };
+        (Uploader::start(calls, 1), ctx)
+    }
+
+    fn one_record_object() -> Sealed {
+        let mut writer = ObjectWriter::new(
+            skiff_format::Format::SkiffV1,
+            skiff_format::Compression::None,
+        );
+        writer.push(&skiff_format::Record {
+            offset: 5,
+            timestamp: 1,
+            timestamp_type: skiff_format::TimestampType::CreateTime,
+            key: None,
+            value: Some(b"v".to_vec()),
+            headers: vec![],
+        });
+        let len = writer.encoded_len();
+        Sealed {
+            tp: tp(0),
+            writer,
+            first: 5,
+            last: 5,
+            len,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_tasks_objects_are_not_written() {
+        let (mut uploader, ctx) = uploader_to_nowhere().await;
+        ctx.lapsed.store(true, std::sync::atomic::Ordering::SeqCst);
+        uploader.seal(one_record_object()).await.unwrap();
+        let err = uploader.next_done().await.unwrap().unwrap_err().to_string();
+        assert!(err.contains("abandoned"), "{err}");
+        // Not abandoned, the same object is sent (and fails on the closed port).
+        let (mut uploader, _ctx) = uploader_to_nowhere().await;
+        uploader.seal(one_record_object()).await.unwrap();
+        let err = uploader.next_done().await.unwrap().unwrap_err().to_string();
+        assert!(!err.contains("abandoned"), "{err}");
     }
 }

@@ -118,7 +118,7 @@ pub const S3_DEFS: &[ConfigDef] = &[
 pub const DEFS: &[ConfigDef] = &[
     S3_DEFS[0], S3_DEFS[1], S3_DEFS[2], S3_DEFS[3], S3_DEFS[4], S3_DEFS[5], S3_DEFS[6], S3_DEFS[7], S3_DEFS[8], S3_DEFS[9], S3_DEFS[10],
     ConfigDef::optional("format", ConfigType::String, Some("skiff-v1"), "Backup", "Object format: skiff-v1 (compressed, checksummed, time-indexed) or instaclustr-v0 (byte-compatible with Instaclustr's connector).").one_of(&["skiff-v1", "skiff", "instaclustr-v0"]),
-    ConfigDef::optional("compression", ConfigType::String, Some("zstd"), "Backup", "Compression of skiff-v1 objects. An object whose records would shrink by less than a tenth (random, encrypted or already compressed values) is stored uncompressed, which its header records.").one_of(&["zstd", "lz4", "gzip", "none"]),
+    ConfigDef::optional("compression", ConfigType::String, Some("zstd"), "Backup", "Compression of skiff-v1 objects. An object is stored uncompressed, as its header records, when its compressed form would be no smaller, or, from 128 KiB, when four 16 KiB samples shrink by less than a tenth (random, encrypted or already compressed values; repetition only across more than 16 KiB is missed).").one_of(&["zstd", "lz4", "gzip", "none"]),
     ConfigDef::optional("compression.level", ConfigType::Int, None, "Backup", "Compression level: zstd 1-19 (default 3; 1 is about twice as fast for a slightly larger object), gzip 1-9 (default 6). Not used by lz4 or none."),
     ConfigDef::optional("flush.size", ConfigType::Long, Some("0"), "Backup", "Close an object after this many records (0: no record limit)."),
     ConfigDef::optional("flush.size.bytes", ConfigType::Long, Some("8388608"), "Backup", "Close an object once its records reach this many bytes."),
@@ -231,6 +231,18 @@ struct S3SinkTask {
     /// Asks the broker where a partition's log starts, made on the first jump in offsets.
     probe: Option<Arc<BaseConsumer>>,
     gap_checked: HashMap<TopicPartition, Instant>,
+}
+
+impl Drop for S3SinkTask {
+    /// A graceful stop leaves its last metadata sampling to finish; an abandoned task, whose
+    /// partitions may have another owner, stops it.
+    fn drop(&mut self) {
+        if self.ctx.abandoned()
+            && let Some(job) = &self.metadata_job
+        {
+            job.abort();
+        }
+    }
 }
 
 /// At most one log-start lookup per partition in this interval (compacted topics jump often).
@@ -581,6 +593,10 @@ impl SinkTask for S3SinkTask {
     }
 
     async fn flush(&mut self, all: bool) -> Result<BTreeMap<TopicPartition, i64>, TaskError> {
+        if self.ctx.abandoned() {
+            // Nothing more is written or committed: another worker may own the partitions.
+            return Ok(BTreeMap::new());
+        }
         self.collect_finished()?;
         let due: Vec<TopicPartition> = self
             .partitions

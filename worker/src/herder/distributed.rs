@@ -77,7 +77,6 @@ pub struct DistributedHerder {
     rejoin: Arc<Notify>,
     /// Set when the membership lease ran out while an assignment was being applied: no task
     /// starts until the next assignment, since another worker may run it by now.
-    lapsed: std::sync::atomic::AtomicBool,
     /// Set when the worker shuts down: the loops end and no work is started any more.
     stop: watch::Sender<bool>,
     /// Set once the worker's tasks are stopped and their statuses published: the member leaves
@@ -154,7 +153,6 @@ impl DistributedHerder {
             offsets_log: parts.offsets_log,
             local: Mutex::new(Local::default()),
             reported: SyncMutex::new(Allocation::new()),
-            lapsed: std::sync::atomic::AtomicBool::new(false),
             published: SyncMutex::new(BTreeMap::new()),
             leadership: watch::channel(Leadership::default()).0,
             leader_memory: SyncMutex::new(Default::default()),
@@ -411,7 +409,7 @@ impl DistributedHerder {
             warn!("cannot read the offsets topic before starting tasks: {e}");
         }
         for ((c, t), tc) in to_start {
-            if self.lapsed.load(std::sync::atomic::Ordering::SeqCst) {
+            if self.worker.lapsed() {
                 warn!(connector = %c, task = t, "not starting the task: this worker's group session ran out");
                 continue;
             }
@@ -906,7 +904,10 @@ impl DistributedHerder {
                     .remove(&StatusKey::Connector(c.clone()));
             }
         }
-        if let Err(e) = self.worker.offsets.flush().await {
+        // A worker whose session ran out writes nothing more, offsets included.
+        if !self.worker.lapsed()
+            && let Err(e) = self.worker.offsets.flush().await
+        {
             warn!("could not write offsets after a rebalance: {e}");
         }
         let mut owned = flatten(&local.owned);
@@ -1021,8 +1022,7 @@ impl GroupHandler for DistributedHerder {
     }
 
     async fn assigned(&self, joined: &Joined, assignment: Assignment) {
-        self.lapsed
-            .store(false, std::sync::atomic::Ordering::SeqCst);
+        self.worker.set_lapsed(false);
         if assignment.leader == joined.member_id {
             let pending = self
                 .pending_memory
@@ -1053,13 +1053,16 @@ impl GroupHandler for DistributedHerder {
     }
 
     fn lease_lapsed(&self) {
-        self.lapsed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.worker.set_lapsed(true);
     }
 
     async fn lost(&self) {
         self.leadership.send_replace(Leadership::default());
-        let mut local = self.local.lock().await;
+        // Before the lock: a reconcile or restart holding it may be stopping tasks gracefully,
+        // and those see the lapse too.
+        self.worker.set_lapsed(true);
         self.worker.abandon_all().await;
+        let mut local = self.local.lock().await;
         let all = flatten(&local.owned);
         self.release(&mut local, &all).await;
     }

@@ -11,6 +11,7 @@ use crate::config::worker::WorkerConfig;
 use offsets::OffsetStore;
 use status::StatusStore;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use thiserror::Error;
 use tokio::sync::watch;
 
@@ -70,6 +71,9 @@ pub struct TaskContext {
     pub status: StatusStore,
     /// Leaves [`StopRequest::None`] when the task must stop.
     pub stop: watch::Receiver<StopRequest>,
+    /// Set when this worker's group session ran out: every task is about to be abandoned, and
+    /// one already stopping gracefully must write nothing more either.
+    pub lapsed: Arc<AtomicBool>,
 }
 
 /// Whether, and how, a task is asked to stop.
@@ -91,17 +95,41 @@ impl TaskContext {
         format!("{}-{}", self.connector, self.task)
     }
 
-    /// True once the task was asked to stop.
+    /// True once the task was asked to stop, or abandoned.
     pub fn stopping(&self) -> bool {
-        *self.stop.borrow() != StopRequest::None
+        *self.stop.borrow() != StopRequest::None || self.abandoned()
     }
 
-    /// True when the task must stop without writing anything more ([`StopRequest::Abandon`]).
+    /// True when the task must stop without writing anything more: it was abandoned
+    /// ([`StopRequest::Abandon`]), or its worker's group session ran out.
     pub fn abandoned(&self) -> bool {
-        *self.stop.borrow() == StopRequest::Abandon
+        *self.stop.borrow() == StopRequest::Abandon || self.lapsed.load(Ordering::SeqCst)
     }
 
-    /// Waits until the task is asked to stop.
+    /// A context for unit tests: a worker whose Kafka is a closed port, offsets in memory; the
+    /// sender stops the task.
+    #[cfg(test)]
+    pub fn for_test(connector: &str) -> (Self, watch::Sender<StopRequest>) {
+        let worker = WorkerConfig::from_properties(crate::config::properties::props(&[(
+            "bootstrap.servers",
+            "127.0.0.1:1",
+        )]))
+        .expect("a valid worker config");
+        let (stop, stop_rx) = watch::channel(StopRequest::None);
+        let ctx = TaskContext {
+            connector: connector.into(),
+            task: 0,
+            worker: Arc::new(worker),
+            offsets: OffsetStore::open(None).expect("offsets in memory"),
+            status: StatusStore::default(),
+            stop: stop_rx,
+            lapsed: Arc::new(AtomicBool::new(false)),
+        };
+        (ctx, stop)
+    }
+
+    /// Waits until the task is asked to stop (a lapsed session is always followed by an
+    /// abandon request).
     pub async fn stopped(&mut self) {
         while *self.stop.borrow() == StopRequest::None {
             if self.stop.changed().await.is_err() {

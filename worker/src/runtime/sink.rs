@@ -20,7 +20,6 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientContext, Offset, Timestamp, TopicPartitionList};
 use regex::Regex;
-use skiff_api::rest::State;
 use skiff_format::{Header, Record, TimestampType};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -174,8 +173,8 @@ pub async fn run<T: SinkTask>(
     .collect();
     let mut subscribed: Vec<String> = Vec::new();
     resubscribe(&consumer, &subscription, &internal, &mut subscribed).await?;
-    ctx.status
-        .set_task(&ctx.connector, ctx.task, State::Running, None);
+    // The worker showed the task RUNNING when it started it; setting it again here could undo
+    // a PAUSED the herder set meanwhile.
     info!(task = %ctx.task_name(), "sink task started");
 
     let mut errors = ConsumeErrors::default();
@@ -183,6 +182,8 @@ pub async fn run<T: SinkTask>(
     let mut refresh_tick = tokio::time::interval(TOPIC_REFRESH);
     loop {
         tokio::select! {
+            // A stop wins over more records.
+            biased;
             _ = ctx.stopped() => break,
             _ = flush_tick.tick() => {
                 apply_revocations(&rx, &mut task);
@@ -231,14 +232,16 @@ pub async fn run<T: SinkTask>(
             }
         }
     }
-    if ctx.abandoned() {
-        warn!(task = %ctx.task_name(), "sink task abandoned: its records not yet in the bucket are dropped uncommitted, for the partitions' next owner to back up");
-        return Ok(());
+    if !ctx.abandoned() {
+        info!(task = %ctx.task_name(), "sink task stopping: flushing and committing");
+        apply_revocations(&rx, &mut task);
+        let offsets = task.flush(true).await?;
+        // The session may run out while the task writes out what it holds.
+        if !ctx.abandoned() {
+            return commit(&consumer, offsets, CommitMode::Sync).await;
+        }
     }
-    info!(task = %ctx.task_name(), "sink task stopping: flushing and committing");
-    apply_revocations(&rx, &mut task);
-    let offsets = task.flush(true).await?;
-    commit(&consumer, offsets, CommitMode::Sync).await?;
+    warn!(task = %ctx.task_name(), "sink task abandoned: its records not yet in the bucket are dropped uncommitted, for the partitions' next owner to back up");
     Ok(())
 }
 
@@ -506,21 +509,10 @@ mod tests {
 
     /// Runs a sink task (its consumer pointed at a closed port), stops it with `how`, and
     /// returns how many times it wrote out everything it held.
-    async fn full_flushes_when_stopped(how: super::super::StopRequest) -> usize {
-        use super::super::StopRequest;
-        use crate::config::properties::props;
-        use crate::config::worker::WorkerConfig;
-        let worker =
-            WorkerConfig::from_properties(props(&[("bootstrap.servers", "127.0.0.1:1")])).unwrap();
-        let (stop, stop_rx) = tokio::sync::watch::channel(StopRequest::None);
-        let ctx = TaskContext {
-            connector: "backup".into(),
-            task: 0,
-            worker: Arc::new(worker),
-            offsets: crate::runtime::offsets::OffsetStore::open(None).unwrap(),
-            status: crate::runtime::status::StatusStore::default(),
-            stop: stop_rx,
-        };
+    async fn full_flushes_when_stopped(how: super::super::StopRequest, lapsed: bool) -> usize {
+        let (ctx, stop) = TaskContext::for_test("backup");
+        ctx.lapsed
+            .store(lapsed, std::sync::atomic::Ordering::SeqCst);
         let flushes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let task = CountsFullFlushes(flushes.clone());
         let running = tokio::spawn(run(ctx, task, Subscription::Topics(vec!["orders".into()])));
@@ -537,7 +529,18 @@ mod tests {
     #[tokio::test]
     async fn a_stopped_sink_task_writes_out_what_it_holds_and_an_abandoned_one_does_not() {
         use super::super::StopRequest;
-        assert_eq!(full_flushes_when_stopped(StopRequest::Graceful).await, 1);
-        assert_eq!(full_flushes_when_stopped(StopRequest::Abandon).await, 0);
+        assert_eq!(
+            full_flushes_when_stopped(StopRequest::Graceful, false).await,
+            1
+        );
+        assert_eq!(
+            full_flushes_when_stopped(StopRequest::Abandon, false).await,
+            0
+        );
+        // The worker's session ran out while the task was being stopped gracefully.
+        assert_eq!(
+            full_flushes_when_stopped(StopRequest::Graceful, true).await,
+            0
+        );
     }
 }

@@ -8,8 +8,9 @@
 //! producer epoch and goes on), and the restore's resume point, counted from the target's end
 //! offset, would then skip records; with no time-outs and librdkafka's gapless guarantee, what
 //! reached a partition is always a prefix of what was sent to it. The resume point also needs
-//! the old producer gone once its task is: a stopping task waits briefly for the acks it is owed,
-//! then purges what it has not sent and destroys its producer before it returns.
+//! the old producer gone once its task is: a stopping task waits briefly for the acks it is owed
+//! (an abandoned one does not wait), then purges what it has not sent and destroys its producer
+//! before it returns.
 
 use super::offsets::JsonMap;
 use super::{TaskContext, TaskError};
@@ -22,7 +23,6 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer, PurgeConfig};
 use rdkafka::types::RDKafkaErrorCode;
-use skiff_api::rest::State;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
@@ -101,8 +101,8 @@ fn producer_config(worker: &WorkerConfig, task_name: &str) -> Result<ClientConfi
 /// Runs a source task until it is asked to stop or fails.
 pub async fn run<T: SourceTask>(mut ctx: TaskContext, mut task: T) -> Result<(), TaskError> {
     let producer = producer(&ctx)?;
-    ctx.status
-        .set_task(&ctx.connector, ctx.task, State::Running, None);
+    // The worker showed the task RUNNING when it started it; setting it again here could undo
+    // a PAUSED the herder set meanwhile.
     info!(task = %ctx.task_name(), "source task started");
     let mut last_flush = Instant::now();
     while !ctx.stopping() {
@@ -125,16 +125,20 @@ pub async fn run<T: SourceTask>(mut ctx: TaskContext, mut task: T) -> Result<(),
             ctx.offsets.put(&ctx.connector, latest);
             task.committed();
         }
-        if last_flush.elapsed() >= ctx.worker.offset_flush_interval {
+        if last_flush.elapsed() >= ctx.worker.offset_flush_interval && !ctx.abandoned() {
             flush_offsets(&ctx).await?;
             last_flush = Instant::now();
         }
     }
-    info!(task = %ctx.task_name(), "source task stopping: flushing offsets");
     // Records not acknowledged by now are not in the stored offsets: drop them, so nothing of
     // this task reaches Kafka after it is gone. Destroying the client blocks briefly.
     producer.purge(PurgeConfig::default().queue().inflight());
     let _ = tokio::task::spawn_blocking(move || drop(producer)).await;
+    if ctx.abandoned() {
+        warn!(task = %ctx.task_name(), "source task abandoned: its unacknowledged records were dropped and its offsets are left to the next owner");
+        return Ok(());
+    }
+    info!(task = %ctx.task_name(), "source task stopped: flushing offsets");
     flush_offsets(&ctx).await
 }
 

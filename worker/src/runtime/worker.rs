@@ -11,6 +11,7 @@ use crate::connectors::Plugin;
 use skiff_api::rest::State;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -26,6 +27,8 @@ pub struct Worker {
     pub status: StatusStore,
     pub offsets: Arc<OffsetStore>,
     tasks: Mutex<BTreeMap<(String, u32), RunningTask>>,
+    /// This worker's group session ran out (distributed mode): its tasks write nothing more.
+    lapsed: Arc<AtomicBool>,
 }
 
 impl Worker {
@@ -36,7 +39,19 @@ impl Worker {
             status,
             offsets,
             tasks: Mutex::new(BTreeMap::new()),
+            lapsed: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Marks this worker's group session as run out (`true`), so its tasks, also those already
+    /// stopping, write nothing more; or as held again (`false`) once it has rejoined.
+    pub fn set_lapsed(&self, lapsed: bool) {
+        self.lapsed.store(lapsed, Ordering::SeqCst);
+    }
+
+    /// Whether this worker's group session ran out and it has not rejoined since.
+    pub fn lapsed(&self) -> bool {
+        self.lapsed.load(Ordering::SeqCst)
     }
 
     /// Starts one task. Its `${...}` references are resolved now, so a rotated secret is picked
@@ -51,7 +66,9 @@ impl Worker {
             offsets: self.offsets.clone(),
             status: self.status.clone(),
             stop: stop_rx,
+            lapsed: self.lapsed.clone(),
         };
+        let abandoned = ctx.clone();
         let status = self.status.clone();
         let providers = self.config.providers.clone();
         let name = connector.to_string();
@@ -64,6 +81,8 @@ impl Worker {
                 };
                 match result {
                     Ok(()) => info!("task stopped"),
+                    // Another worker may run it now: its status is that worker's to report.
+                    Err(e) if abandoned.abandoned() => warn!("abandoned task ended: {e}"),
                     Err(e) => {
                         error!("task failed: {e}");
                         status.set_task(&name, task, State::Failed, Some(e.to_string()));

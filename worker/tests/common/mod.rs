@@ -333,7 +333,12 @@ pub async fn create_when_led(url: &str, name: &str, config: Value) {
             Ok(r) if r.status() == 201 => return,
             Ok(r) => {
                 let status = r.status();
-                format!("{status} {}", r.text().await.unwrap_or_default())
+                let text = r.text().await.unwrap_or_default();
+                // An earlier attempt was answered too late but went through.
+                if status == 409 && text.contains("already exists") {
+                    return;
+                }
+                format!("{status} {text}")
             }
             Err(e) => format!("{e} after {:?}", started.elapsed()),
         };
