@@ -4,6 +4,7 @@ at level 1 and uncompressed, and samples the default run's worker with `perf rec
 bench/results/profile.md (throughput, CPU per GB, and the hottest functions, grouped)."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -39,7 +40,8 @@ def perf_top(data):
         if not line or line.startswith("#") or "%" not in line.split()[0]:
             continue
         share, rest = line.split(None, 1)
-        rows.append((float(share.rstrip("%")), rest.strip()))
+        # Drop the empty source-line columns perf prints after the symbol.
+        rows.append((float(share.rstrip("%")), re.sub(r"(\s+-)+$", "", rest).strip()))
     return rows
 
 
