@@ -10,11 +10,7 @@ use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_broker_restart_under_a_distributed_cluster_loses_and_duplicates_nothing() {
-    let group = skiff_testenv::unique_name("dist-restart");
-    let topic = skiff_testenv::unique_name("dist-restart");
-    let bucket = skiff_testenv::unique_name("dist-restart");
-    skiff_testenv::create_topic(&topic, 2).await.unwrap();
-    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let (group, topic, bucket) = fresh_group_topic_and_bucket("dist-restart", 2).await;
     let dir = tempfile::tempdir().unwrap();
     let (port_a, port_b) = (free_port(), free_port());
     let _a = spawn_distributed(dir.path(), &group, port_a);

@@ -8,11 +8,7 @@ use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_workers_backup_task_moves_and_nothing_is_lost() {
-    let group = skiff_testenv::unique_name("dist-crash");
-    let topic = skiff_testenv::unique_name("dist-crash");
-    let bucket = skiff_testenv::unique_name("dist-crash");
-    skiff_testenv::create_topic(&topic, 2).await.unwrap();
-    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let (group, topic, bucket) = fresh_group_topic_and_bucket("dist-crash", 2).await;
     let dir = tempfile::tempdir().unwrap();
     let (port_a, port_b) = (free_port(), free_port());
     let a = spawn_distributed(dir.path(), &group, port_a);

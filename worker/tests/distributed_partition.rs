@@ -59,11 +59,7 @@ async fn a_worker_cut_off_from_kafka_writes_nothing_after_its_task_moved() {
 }
 
 async fn restore_across_a_cut(cut: Cut) {
-    let group = skiff_testenv::unique_name("dist-cut");
-    let topic = skiff_testenv::unique_name("dist-cut");
-    let bucket = skiff_testenv::unique_name("dist-cut");
-    skiff_testenv::create_topic(&topic, 2).await.unwrap();
-    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let (group, topic, bucket) = fresh_group_topic_and_bucket("dist-cut", 2).await;
     let kafka = skiff_testenv::kafka();
     let proxies = kafka_cut_proxies().await;
 

@@ -32,11 +32,7 @@ fn stop_gracefully(mut worker: WorkerProcess) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rolling_restart_keeps_the_backup_complete() {
-    let group = skiff_testenv::unique_name("dist-roll");
-    let topic = skiff_testenv::unique_name("dist-roll");
-    let bucket = skiff_testenv::unique_name("dist-roll");
-    skiff_testenv::create_topic(&topic, 3).await.unwrap();
-    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let (group, topic, bucket) = fresh_group_topic_and_bucket("dist-roll", 3).await;
     let dir = tempfile::tempdir().unwrap();
     let ports = [free_port(), free_port(), free_port()];
     let identity = |i: usize| format!("group.instance.id=roll-{i}\n");

@@ -18,11 +18,7 @@ use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cut_off_backup_task_writes_nothing_after_its_partition_moved() {
-    let group = skiff_testenv::unique_name("sink-cut");
-    let topic = skiff_testenv::unique_name("sink-cut");
-    let bucket = skiff_testenv::unique_name("sink-cut");
-    skiff_testenv::create_topic(&topic, 2).await.unwrap();
-    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let (group, topic, bucket) = fresh_group_topic_and_bucket("sink-cut", 2).await;
     let kafka = skiff_testenv::kafka();
     let proxies = kafka_cut_proxies().await;
 

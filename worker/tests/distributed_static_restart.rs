@@ -10,11 +10,7 @@ mod common;
 use common::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_restarted_static_member_gets_its_own_task_back() {
-    let group = skiff_testenv::unique_name("dist-static");
-    let topic = skiff_testenv::unique_name("dist-static");
-    let bucket = skiff_testenv::unique_name("dist-static");
-    skiff_testenv::create_topic(&topic, 2).await.unwrap();
-    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let (group, topic, bucket) = fresh_group_topic_and_bucket("dist-static", 2).await;
     let dir = tempfile::tempdir().unwrap();
     let (port_a, port_b) = (free_port(), free_port());
     let identity = |name: &str| format!("group.instance.id={name}\nsession.timeout.ms=30000\n");

@@ -458,8 +458,8 @@ mod tests {
     }
 
     /// An uploader whose store is a closed port, and the task's context.
-    async fn uploader_to_nowhere() -> (Uploader, TaskContext) {
-        let (ctx, _stop) = TaskContext::for_test("backup");
+    async fn uploader_to_nowhere() -> (Uploader, tokio::sync::watch::Sender<bool>) {
+        let (ctx, _stop, lapsed) = TaskContext::for_test("backup");
         let settings =
             crate::storage::s3::S3Settings::from_config(&crate::config::properties::props(&[
                 ("aws.s3.bucket", "b"),
@@ -475,7 +475,7 @@ mod tests {
             ctx: ctx.clone(),
             progress: Arc::new(BackupProgress::new(ctx.clone())),
         };
-        (Uploader::start(calls, 1), ctx)
+        (Uploader::start(calls, 1), lapsed)
     }
 
     fn one_record_object() -> Sealed {
@@ -503,13 +503,13 @@ mod tests {
 
     #[tokio::test]
     async fn an_abandoned_tasks_objects_are_not_written() {
-        let (mut uploader, ctx) = uploader_to_nowhere().await;
-        ctx.lapsed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let (mut uploader, lapsed) = uploader_to_nowhere().await;
+        lapsed.send_replace(true);
         uploader.seal(one_record_object()).await.unwrap();
         let err = uploader.next_done().await.unwrap().unwrap_err().to_string();
         assert!(err.contains("abandoned"), "{err}");
         // Not abandoned, the same object is sent (and fails on the closed port).
-        let (mut uploader, _ctx) = uploader_to_nowhere().await;
+        let (mut uploader, _lapsed) = uploader_to_nowhere().await;
         uploader.seal(one_record_object()).await.unwrap();
         let err = uploader.next_done().await.unwrap().unwrap_err().to_string();
         assert!(!err.contains("abandoned"), "{err}");

@@ -25,8 +25,12 @@ pub trait GroupHandler: Send + Sync {
     /// This member is no longer in the group (fenced or its session expired): stop all work.
     async fn lost(&self);
     /// The lease ran out while an assignment may still be being applied: start nothing more
-    /// until the next assignment (`lost` follows once the one in progress is done).
+    /// and write nothing more until the session is held again (`lost` follows once the
+    /// assignment in progress is done).
     fn lease_lapsed(&self);
+    /// The coordinator answered a sync: the session is held again. Called before the
+    /// assignment is applied, so a lapse while applying it is not undone.
+    fn session_held(&self);
 }
 
 /// How long a JoinGroup answer may have taken to arrive, taken off the lease it renews.
@@ -211,6 +215,7 @@ pub async fn run(
                 "joined the group"
             );
             let must_rejoin = !assignment.revoked.is_empty();
+            handler.session_held();
             // Applying an assignment (stopping revoked work, starting new work) may take longer
             // than a session: heartbeats go on meanwhile, and nothing rejoins before it is done.
             let applying = handler.assigned(&joined, assignment);
@@ -287,10 +292,17 @@ pub async fn run(
                 }
             };
             if !applied {
-                if matches!(next, Next::Lost { .. }) {
+                if matches!(next, Next::Lost { .. }) || lease.remaining() == Some(Duration::ZERO) {
                     handler.lease_lapsed();
                 }
-                applying.await;
+                // The lease may also run out while the assignment is still being applied.
+                tokio::select! {
+                    _ = &mut applying => {}
+                    _ = tokio::time::sleep(lease.remaining().unwrap_or(session)), if lease.remaining().is_some() => {
+                        handler.lease_lapsed();
+                        applying.await;
+                    }
+                }
             }
             match next {
                 Next::Rejoin => continue 'join,

@@ -75,8 +75,6 @@ pub struct DistributedHerder {
     /// joined was never started.
     pending_memory: SyncMutex<Option<(i32, LeaderMemory)>>,
     rejoin: Arc<Notify>,
-    /// Set when the membership lease ran out while an assignment was being applied: no task
-    /// starts until the next assignment, since another worker may run it by now.
     /// Set when the worker shuts down: the loops end and no work is started any more.
     stop: watch::Sender<bool>,
     /// Set once the worker's tasks are stopped and their statuses published: the member leaves
@@ -848,7 +846,13 @@ impl DistributedHerder {
     pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
         self.worker.stop_all().await;
-        let owned = flatten(&self.local.lock().await.owned);
+        // A worker whose session ran out owns nothing any more: no status or offset of its
+        // former work is its to write.
+        let owned = if self.worker.lapsed() {
+            BTreeSet::new()
+        } else {
+            flatten(&self.local.lock().await.owned)
+        };
         let generation = self.leadership.borrow().generation;
         for (c, t) in owned {
             let key = if t == CONNECTOR_TASK {
@@ -866,7 +870,9 @@ impl DistributedHerder {
                 warn!("cannot publish UNASSIGNED at shutdown: {e}");
             }
         }
-        if let Err(e) = self.worker.offsets.flush().await {
+        if !self.worker.lapsed()
+            && let Err(e) = self.worker.offsets.flush().await
+        {
             warn!("could not write offsets at shutdown: {e}");
         }
         let _ = self.leave.send(true);
@@ -1022,7 +1028,6 @@ impl GroupHandler for DistributedHerder {
     }
 
     async fn assigned(&self, joined: &Joined, assignment: Assignment) {
-        self.worker.set_lapsed(false);
         if assignment.leader == joined.member_id {
             let pending = self
                 .pending_memory
@@ -1056,12 +1061,17 @@ impl GroupHandler for DistributedHerder {
         self.worker.set_lapsed(true);
     }
 
+    fn session_held(&self) {
+        self.worker.set_lapsed(false);
+    }
+
     async fn lost(&self) {
         self.leadership.send_replace(Leadership::default());
         // Before the lock: a reconcile or restart holding it may be stopping tasks gracefully,
         // and those see the lapse too.
         self.worker.set_lapsed(true);
         self.worker.abandon_all().await;
+        self.worker.offsets.forget_unflushed();
         let mut local = self.local.lock().await;
         let all = flatten(&local.owned);
         self.release(&mut local, &all).await;

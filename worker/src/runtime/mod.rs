@@ -11,7 +11,6 @@ use crate::config::worker::WorkerConfig;
 use offsets::OffsetStore;
 use status::StatusStore;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use thiserror::Error;
 use tokio::sync::watch;
 
@@ -73,7 +72,7 @@ pub struct TaskContext {
     pub stop: watch::Receiver<StopRequest>,
     /// Set when this worker's group session ran out: every task is about to be abandoned, and
     /// one already stopping gracefully must write nothing more either.
-    pub lapsed: Arc<AtomicBool>,
+    pub lapsed: watch::Receiver<bool>,
 }
 
 /// Whether, and how, a task is asked to stop.
@@ -103,19 +102,20 @@ impl TaskContext {
     /// True when the task must stop without writing anything more: it was abandoned
     /// ([`StopRequest::Abandon`]), or its worker's group session ran out.
     pub fn abandoned(&self) -> bool {
-        *self.stop.borrow() == StopRequest::Abandon || self.lapsed.load(Ordering::SeqCst)
+        *self.stop.borrow() == StopRequest::Abandon || *self.lapsed.borrow()
     }
 
     /// A context for unit tests: a worker whose Kafka is a closed port, offsets in memory; the
-    /// sender stops the task.
+    /// senders stop the task and mark its worker's session as run out.
     #[cfg(test)]
-    pub fn for_test(connector: &str) -> (Self, watch::Sender<StopRequest>) {
+    pub fn for_test(connector: &str) -> (Self, watch::Sender<StopRequest>, watch::Sender<bool>) {
         let worker = WorkerConfig::from_properties(crate::config::properties::props(&[(
             "bootstrap.servers",
             "127.0.0.1:1",
         )]))
         .expect("a valid worker config");
         let (stop, stop_rx) = watch::channel(StopRequest::None);
+        let (lapsed, lapsed_rx) = watch::channel(false);
         let ctx = TaskContext {
             connector: connector.into(),
             task: 0,
@@ -123,17 +123,24 @@ impl TaskContext {
             offsets: OffsetStore::open(None).expect("offsets in memory"),
             status: StatusStore::default(),
             stop: stop_rx,
-            lapsed: Arc::new(AtomicBool::new(false)),
+            lapsed: lapsed_rx,
         };
-        (ctx, stop)
+        (ctx, stop, lapsed)
     }
 
-    /// Waits until the task is asked to stop (a lapsed session is always followed by an
-    /// abandon request).
+    /// Waits until the task is asked to stop or abandoned.
     pub async fn stopped(&mut self) {
-        while *self.stop.borrow() == StopRequest::None {
-            if self.stop.changed().await.is_err() {
-                return;
+        let mut lapse_can_come = true;
+        while !self.stopping() {
+            tokio::select! {
+                changed = self.stop.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+                changed = self.lapsed.changed(), if lapse_can_come => {
+                    lapse_can_come = changed.is_ok();
+                }
             }
         }
     }

@@ -170,6 +170,14 @@ impl OffsetStore {
         }
     }
 
+    /// Forgets which offsets changed since the last flush, so no later flush writes them: this
+    /// worker lost its place in the group, and the tasks that moved them may run elsewhere by
+    /// now, whose newer offsets this worker's would overwrite. Their values stay until records
+    /// of those keys are read back from the offsets topic, which then replace them.
+    pub fn forget_unflushed(&self) {
+        self.dirty().clear();
+    }
+
     /// Removes every offset of a connector (offsets reset).
     pub fn remove_connector(&self, connector: &str) {
         let mut t = self.lock();
@@ -329,6 +337,20 @@ mod tests {
         store.remove_connector("c");
         store.flush().await.unwrap();
         assert_eq!(log.0.lock().unwrap()[1], ("c".to_string(), part, None));
+    }
+
+    #[tokio::test]
+    async fn offsets_forgotten_after_a_lost_session_are_never_written_and_yield_to_the_log() {
+        let log = Arc::new(Recorder::default());
+        let store = OffsetStore::with_log(log.clone());
+        let part = map(json!({"source": "t/0"}));
+        store.put("c", vec![(part.clone(), Some(map(json!({"o": 5}))))]);
+        store.forget_unflushed();
+        store.flush().await.unwrap();
+        assert!(log.0.lock().unwrap().is_empty(), "a forgotten offset was written");
+        // The new owner's offset, read back from the topic, replaces this worker's.
+        store.apply_remote("c", part.clone(), Some(map(json!({"o": 9}))));
+        assert_eq!(store.get("c", &part).unwrap()["o"], 9);
     }
 
     #[test]

@@ -510,14 +510,13 @@ mod tests {
     /// Runs a sink task (its consumer pointed at a closed port), stops it with `how`, and
     /// returns how many times it wrote out everything it held.
     async fn full_flushes_when_stopped(how: super::super::StopRequest, lapsed: bool) -> usize {
-        let (ctx, stop) = TaskContext::for_test("backup");
-        ctx.lapsed
-            .store(lapsed, std::sync::atomic::Ordering::SeqCst);
+        let (ctx, stop, session_lapsed) = TaskContext::for_test("backup");
+        session_lapsed.send_replace(lapsed);
         let flushes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let task = CountsFullFlushes(flushes.clone());
         let running = tokio::spawn(run(ctx, task, Subscription::Topics(vec!["orders".into()])));
         tokio::time::sleep(Duration::from_millis(200)).await;
-        stop.send(how).unwrap();
+        stop.send_replace(how);
         tokio::time::timeout(Duration::from_secs(30), running)
             .await
             .expect("the task stops")

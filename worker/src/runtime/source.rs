@@ -122,6 +122,9 @@ pub async fn run<T: SourceTask>(mut ctx: TaskContext, mut task: T) -> Result<(),
             let topics: std::collections::BTreeSet<&str> =
                 records.iter().map(|r| r.topic.as_str()).collect();
             ctx.status.add_topics(&ctx.connector, topics);
+            if ctx.abandoned() {
+                break;
+            }
             ctx.offsets.put(&ctx.connector, latest);
             task.committed();
         }

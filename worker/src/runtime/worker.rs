@@ -11,7 +11,6 @@ use crate::connectors::Plugin;
 use skiff_api::rest::State;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -28,7 +27,7 @@ pub struct Worker {
     pub offsets: Arc<OffsetStore>,
     tasks: Mutex<BTreeMap<(String, u32), RunningTask>>,
     /// This worker's group session ran out (distributed mode): its tasks write nothing more.
-    lapsed: Arc<AtomicBool>,
+    lapsed: watch::Sender<bool>,
 }
 
 impl Worker {
@@ -39,19 +38,19 @@ impl Worker {
             status,
             offsets,
             tasks: Mutex::new(BTreeMap::new()),
-            lapsed: Arc::new(AtomicBool::new(false)),
+            lapsed: watch::Sender::new(false),
         }
     }
 
     /// Marks this worker's group session as run out (`true`), so its tasks, also those already
     /// stopping, write nothing more; or as held again (`false`) once it has rejoined.
     pub fn set_lapsed(&self, lapsed: bool) {
-        self.lapsed.store(lapsed, Ordering::SeqCst);
+        self.lapsed.send_replace(lapsed);
     }
 
     /// Whether this worker's group session ran out and it has not rejoined since.
     pub fn lapsed(&self) -> bool {
-        self.lapsed.load(Ordering::SeqCst)
+        *self.lapsed.borrow()
     }
 
     /// Starts one task. Its `${...}` references are resolved now, so a rotated secret is picked
@@ -66,13 +65,15 @@ impl Worker {
             offsets: self.offsets.clone(),
             status: self.status.clone(),
             stop: stop_rx,
-            lapsed: self.lapsed.clone(),
+            lapsed: self.lapsed.subscribe(),
         };
         let abandoned = ctx.clone();
         let status = self.status.clone();
         let providers = self.config.providers.clone();
         let name = connector.to_string();
         let span = info_span!("task", connector = %name, task);
+        // Before the spawn: a task that fails at once must not have its FAILED overwritten.
+        self.status.set_task(connector, task, State::Running, None);
         let handle = tokio::spawn(
             async move {
                 let result = match providers.resolve(&config) {
@@ -91,7 +92,6 @@ impl Worker {
             }
             .instrument(span),
         );
-        self.status.set_task(connector, task, State::Running, None);
         self.tasks.lock().await.insert(
             (connector.to_string(), task),
             RunningTask {

@@ -476,3 +476,19 @@ pub async fn kafka_cut_proxies() -> Vec<skiff_testenv::faults::Proxy> {
     }
     proxies
 }
+
+/// A distributed backup scenario's fresh names, all from `prefix`: a group id, a topic with
+/// `partitions` partitions (created) and a bucket (created).
+pub async fn fresh_group_topic_and_bucket(
+    prefix: &str,
+    partitions: i32,
+) -> (String, String, String) {
+    let group = skiff_testenv::unique_name(prefix);
+    let topic = skiff_testenv::unique_name(prefix);
+    let bucket = skiff_testenv::unique_name(prefix);
+    skiff_testenv::create_topic(&topic, partitions)
+        .await
+        .unwrap();
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    (group, topic, bucket)
+}
