@@ -347,7 +347,10 @@ mod tests {
         store.put("c", vec![(part.clone(), Some(map(json!({"o": 5}))))]);
         store.forget_unflushed();
         store.flush().await.unwrap();
-        assert!(log.0.lock().unwrap().is_empty(), "a forgotten offset was written");
+        assert!(
+            log.0.lock().unwrap().is_empty(),
+            "a forgotten offset was written"
+        );
         // The new owner's offset, read back from the topic, replaces this worker's.
         store.apply_remote("c", part.clone(), Some(map(json!({"o": 9}))));
         assert_eq!(store.get("c", &part).unwrap()["o"], 9);
