@@ -183,38 +183,55 @@ impl KafkaLog {
         &self.topic
     }
 
+    /// The topic's end offsets, by partition.
+    async fn end_offsets(&self) -> Result<Vec<(i32, i64)>, DistributedError> {
+        let c = self.consumer.clone();
+        let t = self.topic.clone();
+        let parts: Vec<i32> = self.positions.borrow().keys().copied().collect();
+        // One ListOffsets request for every partition (`Offset::End` is the "latest"
+        // timestamp): a request per partition waited behind the reader's fetch on the same
+        // connection each time, 0.5 s per partition, 12 s for the offsets topic.
+        blocking(move || {
+            let mut tpl = TopicPartitionList::new();
+            for p in parts {
+                tpl.add_partition_offset(&t, p, Offset::End)
+                    .map_err(kafka("cannot read the end offsets", &t))?;
+            }
+            let found = c
+                .offsets_for_times(tpl, TIMEOUT)
+                .map_err(kafka("cannot read the end offsets", &t))?;
+            found
+                .elements()
+                .iter()
+                .map(|e| match (e.error(), e.offset()) {
+                    (Ok(()), Offset::Offset(end)) => Ok((e.partition(), end)),
+                    (Ok(()), other) => Err(DistributedError::Kafka(format!(
+                        "no end offset for {t}-{}: {other:?}",
+                        e.partition()
+                    ))),
+                    (Err(err), _) => Err(kafka("cannot read the end offsets", &t)(err)),
+                })
+                .collect::<Result<Vec<(i32, i64)>, _>>()
+        })
+        .await
+    }
+
     /// Waits until every record written before this call has been applied.
     pub async fn read_to_end(&self) -> Result<(), DistributedError> {
-        let ends = {
-            let c = self.consumer.clone();
-            let t = self.topic.clone();
-            let parts: Vec<i32> = self.positions.borrow().keys().copied().collect();
-            // One ListOffsets request for every partition (`Offset::End` is the "latest"
-            // timestamp): a request per partition waited behind the reader's fetch on the same
-            // connection each time, 0.5 s per partition, 12 s for the offsets topic.
-            blocking(move || {
-                let mut tpl = TopicPartitionList::new();
-                for p in parts {
-                    tpl.add_partition_offset(&t, p, Offset::End)
-                        .map_err(kafka("cannot read the end offsets", &t))?;
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        let mut pause = Duration::from_millis(250);
+        let ends = loop {
+            match self.end_offsets().await {
+                Ok(ends) => break ends,
+                // A topic just created (workers starting together race to create it) may not
+                // have its leaders known yet, and a leader may be moving: ask again.
+                Err(e) if tokio::time::Instant::now() + pause < deadline => {
+                    warn!(topic = %self.topic, "end offsets not known yet, asking again: {e}");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
                 }
-                let found = c
-                    .offsets_for_times(tpl, TIMEOUT)
-                    .map_err(kafka("cannot read the end offsets", &t))?;
-                found
-                    .elements()
-                    .iter()
-                    .map(|e| match (e.error(), e.offset()) {
-                        (Ok(()), Offset::Offset(end)) => Ok((e.partition(), end)),
-                        (Ok(()), other) => Err(DistributedError::Kafka(format!(
-                            "no end offset for {t}-{}: {other:?}",
-                            e.partition()
-                        ))),
-                        (Err(err), _) => Err(kafka("cannot read the end offsets", &t)(err)),
-                    })
-                    .collect::<Result<Vec<(i32, i64)>, _>>()
-            })
-            .await?
+                Err(e) => return Err(e),
+            }
         };
         let mut rx = self.positions.clone();
         let caught_up = rx.wait_for(|pos| {
