@@ -4,11 +4,7 @@
 # Results: bench/results/operator.md.
 set -euo pipefail
 count="${1:-1000}"
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
-export SKIFF_BENCH_TARGET_DIR="${SKIFF_BENCH_TARGET_DIR:-$root/target/bench-build}"
-echo "[bench] building skiff-worker and skiff-operator (release) into $SKIFF_BENCH_TARGET_DIR"
-CARGO_TARGET_DIR="$SKIFF_BENCH_TARGET_DIR" nice -n 10 cargo build -q --release \
-  -p skiff-worker --bin skiff-worker -p skiff-operator --bin skiff-operator
+. "$(dirname "${BASH_SOURCE[0]}")/build.sh"
+bench_build skiff-worker skiff-operator
 tests/testenv.sh up kafka s3 k8s
 exec python3 -m bench.harness.operator "$count"

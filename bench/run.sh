@@ -12,12 +12,8 @@
 # (SKIFF_BENCH_TARGET_DIR), apart from the workspace's target/, so it never waits on other builds.
 set -euo pipefail
 mode="${1:-quick}"
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
-export SKIFF_BENCH_TARGET_DIR="${SKIFF_BENCH_TARGET_DIR:-$root/target/bench-build}"
-
-echo "[bench] building skiff-worker (release) into $SKIFF_BENCH_TARGET_DIR"
-CARGO_TARGET_DIR="$SKIFF_BENCH_TARGET_DIR" nice -n 10 cargo build -q --release -p skiff-worker --bin skiff-worker
+. "$(dirname "${BASH_SOURCE[0]}")/build.sh"
+bench_build skiff-worker
 
 if [ -n "${SKIFF_BENCH_PEER_PLUGIN:-}" ]; then
   tests/testenv.sh install connect
