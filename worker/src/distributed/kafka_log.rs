@@ -9,7 +9,7 @@ use crate::config::worker::WorkerConfig;
 use futures::StreamExt;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
@@ -23,6 +23,18 @@ use tracing::{info, warn};
 /// Every Kafka call of the log gives up after this long.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How often the background reader checks that it is keeping up: records that were already
+/// in the topic at one check must be applied by the next, or the reader's consumer is replaced.
+/// librdkafka's consumer of assigned partitions sometimes stops fetching for good after a
+/// broker restart (librdkafka issue 5153, open); a worker then served statuses that other
+/// workers had long since changed.
+const WATCH: Duration = Duration::from_secs(5);
+
+/// Replacements of a reader that still makes no progress back off up to this long between
+/// them (a record the consumer never hands over, such as a transaction marker at the end of
+/// the topic, must not make the worker replace its consumer every few seconds).
+const WATCH_MAX: Duration = Duration::from_secs(300);
+
 /// How one internal topic is created when missing.
 #[derive(Debug, Clone)]
 pub struct TopicSpec {
@@ -35,13 +47,23 @@ pub struct TopicSpec {
 /// Receives each record read from the topic (key, value, offset), in order per partition.
 pub type Apply = Box<dyn FnMut(Option<&[u8]>, Option<&[u8]>, i64) + Send>;
 
+/// Builds the background reader's consumer, assigned so that it reads each partition from
+/// the given next offset.
+pub type MakeReader =
+    Arc<dyn Fn(&Positions) -> Result<StreamConsumer, DistributedError> + Send + Sync>;
+
+/// Next offset to be applied, per partition.
+pub type Positions = BTreeMap<i32, i64>;
+
 /// A topic read from the start by a background task and written through one producer.
 pub struct KafkaLog {
     topic: String,
     producer: FutureProducer,
-    consumer: Arc<StreamConsumer>,
+    /// Asks for end offsets and metadata; never assigned, so its requests do not wait behind
+    /// the reader's fetches.
+    lookup: Arc<BaseConsumer>,
     /// Next offset to be applied, per partition.
-    positions: watch::Receiver<BTreeMap<i32, i64>>,
+    positions: watch::Receiver<Positions>,
     reader: tokio::task::JoinHandle<()>,
 }
 
@@ -91,13 +113,193 @@ async fn ensure_topic(worker: &WorkerConfig, spec: &TopicSpec) -> Result<(), Dis
     Ok(())
 }
 
+/// The usual `MakeReader`: a consumer of the worker's client settings, assigned the topic's
+/// partitions at the given offsets (0 means the beginning).
+pub fn assigned_reader(worker: &WorkerConfig, topic: &str) -> Result<MakeReader, DistributedError> {
+    let mut ccfg = worker.client(ClientRole::Consumer)?.to_rdkafka();
+    ccfg.set("group.id", format!("skiff-log-{topic}"))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        // An offset the topic no longer holds means reading it again from the start: every
+        // store keeps the last record per key, so a replay ends in the same state, while
+        // skipping to the end would lose records.
+        .set("auto.offset.reset", "earliest");
+    let topic = topic.to_string();
+    Ok(Arc::new(move |next: &Positions| {
+        let consumer: StreamConsumer = ccfg
+            .create()
+            .map_err(kafka("cannot create a consumer", &topic))?;
+        let mut tpl = TopicPartitionList::new();
+        for (p, o) in next {
+            let at = if *o == 0 {
+                Offset::Beginning
+            } else {
+                Offset::Offset(*o)
+            };
+            tpl.add_partition_offset(&topic, *p, at)
+                .map_err(kafka("cannot assign", &topic))?;
+        }
+        consumer
+            .assign(&tpl)
+            .map_err(kafka("cannot assign", &topic))?;
+        Ok(consumer)
+    }))
+}
+
+/// The end offsets of the given partitions of a topic, in one ListOffsets request.
+async fn end_offsets(
+    lookup: &Arc<BaseConsumer>,
+    topic: &str,
+    parts: Vec<i32>,
+) -> Result<Vec<(i32, i64)>, DistributedError> {
+    let c = lookup.clone();
+    let t = topic.to_string();
+    // One request for every partition (`Offset::End` is the "latest" timestamp): a request
+    // per partition took 0.5 s each, 12 s for the offsets topic.
+    blocking(move || {
+        let mut tpl = TopicPartitionList::new();
+        for p in parts {
+            tpl.add_partition_offset(&t, p, Offset::End)
+                .map_err(kafka("cannot read the end offsets", &t))?;
+        }
+        let found = c
+            .offsets_for_times(tpl, TIMEOUT)
+            .map_err(kafka("cannot read the end offsets", &t))?;
+        found
+            .elements()
+            .iter()
+            .map(|e| match (e.error(), e.offset()) {
+                (Ok(()), Offset::Offset(end)) => Ok((e.partition(), end)),
+                (Ok(()), other) => Err(DistributedError::Kafka(format!(
+                    "no end offset for {t}-{}: {other:?}",
+                    e.partition()
+                ))),
+                (Err(err), _) => Err(kafka("cannot read the end offsets", &t)(err)),
+            })
+            .collect::<Result<Vec<(i32, i64)>, _>>()
+    })
+    .await
+}
+
+/// Whether a reader has yet to apply records that were in the topic when `ends` were read:
+/// some partition's next offset is short of that partition's end.
+fn behind(ends: &[(i32, i64)], next: &Positions) -> bool {
+    ends.iter()
+        .any(|(p, end)| next.get(p).copied().unwrap_or(0) < *end)
+}
+
+/// What the background reader needs besides its current consumer.
+struct Reader {
+    topic: String,
+    lookup: Arc<BaseConsumer>,
+    make: MakeReader,
+    apply: Apply,
+    /// Next offset to be applied, per partition.
+    positions: watch::Sender<Positions>,
+}
+
+/// Reads the topic for as long as the log lives, replacing the consumer whenever it stops
+/// making progress.
+async fn follow(mut r: Reader, first: StreamConsumer) {
+    let mut consumer = first;
+    let mut patience = WATCH;
+    loop {
+        let progressed = read_until_stuck(&mut r, &consumer, patience).await;
+        patience = if progressed {
+            WATCH
+        } else {
+            (patience * 2).min(WATCH_MAX)
+        };
+        warn!(
+            topic = %r.topic,
+            "the reader of this internal topic fell behind and made no progress; reading on with a new consumer"
+        );
+        let mut retiring = Some(consumer);
+        consumer = loop {
+            let next = r.positions.borrow().clone();
+            let make = r.make.clone();
+            let old = retiring.take();
+            // Closing a consumer waits on its broker threads; building one may too.
+            let made = tokio::task::spawn_blocking(move || {
+                drop(old);
+                make(&next)
+            })
+            .await
+            .map_err(|e| DistributedError::Kafka(e.to_string()))
+            .and_then(|made| made);
+            match made {
+                Ok(c) => break c,
+                Err(e) => warn!(topic = %r.topic, "cannot replace the reader's consumer: {e}"),
+            }
+            tokio::time::sleep(WATCH).await;
+        };
+    }
+}
+
+/// Applies records from `consumer` until it falls behind without progress for a whole
+/// `patience`; whether it applied anything at all.
+async fn read_until_stuck(r: &mut Reader, consumer: &StreamConsumer, patience: Duration) -> bool {
+    let started = r.positions.borrow().clone();
+    let mut stream = consumer.stream();
+    let mut check = tokio::time::interval(patience);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The end offsets and the reader's positions at the last check.
+    let mut then: Option<(Vec<(i32, i64)>, Positions)> = None;
+    loop {
+        tokio::select! {
+            m = stream.next() => match m {
+                Some(Ok(m)) => {
+                    (r.apply)(m.key(), m.payload(), m.offset());
+                    let (p, o) = (m.partition(), m.offset());
+                    r.positions.send_modify(|pos| {
+                        pos.insert(p, o + 1);
+                    });
+                }
+                Some(Err(e)) => {
+                    warn!(topic = %r.topic, "reading internal topic: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                None => break,
+            },
+            _ = check.tick() => {
+                let now = r.positions.borrow().clone();
+                if then
+                    .as_ref()
+                    .is_some_and(|(ends, before)| *before == now && behind(ends, &now))
+                {
+                    break;
+                }
+                let parts = now.keys().copied().collect();
+                // While the brokers cannot say where the topic ends, nothing is judged.
+                then = end_offsets(&r.lookup, &r.topic, parts)
+                    .await
+                    .ok()
+                    .map(|ends| (ends, now));
+            }
+        }
+    }
+    *r.positions.borrow() != started
+}
+
 impl KafkaLog {
     /// Creates the topic if needed, reads it to the end through `apply`, and keeps reading
     /// in the background.
     pub async fn open(
         worker: &WorkerConfig,
         spec: TopicSpec,
-        mut apply: Apply,
+        apply: Apply,
+    ) -> Result<KafkaLog, DistributedError> {
+        let make = assigned_reader(worker, &spec.name)?;
+        KafkaLog::open_with(worker, spec, apply, make).await
+    }
+
+    /// `open`, with the reader's consumers built by `make` (a test stalls the first one to
+    /// check that the reader replaces it).
+    pub async fn open_with(
+        worker: &WorkerConfig,
+        spec: TopicSpec,
+        apply: Apply,
+        make: MakeReader,
     ) -> Result<KafkaLog, DistributedError> {
         ensure_topic(worker, &spec).await?;
         let topic = spec.name.clone();
@@ -110,16 +312,15 @@ impl KafkaLog {
         let producer: FutureProducer = pcfg
             .create()
             .map_err(kafka("cannot create a producer", &topic))?;
-        let mut ccfg = worker.client(ClientRole::Consumer)?.to_rdkafka();
-        ccfg.set("group.id", format!("skiff-log-{topic}"))
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false");
-        let consumer: Arc<StreamConsumer> = Arc::new(
-            ccfg.create()
+        let lookup: Arc<BaseConsumer> = Arc::new(
+            worker
+                .client(ClientRole::Consumer)?
+                .to_rdkafka()
+                .create()
                 .map_err(kafka("cannot create a consumer", &topic))?,
         );
         let partitions = {
-            let c = consumer.clone();
+            let c = lookup.clone();
             let t = topic.clone();
             blocking(move || {
                 let md = c
@@ -138,39 +339,26 @@ impl KafkaLog {
                 "internal topic {topic} has no partitions"
             )));
         }
-        let mut tpl = TopicPartitionList::new();
-        for p in &partitions {
-            tpl.add_partition_offset(&topic, *p, Offset::Beginning)
-                .map_err(kafka("cannot assign", &topic))?;
-        }
-        consumer
-            .assign(&tpl)
-            .map_err(kafka("cannot assign", &topic))?;
-        let (tx, positions) = watch::channel(partitions.iter().map(|p| (*p, 0)).collect());
-        let reader_consumer = consumer.clone();
-        let reader_topic = topic.clone();
-        let reader = tokio::spawn(async move {
-            let mut stream = reader_consumer.stream();
-            while let Some(m) = stream.next().await {
-                match m {
-                    Ok(m) => {
-                        apply(m.key(), m.payload(), m.offset());
-                        let (p, o) = (m.partition(), m.offset());
-                        tx.send_modify(|pos: &mut BTreeMap<i32, i64>| {
-                            pos.insert(p, o + 1);
-                        });
-                    }
-                    Err(e) => {
-                        warn!(topic = %reader_topic, "reading internal topic: {e}");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
-            }
-        });
+        let start: Positions = partitions.iter().map(|p| (*p, 0)).collect();
+        let first = {
+            let (make, start) = (make.clone(), start.clone());
+            blocking(move || make(&start)).await?
+        };
+        let (tx, positions) = watch::channel(start);
+        let reader = tokio::spawn(follow(
+            Reader {
+                topic: topic.clone(),
+                lookup: lookup.clone(),
+                make,
+                apply,
+                positions: tx,
+            },
+            first,
+        ));
         let log = KafkaLog {
             topic,
             producer,
-            consumer,
+            lookup,
             positions,
             reader,
         };
@@ -185,35 +373,8 @@ impl KafkaLog {
 
     /// The topic's end offsets, by partition.
     async fn end_offsets(&self) -> Result<Vec<(i32, i64)>, DistributedError> {
-        let c = self.consumer.clone();
-        let t = self.topic.clone();
         let parts: Vec<i32> = self.positions.borrow().keys().copied().collect();
-        // One ListOffsets request for every partition (`Offset::End` is the "latest"
-        // timestamp): a request per partition waited behind the reader's fetch on the same
-        // connection each time, 0.5 s per partition, 12 s for the offsets topic.
-        blocking(move || {
-            let mut tpl = TopicPartitionList::new();
-            for p in parts {
-                tpl.add_partition_offset(&t, p, Offset::End)
-                    .map_err(kafka("cannot read the end offsets", &t))?;
-            }
-            let found = c
-                .offsets_for_times(tpl, TIMEOUT)
-                .map_err(kafka("cannot read the end offsets", &t))?;
-            found
-                .elements()
-                .iter()
-                .map(|e| match (e.error(), e.offset()) {
-                    (Ok(()), Offset::Offset(end)) => Ok((e.partition(), end)),
-                    (Ok(()), other) => Err(DistributedError::Kafka(format!(
-                        "no end offset for {t}-{}: {other:?}",
-                        e.partition()
-                    ))),
-                    (Err(err), _) => Err(kafka("cannot read the end offsets", &t)(err)),
-                })
-                .collect::<Result<Vec<(i32, i64)>, _>>()
-        })
-        .await
+        end_offsets(&self.lookup, &self.topic, parts).await
     }
 
     /// Waits until every record written before this call has been applied.
@@ -234,10 +395,7 @@ impl KafkaLog {
             }
         };
         let mut rx = self.positions.clone();
-        let caught_up = rx.wait_for(|pos| {
-            ends.iter()
-                .all(|(p, end)| pos.get(p).copied().unwrap_or(0) >= *end)
-        });
+        let caught_up = rx.wait_for(|pos| !behind(&ends, pos));
         match tokio::time::timeout(TIMEOUT, caught_up).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(_)) => Err(DistributedError::Kafka(format!(
@@ -268,5 +426,24 @@ impl KafkaLog {
 impl Drop for KafkaLog {
     fn drop(&mut self) {
         self.reader.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reader_is_behind_until_it_has_applied_what_the_topic_held() {
+        let ends = [(0, 5), (1, 0), (2, 3)];
+        let at = |p0: i64, p2: i64| BTreeMap::from([(0, p0), (1, 0), (2, p2)]);
+        assert!(behind(&ends, &at(4, 3)));
+        assert!(behind(&ends, &at(5, 2)));
+        assert!(!behind(&ends, &at(5, 3)));
+        // Records written after the ends were read do not count.
+        assert!(!behind(&ends, &at(9, 3)));
+        // A partition the reader has no position for starts at 0.
+        assert!(behind(&ends, &BTreeMap::from([(0, 5)])));
+        assert!(!behind(&[], &BTreeMap::new()));
     }
 }
