@@ -157,6 +157,13 @@ async fn end_offsets(
     // One request for every partition (`Offset::End` is the "latest" timestamp): a request
     // per partition took 0.5 s each, 12 s for the offsets topic.
     blocking(move || {
+        // Nothing else polls this consumer: serve the events it queued meanwhile (connection
+        // errors, mostly) so that they do not pile up over the worker's life.
+        for _ in 0..1000 {
+            if c.poll(Duration::ZERO).is_none() {
+                break;
+            }
+        }
         let mut tpl = TopicPartitionList::new();
         for p in parts {
             tpl.add_partition_offset(&t, p, Offset::End)
