@@ -199,7 +199,9 @@ pub fn render(properties: &BTreeMap<String, String>) -> String {
 }
 
 /// Java `.properties` escaping: backslash, line breaks, `=`/`:`/`#`/`!`, and spaces in keys
-/// (and leading spaces in values).
+/// (and leading spaces in values); other characters outside printable ASCII as `\uXXXX` (two
+/// of them, a surrogate pair, beyond the Basic Multilingual Plane), because the worker reads
+/// the file's bytes as ISO-8859-1, as Java does.
 fn escape(s: &str, key: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for (i, c) in s.chars().enumerate() {
@@ -213,6 +215,12 @@ fn escape(s: &str, key: bool) -> String {
                 out.push(c);
             }
             ' ' if key || i == 0 => out.push_str("\\ "),
+            c if !(' '..='~').contains(&c) => {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{u:04X}"));
+                }
+            }
             _ => out.push(c),
         }
     }
@@ -351,5 +359,9 @@ mod tests {
             ("b".to_owned(), "c:\\d".to_owned()),
         ]);
         assert_eq!(render(&p), "a\\ key=\\ v=1\\nx\nb=c:\\\\d\n");
+        // Outside printable ASCII: `\u` escapes, a surrogate pair beyond the BMP, as Java's
+        // Properties.store writes them (the worker's parser reads this exact text back).
+        let p = BTreeMap::from([("client.id".to_owned(), "\u{e9}\u{1F600}\u{7f}".to_owned())]);
+        assert_eq!(render(&p), "client.id=\\u00E9\\uD83D\\uDE00\\u007F\n");
     }
 }

@@ -3,19 +3,77 @@
 //! map), as `connect-standalone.sh` accepts both.
 
 use super::ConfigError;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// A flat string map of settings, sorted so output is stable.
 pub type Properties = BTreeMap<String, String>;
 
-/// Parses `.properties` text with Java's rules.
+/// Parses `.properties` text with Java's rules: its bytes read as ISO-8859-1 (as Java's
+/// `Properties.load` of a stream, which Kafka's scripts use), and `\u` escapes decoded,
+/// surrogate pairs included.
 pub fn parse_properties(text: &str, origin: &str) -> Result<Properties, ConfigError> {
-    let map = java_properties::read(text.as_bytes()).map_err(|e| ConfigError::Parse {
-        path: origin.to_string(),
-        message: e.to_string(),
-    })?;
-    Ok(map.into_iter().collect())
+    let latin1: String = text.bytes().map(char::from).collect();
+    let text = join_surrogate_escapes(&latin1);
+    let mut map = Properties::new();
+    java_properties::PropertiesIter::new_with_encoding(text.as_bytes(), encoding_rs::UTF_8)
+        .read_into(|k, v| {
+            map.insert(k, v);
+        })
+        .map_err(|e| ConfigError::Parse {
+            path: origin.to_string(),
+            message: e.to_string(),
+        })?;
+    Ok(map)
+}
+
+/// Java's `Properties.store` writes a character beyond the Basic Multilingual Plane (an emoji
+/// in a password, say) as two `\u` escapes, a UTF-16 surrogate pair, which Java reads back but
+/// the `java-properties` crate refuses; each such escaped pair becomes the character itself
+/// before the crate parses the text. A lone surrogate is left for the crate to refuse.
+fn join_surrogate_escapes(text: &str) -> Cow<'_, str> {
+    if !text.contains("\\u") {
+        return Cow::Borrowed(text);
+    }
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let (mut i, mut copied, mut backslashes) = (0, 0, 0usize);
+    while i < bytes.len() {
+        // A backslash after an even run of them escapes what follows; after an odd run it is
+        // itself escaped.
+        if bytes[i] == b'\\' && backslashes % 2 == 0 {
+            if let Some(c) = surrogate_pair(&text[i..]) {
+                out.push_str(&text[copied..i]);
+                out.push(c);
+                i += 12;
+                copied = i;
+                backslashes = 0;
+                continue;
+            }
+        }
+        backslashes = if bytes[i] == b'\\' {
+            backslashes + 1
+        } else {
+            0
+        };
+        i += 1;
+    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
+}
+
+/// The character that `s` starts with when it starts with an escaped surrogate pair
+/// (`\uD83D\uDE00`).
+fn surrogate_pair(s: &str) -> Option<char> {
+    let unit = |at: usize| {
+        let esc = s.get(at..at + 6)?;
+        let hex = esc.strip_prefix("\\u")?;
+        u16::from_str_radix(hex, 16).ok()
+    };
+    let high = unit(0).filter(|u| (0xD800..0xDC00).contains(u))?;
+    let low = unit(6).filter(|u| (0xDC00..0xE000).contains(u))?;
+    char::decode_utf16([high, low]).next()?.ok()
 }
 
 /// Reads a `.properties` file.
@@ -131,14 +189,13 @@ mod tests {
             let _ = parse_properties(&text, "fuzz");
         }
 
-        /// What a `.properties` writer puts out (escaped keys and values) reads back the same.
-        /// Characters beyond the Basic Multilingual Plane are left out: Java writes them as two
-        /// `\u` surrogate escapes, which the parser refuses (see the test below).
+        /// What a `.properties` writer puts out (escaped keys and values) reads back the same,
+        /// characters beyond the Basic Multilingual Plane (two `\u` escapes) included.
         #[test]
         fn written_properties_read_back(
             pairs in proptest::collection::btree_map(
                 "[a-z][a-z0-9._-]{0,15}",
-                "[\\x{9}\\x{a}\\x{d}\\x{20}-\\x{d7ff}\\x{e000}-\\x{fffd}]{0,20}",
+                "[\\x{9}\\x{a}\\x{d}\\x{20}-\\x{d7ff}\\x{e000}-\\x{fffd}\\x{10000}-\\x{10ffff}]{0,20}",
                 0..8,
             )
         ) {
@@ -158,11 +215,38 @@ mod tests {
     }
 
     #[test]
-    fn a_surrogate_pair_escape_is_refused_with_the_line_named() {
-        let err = parse_properties("password=\\uD83D\\uDE00\n", "worker.properties").unwrap_err();
+    fn a_surrogate_pair_escape_reads_as_the_character_java_wrote() {
+        // Java's Properties.store output for "p\u{1F600}ss" and an escaped backslash.
+        let read = parse_properties(
+            "password=p\\uD83D\\uDE00ss\nkey.\\uD83D\\uDE00=\\\\\\uD83D\\uDE00\n",
+            "worker.properties",
+        )
+        .unwrap();
+        assert_eq!(read["password"], "p\u{1F600}ss");
+        assert_eq!(read["key.\u{1F600}"], "\\\u{1F600}");
+        let read = parse_properties("k=\\u00A1\\uD83D\\uDE00\n", "worker.properties").unwrap();
+        assert_eq!(
+            read["k"], "\u{A1}\u{1F600}",
+            "a BMP escape before the pair stays itself"
+        );
+        // What the operator renders for such a value.
+        let read = parse_properties("client.id=\\u00E9\\uD83D\\uDE00\\u007F\n", "w").unwrap();
+        assert_eq!(read["client.id"], "\u{e9}\u{1F600}\u{7f}");
+    }
+
+    #[test]
+    fn an_escaped_backslash_before_u_is_not_an_escape() {
+        // Each `\\` is one backslash, so what follows is text, not a surrogate pair.
+        let read = parse_properties("path=C:\\\\uD83D\\\\uDE00\n", "worker.properties").unwrap();
+        assert_eq!(read["path"], "C:\\uD83D\\uDE00");
+    }
+
+    #[test]
+    fn a_lone_surrogate_escape_is_refused_with_the_line_named() {
+        let err = parse_properties("a=b\npassword=\\uD83D\n", "worker.properties").unwrap_err();
         let text = err.to_string();
         assert!(
-            text.contains("worker.properties") && text.contains("line_number = 1"),
+            text.contains("worker.properties") && text.contains("line_number = 2"),
             "{text}"
         );
     }
