@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 TESTENV := tests/testenv.sh
 
-.PHONY: chaos help build test test-unit test-integration lint fmt crds crds-check demo bench bench-quick bench-operator bench-failover bench-profile testenv testenv-up testenv-down clean \
+.PHONY: chaos help build test test-unit test-integration lint fmt crds crds-check demo bench bench-quick bench-operator bench-failover bench-profile bench-soak testenv testenv-up testenv-down clean \
   chart manifests image image-test docs
 
 help: ## List the targets
@@ -76,6 +76,9 @@ bench-failover: testenv ## Distributed failover, Skiff against Apache Connect (a
 
 bench-profile: testenv ## Where a 1 GB backup spends its CPU, with perf (about 2 minutes)
 	bash bench/profile.sh
+
+bench-soak: testenv ## Memory of one worker over 12 rounds of backup and restore (about 5 minutes)
+	bash bench/soak.sh
 
 testenv: ## Install the real servers (Kafka, Connect, versitygw, Kubernetes, helm, toxiproxy) into the cache
 	$(TESTENV) install
