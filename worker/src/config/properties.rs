@@ -42,15 +42,16 @@ fn join_surrogate_escapes(text: &str) -> Cow<'_, str> {
     while i < bytes.len() {
         // A backslash after an even run of them escapes what follows; after an odd run it is
         // itself escaped.
-        if bytes[i] == b'\\' && backslashes % 2 == 0 {
-            if let Some(c) = surrogate_pair(&text[i..]) {
-                out.push_str(&text[copied..i]);
-                out.push(c);
-                i += 12;
-                copied = i;
-                backslashes = 0;
-                continue;
-            }
+        if bytes[i] == b'\\'
+            && backslashes % 2 == 0
+            && let Some(c) = surrogate_pair(&text[i..])
+        {
+            out.push_str(&text[copied..i]);
+            out.push(c);
+            i += 12;
+            copied = i;
+            backslashes = 0;
+            continue;
         }
         backslashes = if bytes[i] == b'\\' {
             backslashes + 1
