@@ -21,3 +21,15 @@ pub fn tune() {
         }
     }
 }
+
+/// Hands the memory that stopped tasks freed back to the system. glibc keeps freed chunks in
+/// its heaps for reuse, so a worker whose large backup has ended went on holding that memory
+/// while idle: 115 MiB with no connector left, in `make bench-soak`. Walks every heap under
+/// its locks, so it runs off the async runtime, after tasks stop rather than on a timer.
+pub fn release_freed() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim only returns free pages to the kernel; it takes glibc's own locks.
+        unsafe { libc::malloc_trim(0) };
+    }
+}

@@ -30,6 +30,12 @@ pub struct Worker {
     lapsed: watch::Sender<bool>,
 }
 
+/// Returns what stopped tasks freed to the system, in the background (see
+/// `allocator::release_freed`).
+fn release_freed_memory() {
+    drop(tokio::task::spawn_blocking(crate::allocator::release_freed));
+}
+
 impl Worker {
     /// A worker with no tasks yet.
     pub fn new(config: Arc<WorkerConfig>, status: StatusStore, offsets: Arc<OffsetStore>) -> Self {
@@ -112,6 +118,7 @@ impl Worker {
         if let Some(t) = running {
             self.await_stop(connector, task, t, StopRequest::Graceful)
                 .await;
+            release_freed_memory();
         }
     }
 
@@ -160,7 +167,9 @@ impl Worker {
         let waits = taken
             .into_iter()
             .map(|((c, id), t)| async move { self.await_stop(&c, id, t, how).await });
-        futures::future::join_all(waits).await;
+        if !futures::future::join_all(waits).await.is_empty() {
+            release_freed_memory();
+        }
     }
 
     /// True while the task's loop runs.
