@@ -136,6 +136,10 @@ async fn cluster_children_scale_roll_break_and_delete() {
     assert!(properties.contains("bootstrap.servers=kafka:9092\n"));
     assert!(properties.contains("offset.flush.interval.ms=10000\n"));
     assert!(
+        properties.contains("metrics.listener=http://0.0.0.0:9404\n"),
+        "{properties}"
+    );
+    assert!(
         !properties.contains("one"),
         "the secret value must not reach the ConfigMap"
     );

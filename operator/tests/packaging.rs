@@ -334,6 +334,41 @@ async fn chart_lints_renders_and_refuses_bad_values_by_field() {
             out.stderr
         );
     }
+
+    // The workers' metrics port is open to any pod by default, to metricsFrom when given; the
+    // REST port stays closed to both.
+    let ingress = |extra: &'static str| {
+        let tools = &tools;
+        async move {
+            let mut args = vec!["template", "skiff", "charts/skiff", "-n", "skiff"];
+            args.extend_from_slice(&kube_version);
+            args.extend_from_slice(&["--set", "networkPolicy.enabled=true"]);
+            if !extra.is_empty() {
+                args.extend_from_slice(&["--set-json", extra]);
+            }
+            let rendered = tools.helm_ok(&args).await;
+            let policy = rendered
+                .split("\n---")
+                .find(|d| d.contains("kind: NetworkPolicy"))
+                .expect("a NetworkPolicy");
+            let v: serde_json::Value = serde_yaml_ng::from_str(policy).unwrap();
+            v["spec"]["ingress"].as_array().unwrap().clone()
+        }
+    };
+    let open = ingress("").await;
+    assert_eq!(open[0]["ports"][0]["port"], 8083);
+    assert_eq!(open[1]["ports"][0]["port"], 9404);
+    assert!(open[1].get("from").is_none(), "{open:?}");
+    let monitoring = r#"networkPolicy.metricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]"#;
+    let limited = ingress(monitoring).await;
+    assert_eq!(
+        limited[1]["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "monitoring"
+    );
+    assert!(
+        !limited[0].to_string().contains("monitoring"),
+        "metricsFrom reached the REST port: {limited:?}"
+    );
 }
 
 #[tokio::test]

@@ -148,15 +148,36 @@ pub(crate) async fn serve(
         anyhow::Ok((credentials, tls, forward_client))
     })
     .await??;
-    let app = rest::router(AppState {
+    let state = AppState {
         herder,
         info,
         logs: Arc::new(logs),
         credentials,
         forward_client,
-    });
+    };
+    let metrics = match config.rest.metrics_listener {
+        Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on {addr} (metrics.listener): is something else there?")
+        })?),
+        None => None,
+    };
+    let app = rest::router(state.clone());
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut servers = Vec::new();
+    if let Some(tcp) = metrics {
+        let mut rx = shutdown_rx.clone();
+        let local = tcp.local_addr()?;
+        info!(addr = %local, "metrics listener");
+        let app = rest::metrics_router(state);
+        servers.push(tokio::spawn(async move {
+            let graceful = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(tcp, app).with_graceful_shutdown(graceful).await {
+                error!("metrics server on {local} failed: {e}");
+            }
+        }));
+    }
     for (listener, tcp) in bound {
         let mut rx = shutdown_rx.clone();
         let graceful = async move {

@@ -271,3 +271,65 @@ async fn the_operators_secret_file_references_serve_https_and_basic_auth() {
     assert_eq!(r.status(), 401);
     worker.stop().await;
 }
+
+/// `metrics.listener` serves `/metrics` to Prometheus without the credentials the REST API
+/// wants, and nothing else.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_metrics_listener_serves_only_metrics_without_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.properties");
+    std::fs::write(&users, "admin: adm1n-pass\n").unwrap();
+    let (rest_port, metrics_port) = (free_port(), free_port());
+    let worker = start(&[
+        ("listeners", format!("http://127.0.0.1:{rest_port}")),
+        (
+            "rest.basic.auth.credentials.file",
+            users.display().to_string(),
+        ),
+        (
+            "metrics.listener",
+            format!("http://127.0.0.1:{metrics_port}"),
+        ),
+    ])
+    .await;
+    let client = reqwest::Client::new();
+    let rest = format!("http://127.0.0.1:{rest_port}");
+    let metrics = format!("http://127.0.0.1:{metrics_port}");
+    let r = client.get(format!("{rest}/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 401, "the REST listener still wants credentials");
+    let through_rest = client
+        .get(format!("{rest}/metrics"))
+        .basic_auth("admin", Some("adm1n-pass"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = client
+        .get(format!("{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let body = r.text().await.unwrap();
+    assert!(body.contains("# TYPE skiff_task_state gauge"), "{body}");
+    assert_eq!(body, through_rest, "the same metrics on both listeners");
+    for path in ["/connectors", "/", "/connector-plugins"] {
+        let r = client.get(format!("{metrics}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path} on the metrics listener");
+    }
+    let r = client
+        .post(format!("{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    worker.stop().await;
+}

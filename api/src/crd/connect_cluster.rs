@@ -282,11 +282,12 @@ pub enum LogFormat {
     Json,
 }
 
-/// Prometheus scraping of the workers' `/metrics` on the REST port.
+/// Prometheus scraping of the workers' `/metrics` on their metrics port (9404, plain http, no
+/// credentials; the REST port serves it too).
 #[derive(KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Metrics {
-    /// Adds the `prometheus.io/*` scrape annotations to the pods.
+    /// Adds the `prometheus.io/*` scrape annotations, for port 9404, to the pods.
     #[serde(default)]
     pub enabled: bool,
 }

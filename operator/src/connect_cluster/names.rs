@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 
 /// Port of the workers' REST API.
 pub const REST_PORT: i32 = 8083;
+/// Port of the workers' `metrics.listener`: `/metrics` over plain http without credentials, so
+/// Prometheus needs neither the REST API's user nor a way through its NetworkPolicy.
+pub const METRICS_PORT: i32 = 9404;
 /// Pod template annotation whose change rolls the workers.
 pub const CONFIG_HASH_ANNOTATION: &str = "skiff.dev/config-hash";
 /// Key of the worker properties in the ConfigMap.

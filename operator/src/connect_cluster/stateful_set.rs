@@ -2,8 +2,8 @@
 //! address), hardened containers, `/health` probes, and the config hash that rolls the pods.
 
 use super::names::{
-    CONFIG_DIR, CONFIG_HASH_ANNOTATION, PROPERTIES_KEY, REST_PORT, child_meta, config_map,
-    default_image, headless_service, labels, namespace, selector_labels, serves_https,
+    CONFIG_DIR, CONFIG_HASH_ANNOTATION, METRICS_PORT, PROPERTIES_KEY, REST_PORT, child_meta,
+    config_map, default_image, headless_service, labels, namespace, selector_labels, serves_https,
 };
 use super::secrets::{s3_env, secret_volumes};
 use super::worker_properties::ADVERTISED_HOST_ENV;
@@ -46,20 +46,11 @@ fn pod_template(cc: &ConnectCluster, config_hash: &str) -> PodTemplateSpec {
     let mut pod_labels = template.labels;
     pod_labels.extend(labels(cc));
     let mut annotations = template.annotations;
-    // Annotation-based scraping cannot send credentials: with basic auth on, scrape with a
-    // ServiceMonitor or scrape config that has them (docs/kubernetes.md).
-    let basic_auth = cc
-        .spec
-        .rest
-        .as_ref()
-        .is_some_and(|r| r.basic_auth.is_some());
-    if cc.spec.metrics.as_ref().is_some_and(|m| m.enabled) && !basic_auth {
+    // The metrics listener is plain http without credentials, whatever `spec.rest` says.
+    if cc.spec.metrics.as_ref().is_some_and(|m| m.enabled) {
         annotations.insert("prometheus.io/scrape".into(), "true".into());
-        annotations.insert("prometheus.io/port".into(), REST_PORT.to_string());
+        annotations.insert("prometheus.io/port".into(), METRICS_PORT.to_string());
         annotations.insert("prometheus.io/path".into(), "/metrics".into());
-        if serves_https(cc) {
-            annotations.insert("prometheus.io/scheme".into(), "https".into());
-        }
     }
     annotations.insert(CONFIG_HASH_ANNOTATION.into(), config_hash.into());
 
@@ -132,12 +123,20 @@ fn worker_container(cc: &ConnectCluster, mounts: Vec<VolumeMount>) -> Container 
             "distributed".into(),
             format!("{CONFIG_DIR}/{PROPERTIES_KEY}"),
         ]),
-        ports: Some(vec![ContainerPort {
-            name: Some("rest".into()),
-            container_port: REST_PORT,
-            protocol: Some("TCP".into()),
-            ..Default::default()
-        }]),
+        ports: Some(vec![
+            ContainerPort {
+                name: Some("rest".into()),
+                container_port: REST_PORT,
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            },
+            ContainerPort {
+                name: Some("metrics".into()),
+                container_port: METRICS_PORT,
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            },
+        ]),
         env: Some(worker_env(cc)),
         resources: cc.spec.resources.clone(),
         volume_mounts: Some(mounts),
@@ -393,15 +392,29 @@ mod tests {
             env.iter()
                 .any(|e| e.name == "SKIFF_LOG_FORMAT" && e.value.as_deref() == Some("json"))
         );
-        // Scrape annotations cannot carry credentials: none when basic auth is on.
+        // Scraped on the metrics listener, plain http without credentials, even when the REST
+        // API wants https and a user.
+        assert_eq!(annotations["prometheus.io/port"], "9404");
+        assert!(!annotations.contains_key("prometheus.io/scheme"));
+        let ports = c.ports.as_ref().unwrap();
+        assert!(
+            ports
+                .iter()
+                .any(|p| p.name.as_deref() == Some("metrics") && p.container_port == 9404)
+        );
         let mut guarded = cc.clone();
         guarded.spec.rest = serde_json::from_value(serde_json::json!({
             "tls": {"secretName": "cert"}, "basicAuth": {"secretName": "user"}
         }))
         .unwrap();
         let annotations = pod_annotations(&build_stateful_set(&guarded, "h"));
-        assert!(
-            !annotations.contains_key("prometheus.io/scrape"),
+        assert_eq!(
+            (
+                annotations["prometheus.io/scrape"].as_str(),
+                annotations["prometheus.io/port"].as_str(),
+                annotations.get("prometheus.io/scheme"),
+            ),
+            ("true", "9404", None),
             "{annotations:?}"
         );
     }

@@ -1,7 +1,7 @@
 //! The worker properties file of a cluster: what the operator must set (group, topics, REST
 //! listener, security from Secrets) merged with the user's `spec.config`.
 
-use super::names::{REST_PORT, group_id, serves_https};
+use super::names::{METRICS_PORT, REST_PORT, group_id, serves_https};
 use super::secrets::{CA_DIR, CLIENT_CERT_DIR, REST_AUTH_DIR, REST_TLS_DIR, SASL_DIR};
 use skiff_api::crd::{ConnectCluster, SaslMechanism, property_string};
 use std::collections::BTreeMap;
@@ -24,6 +24,7 @@ pub const RESERVED: &[&str] = &[
     "rest.basic.auth.credentials.file",
     "rest.basic.auth.username",
     "rest.basic.auth.password",
+    "metrics.listener",
 ];
 
 /// Prefixes of properties the operator owns: the https listener's TLS comes from `spec.rest`.
@@ -104,6 +105,7 @@ pub fn worker_properties(cc: &ConnectCluster, rest_trust_key: &str) -> BTreeMap<
         format!("${{env:{ADVERTISED_HOST_ENV}}}"),
     );
     set("rest.advertised.port", REST_PORT.to_string());
+    set("metrics.listener", format!("http://0.0.0.0:{METRICS_PORT}"));
     set("config.providers", "file,dir,env".into());
     set(
         "config.providers.file.class",
@@ -251,6 +253,7 @@ mod tests {
             "${env:SKIFF_ADVERTISED_HOST}"
         );
         assert_eq!(p["listeners"], "http://0.0.0.0:8083");
+        assert_eq!(p["metrics.listener"], "http://0.0.0.0:9404");
         assert!(!p.contains_key("security.protocol"));
     }
 
@@ -266,11 +269,13 @@ mod tests {
         cc.spec.config = serde_json::from_value(json!({
             "offset.flush.interval.ms": 10000,
             "group.id": "evil",
+            "metrics.listener": "http://0.0.0.0:1",
             "key.converter": "org.apache.kafka.connect.json.JsonConverter"
         }))
         .unwrap();
         let p = worker_properties(&cc, "tls.crt");
         assert_eq!(p["group.id"], "g");
+        assert_eq!(p["metrics.listener"], "http://0.0.0.0:9404");
         assert_eq!(p["config.storage.topic"], "cfg");
         assert_eq!(p["offset.storage.topic"], "g-offsets");
         assert_eq!(p["config.storage.replication.factor"], "3");

@@ -105,6 +105,10 @@ pub struct RestSettings {
     pub user: Option<BasicUser>,
     /// The scheme other workers and statuses use to reach this one.
     pub advertised_https: bool,
+    /// `metrics.listener`: a plain-http address that serves only `GET /metrics`, without
+    /// authentication, so Prometheus can scrape workers whose REST API wants credentials or is
+    /// closed off by a NetworkPolicy.
+    pub metrics_listener: Option<SocketAddr>,
 }
 
 impl RestSettings {
@@ -148,6 +152,7 @@ impl RestSettings {
             credentials_file: credentials_file(raw, kafka_opts)?,
             user: basic_user(raw)?,
             advertised_https,
+            metrics_listener: metrics_listener(raw)?,
         })
     }
 }
@@ -167,27 +172,7 @@ fn listeners(raw: &Properties) -> Result<Vec<RestListener>, ConfigError> {
     };
     let mut out = Vec::new();
     for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let (https, rest) = if let Some(r) = entry.strip_prefix("http://") {
-            (false, r)
-        } else if let Some(r) = entry.strip_prefix("https://") {
-            (true, r)
-        } else {
-            return Err(ConfigError::invalid(
-                "listeners",
-                format!("'{entry}' is not supported: use http://host:port or https://host:port"),
-            ));
-        };
-        let rest = rest.trim_end_matches('/');
-        let (h, p) = rest.rsplit_once(':').ok_or_else(|| {
-            ConfigError::invalid(
-                "listeners",
-                format!("'{entry}' has no port: use http://host:port"),
-            )
-        })?;
-        out.push(RestListener {
-            https,
-            addr: SocketAddr::new(ip("listeners", h)?, parse_port("listeners", p)?),
-        });
+        out.push(listener("listeners", entry)?);
     }
     if out.is_empty() {
         return Err(ConfigError::invalid(
@@ -196,6 +181,47 @@ fn listeners(raw: &Properties) -> Result<Vec<RestListener>, ConfigError> {
         ));
     }
     Ok(out)
+}
+
+/// One `http://host:port` or `https://host:port` entry of `key`.
+fn listener(key: &str, entry: &str) -> Result<RestListener, ConfigError> {
+    let (https, rest) = if let Some(r) = entry.strip_prefix("http://") {
+        (false, r)
+    } else if let Some(r) = entry.strip_prefix("https://") {
+        (true, r)
+    } else {
+        return Err(ConfigError::invalid(
+            key,
+            format!("'{entry}' is not supported: use http://host:port or https://host:port"),
+        ));
+    };
+    let rest = rest.trim_end_matches('/');
+    let (h, p) = rest.rsplit_once(':').ok_or_else(|| {
+        ConfigError::invalid(key, format!("'{entry}' has no port: use http://host:port"))
+    })?;
+    Ok(RestListener {
+        https,
+        addr: SocketAddr::new(ip(key, h)?, parse_port(key, p)?),
+    })
+}
+
+/// `metrics.listener`, when set: one plain-http address.
+fn metrics_listener(raw: &Properties) -> Result<Option<SocketAddr>, ConfigError> {
+    let entry = match raw.get("metrics.listener").map(|s| s.trim()) {
+        None | Some("") => return Ok(None),
+        Some(e) => e,
+    };
+    let l = listener("metrics.listener", entry)?;
+    if l.https {
+        return Err(ConfigError::invalid(
+            "metrics.listener",
+            format!(
+                "'{entry}' is https: this listener serves plain http only (the metrics carry no \
+                 secrets); use http://host:port"
+            ),
+        ));
+    }
+    Ok(Some(l.addr))
 }
 
 fn parse_port(key: &str, v: &str) -> Result<u16, ConfigError> {
@@ -517,6 +543,30 @@ mod tests {
         let s = settings(&[("rest.port", "9000")]).unwrap();
         assert_eq!(s.listeners[0].addr.to_string(), "0.0.0.0:9000");
         assert!(s.tls.is_none() && s.credentials_file.is_none());
+    }
+
+    #[test]
+    fn the_metrics_listener_is_one_plain_http_address() {
+        let s = settings(&[("metrics.listener", "http://0.0.0.0:9404")]).unwrap();
+        assert_eq!(s.metrics_listener.unwrap().to_string(), "0.0.0.0:9404");
+        assert_eq!(
+            settings(&[("metrics.listener", " ")])
+                .unwrap()
+                .metrics_listener,
+            None
+        );
+        assert_eq!(settings(&[]).unwrap().metrics_listener, None);
+        for (bad, says) in [
+            ("https://:9404", "plain http only"),
+            ("9404", "use http://host:port"),
+            ("http://:port", "not a valid port"),
+        ] {
+            let e = settings(&[("metrics.listener", bad)]).unwrap_err();
+            assert!(
+                e.contains("metrics.listener") && e.contains(says),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -51,6 +51,12 @@ pub const WORKER_KEYS: &[WorkerKey] = &[
         "Where the REST API listens: `http://host:port` and/or `https://host:port` entries, each served. An https listener takes its key from `listeners.https.ssl.keystore.*` (PKCS12 or PEM), or from the worker's `ssl.*` keys when no key has that prefix; `ssl.client.auth` (none, requested, required) with `ssl.truststore.*` asks for client certificates.",
     ),
     key(
+        "metrics.listener",
+        "",
+        "both",
+        "A second, plain-http address (`http://host:port`) that serves only `GET /metrics`, without authentication, so Prometheus can scrape a worker whose REST API requires basic auth or is closed off by a NetworkPolicy. Off when empty; `/metrics` stays on the REST listeners too.",
+    ),
+    key(
         "rest.port",
         "8083",
         "both",

@@ -66,4 +66,13 @@ pub fn router(state: AppState) -> Router {
     }
 }
 
+/// The router of `metrics.listener`: `GET /metrics` and nothing else, without authentication.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .merge(metrics::routes())
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .with_state(state)
+}
+
 pub use root::ClusterInfo;
