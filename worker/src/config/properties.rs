@@ -10,12 +10,10 @@ use std::path::Path;
 /// A flat string map of settings, sorted so output is stable.
 pub type Properties = BTreeMap<String, String>;
 
-/// Parses `.properties` text with Java's rules: its bytes read as ISO-8859-1 (as Java's
-/// `Properties.load` of a stream, which Kafka's scripts use), and `\u` escapes decoded,
+/// Parses `.properties` text, already decoded, with Java's rules: `\u` escapes decoded,
 /// surrogate pairs included.
 pub fn parse_properties(text: &str, origin: &str) -> Result<Properties, ConfigError> {
-    let latin1: String = text.bytes().map(char::from).collect();
-    let text = join_surrogate_escapes(&latin1);
+    let text = join_surrogate_escapes(text);
     let mut map = Properties::new();
     java_properties::PropertiesIter::new_with_encoding(text.as_bytes(), encoding_rs::UTF_8)
         .read_into(|k, v| {
@@ -26,6 +24,19 @@ pub fn parse_properties(text: &str, origin: &str) -> Result<Properties, ConfigEr
             message: e.to_string(),
         })?;
     Ok(map)
+}
+
+/// A `.properties` file's bytes as Java's `Properties.load` of a stream reads them (Kafka's
+/// scripts load worker and connector files so): ISO-8859-1, one character per byte.
+fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().copied().map(char::from).collect()
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// Java's `Properties.store` writes a character beyond the Basic Multilingual Plane (an emoji
@@ -77,27 +88,26 @@ fn surrogate_pair(s: &str) -> Option<char> {
     char::decode_utf16([high, low]).next()?.ok()
 }
 
-/// Reads a `.properties` file.
+/// Reads a `.properties` file (ISO-8859-1, as Java reads it).
 pub fn read_properties(path: &Path) -> Result<Properties, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
-    parse_properties(&text, &path.display().to_string())
+    let bytes = read_bytes(path)?;
+    parse_properties(&latin1(&bytes), &path.display().to_string())
 }
 
-/// Reads a connector file: JSON (`{"name":..,"config":{..}}` or a flat object) when it starts
-/// with `{`, `.properties` otherwise. Values in JSON may be strings, numbers or booleans.
+/// Reads a connector file: JSON (`{"name":..,"config":{..}}` or a flat object, UTF-8) when it
+/// starts with `{`, `.properties` (ISO-8859-1) otherwise. Values in JSON may be strings,
+/// numbers or booleans.
 pub fn read_connector_file(path: &Path) -> Result<Properties, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let bytes = read_bytes(path)?;
     let origin = path.display().to_string();
-    if text.trim_start().starts_with('{') {
+    if bytes.trim_ascii_start().starts_with(b"{") {
+        let text = String::from_utf8(bytes).map_err(|e| ConfigError::Parse {
+            path: origin.clone(),
+            message: format!("a JSON connector file must be UTF-8: {e}"),
+        })?;
         parse_connector_json(&text, &origin)
     } else {
-        parse_properties(&text, &origin)
+        parse_properties(&latin1(&bytes), &origin)
     }
 }
 
@@ -233,6 +243,30 @@ mod tests {
         // What the operator renders for such a value.
         let read = parse_properties("client.id=\\u00E9\\uD83D\\uDE00\\u007F\n", "w").unwrap();
         assert_eq!(read["client.id"], "\u{e9}\u{1F600}\u{7f}");
+    }
+
+    #[test]
+    fn files_are_read_as_java_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        };
+        // `.properties`: ISO-8859-1, so a Latin-1 byte is its character and UTF-8 bytes are
+        // two characters, as in Java (write `\u00e9` to be safe in both).
+        let latin = read_properties(&file("a.properties", b"k=caf\xe9\n")).unwrap();
+        assert_eq!(latin["k"], "caf\u{e9}");
+        let utf8 = read_properties(&file("b.properties", "k=caf\u{e9}\n".as_bytes())).unwrap();
+        assert_eq!(utf8["k"], "caf\u{c3}\u{a9}");
+        let props = read_connector_file(&file("c.properties", b"name=n\nk=caf\xe9\n")).unwrap();
+        assert_eq!(props["k"], "caf\u{e9}");
+        // JSON connector files are UTF-8, as Jackson reads them.
+        let json = "  {\"name\": \"n\", \"config\": {\"k\": \"caf\u{e9}\"}}";
+        let props = read_connector_file(&file("d.json", json.as_bytes())).unwrap();
+        assert_eq!(props["k"], "caf\u{e9}");
+        let e = read_connector_file(&file("e.json", b"{\"k\": \"\xe9\"}")).unwrap_err();
+        assert!(e.to_string().contains("UTF-8"), "{e}");
     }
 
     #[test]
