@@ -87,11 +87,16 @@ pub async fn start(
     Ok(Running::new(addr, herder, shutdown, server))
 }
 
-/// Binds every REST listener (`listeners` / `rest.port`), naming the address when it is taken.
-pub(crate) async fn bind_rest(
-    config: &WorkerConfig,
-) -> anyhow::Result<Vec<(RestListener, TcpListener)>> {
-    let mut bound = Vec::new();
+/// The bound REST listeners and the metrics listener, before they serve.
+pub(crate) struct BoundRest {
+    listeners: Vec<(RestListener, TcpListener)>,
+    metrics: Option<TcpListener>,
+}
+
+/// Binds every REST listener (`listeners` / `rest.port`) and `metrics.listener`, at start, so
+/// an address already taken stops the worker at once, naming the key.
+pub(crate) async fn bind_rest(config: &WorkerConfig) -> anyhow::Result<BoundRest> {
+    let mut listeners = Vec::new();
     for l in &config.rest.listeners {
         let tcp = TcpListener::bind(l.addr).await.with_context(|| {
             format!(
@@ -99,21 +104,28 @@ pub(crate) async fn bind_rest(
                 l.addr
             )
         })?;
-        bound.push((*l, tcp));
+        listeners.push((*l, tcp));
     }
-    Ok(bound)
+    let metrics = match config.rest.metrics_listener {
+        Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on {addr} (metrics.listener): is something else there?")
+        })?),
+        None => None,
+    };
+    Ok(BoundRest { listeners, metrics })
 }
 
 /// The address of the listener other workers reach this one by (the first of the advertised
 /// scheme), as bound (so a `:0` port is the one the system picked).
 pub(crate) fn advertised_addr(
     config: &WorkerConfig,
-    bound: &[(RestListener, TcpListener)],
+    bound: &BoundRest,
 ) -> anyhow::Result<std::net::SocketAddr> {
     let (_, tcp) = bound
+        .listeners
         .iter()
         .find(|(l, _)| l.https == config.rest.advertised_https)
-        .or(bound.first())
+        .or(bound.listeners.first())
         .context("no REST listener")?;
     Ok(tcp.local_addr()?)
 }
@@ -123,7 +135,7 @@ pub(crate) fn advertised_addr(
 /// runtime.
 pub(crate) async fn serve(
     config: &WorkerConfig,
-    bound: Vec<(RestListener, TcpListener)>,
+    bound: BoundRest,
     herder: Arc<Herder>,
     info: Arc<ClusterInfo>,
     logs: LogControl,
@@ -155,16 +167,10 @@ pub(crate) async fn serve(
         credentials,
         forward_client,
     };
-    let metrics = match config.rest.metrics_listener {
-        Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
-            format!("cannot listen on {addr} (metrics.listener): is something else there?")
-        })?),
-        None => None,
-    };
     let app = rest::router(state.clone());
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut servers = Vec::new();
-    if let Some(tcp) = metrics {
+    if let Some(tcp) = bound.metrics {
         let mut rx = shutdown_rx.clone();
         let local = tcp.local_addr()?;
         info!(addr = %local, "metrics listener");
@@ -178,7 +184,7 @@ pub(crate) async fn serve(
             }
         }));
     }
-    for (listener, tcp) in bound {
+    for (listener, tcp) in bound.listeners {
         let mut rx = shutdown_rx.clone();
         let graceful = async move {
             let _ = rx.wait_for(|s| *s).await;

@@ -116,8 +116,6 @@ async fn skiff_reads_the_topics_apache_connect_wrote() {
     .await;
 }
 
-/// The properties of a distributed worker of `group` (fast sessions, small internal topics),
-/// plus `extra`.
 /// librdkafka's consumer of assigned partitions sometimes stops fetching after a broker
 /// restart (librdkafka issue 5153); here the first reader of an internal topic is paused, which
 /// looks the same from outside. The log must notice and read on with a new consumer.
@@ -164,6 +162,8 @@ async fn an_internal_topic_reader_that_stops_fetching_is_replaced() {
     assert_eq!(built.load(Ordering::SeqCst), 2, "one replacement");
 }
 
+/// The properties of a distributed worker of `group` (fast sessions, small internal topics),
+/// plus `extra`.
 fn group_props(group: &str, extra: &[(&str, &str)]) -> Properties {
     let mut p = props(&[
         ("listeners", "http://127.0.0.1:0"),

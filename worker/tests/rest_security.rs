@@ -333,3 +333,20 @@ async fn the_metrics_listener_serves_only_metrics_without_credentials() {
     assert_eq!(r.status(), 405);
     worker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_taken_metrics_port_stops_the_worker_at_start_naming_the_key() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let offsets = tempfile::NamedTempFile::new().unwrap().into_temp_path();
+    let mut p = worker_props(&offsets);
+    p.insert(
+        "metrics.listener".into(),
+        format!("http://127.0.0.1:{port}"),
+    );
+    let e = skiff_worker::standalone::start(p, Vec::new(), LogControl::new(None, "info"))
+        .await
+        .err()
+        .expect("the worker started on a taken metrics port");
+    assert!(format!("{e:#}").contains("metrics.listener"), "{e:#}");
+}

@@ -195,6 +195,16 @@ fn behind(ends: &[(i32, i64)], next: &Positions) -> bool {
         .any(|(p, end)| next.get(p).copied().unwrap_or(0) < *end)
 }
 
+/// Whether a reader is stuck: some partition is still short of where it ended at the last
+/// check and not one record further than it was then. Judged per partition, since a consumer
+/// may stop fetching only the partitions of one broker while the others move on.
+fn stuck(ends: &[(i32, i64)], before: &Positions, now: &Positions) -> bool {
+    ends.iter().any(|(p, end)| {
+        let at = now.get(p).copied().unwrap_or(0);
+        at < *end && before.get(p).copied().unwrap_or(0) == at
+    })
+}
+
 /// What the background reader needs besides its current consumer.
 struct Reader {
     topic: String,
@@ -217,47 +227,62 @@ async fn follow(mut r: Reader, first: StreamConsumer) {
         } else {
             (patience * 2).min(WATCH_MAX)
         };
-        warn!(
-            topic = %r.topic,
-            "the reader of this internal topic fell behind and made no progress; reading on with a new consumer"
-        );
-        let mut retiring = Some(consumer);
-        consumer = loop {
+        let replacement = loop {
             let next = r.positions.borrow().clone();
             let make = r.make.clone();
-            let old = retiring.take();
-            // Closing a consumer waits on its broker threads; building one may too.
-            let made = tokio::task::spawn_blocking(move || {
-                drop(old);
-                make(&next)
-            })
-            .await
-            .map_err(|e| DistributedError::Kafka(e.to_string()))
-            .and_then(|made| made);
+            let made = tokio::task::spawn_blocking(move || make(&next))
+                .await
+                .map_err(|e| DistributedError::Kafka(e.to_string()))
+                .and_then(|made| made);
             match made {
                 Ok(c) => break c,
                 Err(e) => warn!(topic = %r.topic, "cannot replace the reader's consumer: {e}"),
             }
             tokio::time::sleep(WATCH).await;
         };
+        let retired = std::mem::replace(&mut consumer, replacement);
+        // Closing a consumer waits until librdkafka has closed it, which a wedged one may
+        // never do: off the runtime, and nothing waits for it.
+        drop(tokio::task::spawn_blocking(move || drop(retired)));
     }
 }
 
-/// Applies records from `consumer` until it falls behind without progress for a whole
-/// `patience`; whether it applied anything at all.
+/// What the last answered check saw: where the topic ended, where the reader was, and when.
+struct Check {
+    ends: Vec<(i32, i64)>,
+    before: Positions,
+    at: tokio::time::Instant,
+}
+
+/// The end offsets of the reader's topic, asked in the background.
+type Asking = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Vec<(i32, i64)>, DistributedError>> + Send>,
+>;
+
+/// Applies records from `consumer` until it is stuck (see `stuck`) for about a `patience`, or
+/// its stream ends; whether it applied anything at all.
 async fn read_until_stuck(r: &mut Reader, consumer: &StreamConsumer, patience: Duration) -> bool {
     let started = r.positions.borrow().clone();
     let mut stream = consumer.stream();
     let mut check = tokio::time::interval(patience);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // The end offsets and the reader's positions at the last check.
-    let mut then: Option<(Vec<(i32, i64)>, Positions)> = None;
+    let mut then: Option<Check> = None;
+    // The check in flight; the stream is read meanwhile.
+    let mut asking: Option<Asking> = None;
     loop {
         tokio::select! {
             m = stream.next() => match m {
                 Some(Ok(m)) => {
-                    (r.apply)(m.key(), m.payload(), m.offset());
                     let (p, o) = (m.partition(), m.offset());
+                    let expected = r.positions.borrow().get(&p).copied().unwrap_or(0);
+                    if o < expected {
+                        warn!(
+                            topic = %r.topic,
+                            partition = p,
+                            "reading again from offset {o}: offset {expected} is no longer in the topic"
+                        );
+                    }
+                    (r.apply)(m.key(), m.payload(), o);
                     r.positions.send_modify(|pos| {
                         pos.insert(p, o + 1);
                     });
@@ -266,22 +291,42 @@ async fn read_until_stuck(r: &mut Reader, consumer: &StreamConsumer, patience: D
                     warn!(topic = %r.topic, "reading internal topic: {e}");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
-                None => break,
-            },
-            _ = check.tick() => {
-                let now = r.positions.borrow().clone();
-                if then
-                    .as_ref()
-                    .is_some_and(|(ends, before)| *before == now && behind(ends, &now))
-                {
+                None => {
+                    warn!(topic = %r.topic, "the reader's consumer stopped; reading on with a new one");
                     break;
                 }
-                let parts = now.keys().copied().collect();
+            },
+            ends = async {
+                match asking.as_mut() {
+                    Some(answer) => answer.await,
+                    None => std::future::pending().await,
+                }
+            }, if asking.is_some() => {
+                asking = None;
                 // While the brokers cannot say where the topic ends, nothing is judged.
-                then = end_offsets(&r.lookup, &r.topic, parts)
-                    .await
-                    .ok()
-                    .map(|ends| (ends, now));
+                then = ends.ok().map(|ends| Check {
+                    ends,
+                    before: r.positions.borrow().clone(),
+                    at: tokio::time::Instant::now(),
+                });
+            }
+            _ = check.tick() => {
+                let now = r.positions.borrow().clone();
+                // A check answered late leaves too short a time to judge by; the next one will.
+                if then.as_ref().is_some_and(|c| {
+                    c.at.elapsed() >= patience / 2 && stuck(&c.ends, &c.before, &now)
+                }) {
+                    warn!(
+                        topic = %r.topic,
+                        "the reader of this internal topic fell behind and made no progress; reading on with a new consumer"
+                    );
+                    break;
+                }
+                if asking.is_none() {
+                    let (lookup, topic) = (r.lookup.clone(), r.topic.clone());
+                    let parts: Vec<i32> = now.keys().copied().collect();
+                    asking = Some(Box::pin(async move { end_offsets(&lookup, &topic, parts).await }));
+                }
             }
         }
     }
@@ -452,5 +497,21 @@ mod tests {
         // A partition the reader has no position for starts at 0.
         assert!(behind(&ends, &BTreeMap::from([(0, 5)])));
         assert!(!behind(&[], &BTreeMap::new()));
+    }
+
+    #[test]
+    fn a_reader_is_stuck_when_a_partition_behind_its_end_has_not_moved() {
+        let ends = [(0, 5), (1, 9)];
+        let at = |p0: i64, p1: i64| BTreeMap::from([(0, p0), (1, p1)]);
+        // Partition 0 moves on, partition 1 stays short of its end: stuck, though the
+        // positions as a whole changed.
+        assert!(stuck(&ends, &at(2, 4), &at(5, 4)));
+        // Both move, or the one that stayed had reached its end: not stuck.
+        assert!(!stuck(&ends, &at(2, 4), &at(3, 5)));
+        assert!(stuck(&ends, &at(2, 9), &at(2, 9)));
+        // Idle at the end: not stuck.
+        assert!(!stuck(&ends, &at(5, 9), &at(5, 9)));
+        // Nothing at all read since the check, records due: stuck.
+        assert!(stuck(&ends, &at(0, 0), &at(0, 0)));
     }
 }
