@@ -125,16 +125,11 @@ fn apply_consumer_defaults(cfg: &mut rdkafka::ClientConfig) {
     if cfg.get("queued.min.messages").is_none() {
         cfg.set("queued.min.messages", "20000");
     }
-    // A dead worker's partitions wait for its consumer's session to end before the group gives
-    // them to the task that took over: librdkafka's 45 s default made a backup stall three
-    // times as long as Connect's own 10 s group session. librdkafka heartbeats from its own
-    // thread, so a busy task never misses one.
-    if cfg.get("session.timeout.ms").is_none() {
-        cfg.set("session.timeout.ms", "10000");
-        if cfg.get("heartbeat.interval.ms").is_none() {
-            cfg.set("heartbeat.interval.ms", "3000");
-        }
-    }
+    // The group session stays librdkafka's 45 s, the Java consumer's too: a 10 s default made
+    // every broker restart time the sessions out, and librdkafka's rejoin after that sometimes
+    // never completed (a backup stalled for good in CI). A dead worker's partitions therefore
+    // wait up to 45 s for the task that took over, as in Apache Connect;
+    // `consumer.session.timeout.ms` shortens that where brokers never restart for long.
 }
 
 /// Runs a sink task until it is asked to stop or fails. On a graceful stop, flushes and commits
@@ -452,20 +447,18 @@ mod tests {
     fn consumer_defaults_apply_only_where_nothing_is_configured() {
         let mut cfg = rdkafka::ClientConfig::new();
         apply_consumer_defaults(&mut cfg);
-        assert_eq!(cfg.get("session.timeout.ms"), Some("10000"));
-        assert_eq!(cfg.get("heartbeat.interval.ms"), Some("3000"));
+        assert_eq!(
+            cfg.get("session.timeout.ms"),
+            None,
+            "librdkafka's own 45 s, as the Java consumer's"
+        );
         assert_eq!(cfg.get("fetch.queue.backoff.ms"), Some("10"));
         assert_eq!(cfg.get("auto.offset.reset"), Some("earliest"));
         let mut cfg = rdkafka::ClientConfig::new();
-        cfg.set("session.timeout.ms", "45000")
+        cfg.set("session.timeout.ms", "10000")
             .set("auto.offset.reset", "latest");
         apply_consumer_defaults(&mut cfg);
-        assert_eq!(cfg.get("session.timeout.ms"), Some("45000"));
-        assert_eq!(
-            cfg.get("heartbeat.interval.ms"),
-            None,
-            "librdkafka's own, fitting 45 s"
-        );
+        assert_eq!(cfg.get("session.timeout.ms"), Some("10000"));
         assert_eq!(cfg.get("auto.offset.reset"), Some("latest"));
     }
 
