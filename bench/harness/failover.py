@@ -252,10 +252,7 @@ def main():
     for kind in ("skiff", "apache"):
         for restart in (False, True):
             rows.append(scenario(kind, env, restart))
-    path = os.path.join(util.REPO, "bench", "results", "failover.md")
-    with open(path, "w") as f:
-        f.write(markdown(rows, started))
-    util.say(f"wrote {path}")
+    util.write_results("failover.md", markdown(rows, started))
     print(markdown(rows, started))
 
 

@@ -7,7 +7,7 @@ import time
 
 from . import kafka, report, scenarios, util
 from .remote_s3 import LATENCY_MS, BANDWIDTH_KB_S, RemoteS3
-from .s3 import S3
+from .s3 import bench_session
 from .workers import FLUSH_BYTES, Peer, Skiff
 
 PARTITIONS = 4
@@ -23,12 +23,8 @@ MODES = {
 
 def run(mode, with_peer):
     cfg = MODES[mode]
-    env = util.testenv_env()
-    s3 = S3(env["S3_ENDPOINT"], env["S3_ACCESS_KEY"], env["S3_SECRET_KEY"], env["S3_REGION"])
+    env, s3, run_id, bucket = bench_session(mode)
     bootstrap = env["KAFKA_BOOTSTRAP"]
-    run_id = time.strftime("%H%M%S")
-    bucket = f"skiff-bench-{mode}-{run_id}"
-    s3.create_bucket(bucket)
     res = {"mode": mode, "flush_bytes": FLUSH_BYTES, "limits": [], "runs": [], "scaling": [],
            "started": time.strftime("%Y-%m-%d %H:%M:%S"), "peer": with_peer,
            "remote_latency_ms": LATENCY_MS, "remote_bandwidth_kb_s": BANDWIDTH_KB_S}

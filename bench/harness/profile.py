@@ -12,7 +12,7 @@ import sys
 import time
 
 from . import kafka, scenarios, util
-from .s3 import S3
+from .s3 import bench_session
 from .workers import Skiff
 
 SIZE = 1024
@@ -60,11 +60,7 @@ def grouped(rows):
 
 def main():
     records = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    env = util.testenv_env()
-    s3 = S3(env["S3_ENDPOINT"], env["S3_ACCESS_KEY"], env["S3_SECRET_KEY"], env["S3_REGION"])
-    run_id = time.strftime("%H%M%S")
-    bucket = f"skiff-profile-{run_id}"
-    s3.create_bucket(bucket)
+    env, s3, run_id, bucket = bench_session("profile")
     topic = f"profile-{run_id}"
     util.say(f"producing {records} records of {SIZE} B into {topic}")
     kafka.create_topic(env["KAFKA_BOOTSTRAP"], topic, PARTITIONS)
@@ -118,14 +114,8 @@ def write(records, results, rows):
         lines += [f"| {share:.2f}% | `{sym}` |" for share, sym in rows[:TOP]]
     else:
         lines += ["No profile: `perf` is not installed (Debian's linux-perf)."]
-    path = os.path.join(util.REPO, "bench", "results", "profile.md")
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    util.say(f"wrote {path}")
+    util.write_results("profile.md", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except util.BenchError as e:
-        sys.exit(f"[bench] error: {e}")
+    util.entry(main)

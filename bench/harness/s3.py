@@ -6,8 +6,11 @@ import datetime
 import hashlib
 import hmac
 import http.client
+import time
 import urllib.parse
 import xml.etree.ElementTree as ET
+
+from . import util
 
 TIMEOUT_S = 30
 UNSIGNED = "UNSIGNED-PAYLOAD"
@@ -33,6 +36,11 @@ class S3:
         self.host, self.port = u.hostname, u.port or 80
         self.netloc = u.netloc
         self.access_key, self.secret_key, self.region = access_key, secret_key, region
+
+    @classmethod
+    def from_env(cls, env):
+        """The test environment's S3 server (`util.testenv_env()`)."""
+        return cls(env["S3_ENDPOINT"], env["S3_ACCESS_KEY"], env["S3_SECRET_KEY"], env["S3_REGION"])
 
     def connection(self):
         return http.client.HTTPConnection(self.host, self.port, timeout=TIMEOUT_S)
@@ -107,3 +115,14 @@ class S3:
                 self.request("DELETE", f"/{bucket}/{key}", conn=conn)
         finally:
             conn.close()
+
+
+def bench_session(tag):
+    """The test environment, its S3 server, this run's id (the time) and a new bucket named for
+    `tag` and the id."""
+    env = util.testenv_env()
+    s3 = S3.from_env(env)
+    run_id = time.strftime("%H%M%S")
+    bucket = f"skiff-bench-{tag}-{run_id}"
+    s3.create_bucket(bucket)
+    return env, s3, run_id, bucket

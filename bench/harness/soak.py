@@ -9,7 +9,7 @@ import time
 
 from . import kafka, scenarios, util
 from .procstat import rss_bytes
-from .s3 import S3
+from .s3 import bench_session
 from .workers import Skiff
 
 SIZE = 1024
@@ -21,12 +21,8 @@ SETTLE_S = 3
 
 def main():
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 12
-    env = util.testenv_env()
-    s3 = S3(env["S3_ENDPOINT"], env["S3_ACCESS_KEY"], env["S3_SECRET_KEY"], env["S3_REGION"])
+    env, s3, run_id, bucket = bench_session("soak")
     bootstrap = env["KAFKA_BOOTSTRAP"]
-    run_id = time.strftime("%H%M%S")
-    bucket = f"skiff-bench-soak-{run_id}"
-    s3.create_bucket(bucket)
     topic = f"soak-{run_id}"
     util.say(f"producing {RECORDS} records of {SIZE} B into {topic} ({PARTITIONS} partitions)")
     kafka.create_topic(bootstrap, topic, PARTITIONS)
@@ -78,14 +74,8 @@ def write(rows, idle, started, secs):
         last = sum(r["after"] for r in rows[half:]) / (len(rows) - half)
         lines += ["", f"Mean RSS after a round: {mib(first)} MiB over the first {half} rounds, "
                   f"{mib(last)} MiB over the last {len(rows) - half}."]
-    path = os.path.join(util.REPO, "bench", "results", "soak.md")
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    util.say(f"results: {path}")
+    util.write_results("soak.md", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except util.BenchError as e:
-        sys.exit(f"[bench] error: {e}")
+    util.entry(main)

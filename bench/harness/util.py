@@ -28,6 +28,22 @@ def say(msg):
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def entry(main):
+    """Runs a benchmark's `main`, turning a BenchError into a one-line exit message."""
+    try:
+        main()
+    except BenchError as e:
+        sys.exit(f"[bench] error: {e}")
+
+
+def write_results(name, text):
+    """Writes bench/results/<name> and says where."""
+    path = os.path.join(REPO, "bench", "results", name)
+    with open(path, "w") as f:
+        f.write(text)
+    say(f"wrote {path}")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
