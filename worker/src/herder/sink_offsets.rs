@@ -123,10 +123,13 @@ pub async fn alter(
             .partition
             .get("kafka_partition")
             .and_then(Value::as_i64)
+            .and_then(|p| i32::try_from(p).ok())
+            .filter(|p| *p >= 0)
             .ok_or_else(|| {
-                HerderError::BadRequest(
-                    "Each partition must have a 'kafka_partition' (an integer)".into(),
-                )
+                HerderError::BadRequest(format!(
+                    "Each partition must have a 'kafka_partition' (an integer from 0 to {})",
+                    i32::MAX
+                ))
             })?;
         let offset = o
             .offset
@@ -134,13 +137,69 @@ pub async fn alter(
             .and_then(|m| m.get("kafka_offset"))
             .and_then(Value::as_i64)
             .ok_or_else(|| HerderError::BadRequest("Each offset must have a 'kafka_offset' (an integer); removing a single partition's offset is not supported, reset them all with DELETE".into()))?;
-        tpl.add_partition_offset(topic, partition as i32, Offset::Offset(offset))
+        if offset < 0 {
+            return Err(HerderError::BadRequest(format!(
+                "'kafka_offset' {offset} of {topic}-{partition} is negative: give the offset of the next record to back up"
+            )));
+        }
+        tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
             .map_err(|e| HerderError::BadRequest(e.to_string()))?;
     }
     let c = consumer(worker, name)?;
-    blocking(move || {
-        c.commit(&tpl, CommitMode::Sync)
-            .map_err(|e| HerderError::Internal(format!("Kafka error: {e}")))
-    })
-    .await
+    blocking(move || c.commit(&tpl, CommitMode::Sync).map_err(commit_error)).await
+}
+
+/// A refused commit: a partition the cluster does not have is the request's fault (400), any
+/// other error the cluster's (500).
+fn commit_error(e: rdkafka::error::KafkaError) -> HerderError {
+    match e.rdkafka_error_code() {
+        Some(rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition) => HerderError::BadRequest(
+            "a partition in 'offsets' does not exist in the Kafka cluster: check 'kafka_topic' and 'kafka_partition'".into(),
+        ),
+        _ => HerderError::Internal(format!("Kafka error: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::properties::props;
+    use rdkafka::error::KafkaError;
+    use rdkafka::types::RDKafkaErrorCode;
+
+    fn change(partition: Value, offset: Value) -> ConnectorOffset {
+        serde_json::from_value(json!({
+            "partition": {"kafka_topic": "t", "kafka_partition": partition},
+            "offset": {"kafka_offset": offset}
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn partitions_and_offsets_out_of_range_are_refused_before_kafka_is_asked() {
+        // No broker listens here: a request that reached Kafka would fail differently.
+        let worker =
+            WorkerConfig::from_properties(props(&[("bootstrap.servers", "127.0.0.1:1")])).unwrap();
+        for (partition, offset, says) in [
+            (json!(3662296178190374897i64), json!(1), "kafka_partition"),
+            (json!(-1), json!(1), "kafka_partition"),
+            (json!(0), json!(-5), "negative"),
+        ] {
+            let e = alter(&worker, "c", Some(vec![change(partition, offset)]))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&e, HerderError::BadRequest(m) if m.contains(says)),
+                "{e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_partition_is_the_requests_fault() {
+        let unknown = KafkaError::ConsumerCommit(RDKafkaErrorCode::UnknownTopicOrPartition);
+        assert!(matches!(commit_error(unknown), HerderError::BadRequest(_)));
+        let down = KafkaError::ConsumerCommit(RDKafkaErrorCode::AllBrokersDown);
+        assert!(matches!(commit_error(down), HerderError::Internal(_)));
+    }
 }
