@@ -29,6 +29,25 @@ pub struct Running {
     server: tokio::task::JoinHandle<()>,
 }
 
+/// Serves `app` over plain http on `tcp` until `shutdown` says stop; `what` names the server
+/// in the error it logs if serving fails.
+fn serve_plain(
+    tcp: TcpListener,
+    local: std::net::SocketAddr,
+    app: axum::Router,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    what: &'static str,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let graceful = async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(tcp, app).with_graceful_shutdown(graceful).await {
+            error!("{what} server on {local} failed: {e}");
+        }
+    })
+}
+
 impl Running {
     /// Stops tasks (flush and commit), closes the REST server.
     pub async fn stop(self) {
@@ -171,28 +190,20 @@ pub(crate) async fn serve(
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut servers = Vec::new();
     if let Some(tcp) = bound.metrics {
-        let mut rx = shutdown_rx.clone();
         let local = tcp.local_addr()?;
         info!(addr = %local, "metrics listener");
         let app = rest::metrics_router(state);
-        servers.push(tokio::spawn(async move {
-            let graceful = async move {
-                let _ = rx.wait_for(|s| *s).await;
-            };
-            if let Err(e) = axum::serve(tcp, app).with_graceful_shutdown(graceful).await {
-                error!("metrics server on {local} failed: {e}");
-            }
-        }));
+        servers.push(serve_plain(tcp, local, app, shutdown_rx.clone(), "metrics"));
     }
     for (listener, tcp) in bound.listeners {
-        let mut rx = shutdown_rx.clone();
-        let graceful = async move {
-            let _ = rx.wait_for(|s| *s).await;
-        };
         let local = tcp.local_addr()?;
         info!(addr = %local, scheme = listener.scheme(), "REST listener");
         servers.push(match &tls {
             Some(tls) if listener.https => {
+                let mut rx = shutdown_rx.clone();
+                let graceful = async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                };
                 let tls_listener = TlsListener::new(tcp, tls.clone())?;
                 let app = app.clone().layer(axum::Extension(ServedOverTls));
                 tokio::spawn(async move {
@@ -204,14 +215,7 @@ pub(crate) async fn serve(
                     }
                 })
             }
-            _ => {
-                let app = app.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = axum::serve(tcp, app).with_graceful_shutdown(graceful).await {
-                        error!("REST server on {local} failed: {e}");
-                    }
-                })
-            }
+            _ => serve_plain(tcp, local, app.clone(), shutdown_rx.clone(), "REST"),
         });
     }
     let server = tokio::spawn(async move {

@@ -230,11 +230,7 @@ async fn follow(mut r: Reader, first: StreamConsumer) {
         let replacement = loop {
             let next = r.positions.borrow().clone();
             let make = r.make.clone();
-            let made = tokio::task::spawn_blocking(move || make(&next))
-                .await
-                .map_err(|e| DistributedError::Kafka(e.to_string()))
-                .and_then(|made| made);
-            match made {
+            match blocking(move || make(&next)).await {
                 Ok(c) => break c,
                 Err(e) => warn!(topic = %r.topic, "cannot replace the reader's consumer: {e}"),
             }
