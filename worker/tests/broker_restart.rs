@@ -12,13 +12,17 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn broker_restarts_during_backup_and_restore_lose_and_duplicate_nothing() {
     // The worker's log goes to the test output: a failure here is a reconnect that went wrong,
-    // and the client's messages are what explain it.
-    let _logs = skiff_worker::logging::init("info", false);
+    // and the client's messages are what explain it, the group's trace (`cgrp`) above all.
+    let _logs = skiff_worker::logging::init("info,librdkafka=debug", false);
     let topic = skiff_testenv::unique_name("restart");
     let bucket = skiff_testenv::unique_name("restart");
     skiff_testenv::create_topic(&topic, 2).await.unwrap();
     skiff_testenv::create_bucket(&bucket).await.unwrap();
-    let worker = start_worker().await;
+    let worker = start_worker_with(
+        &skiff_testenv::kafka().bootstrap,
+        &[("consumer.debug", "cgrp")],
+    )
+    .await;
     let url = worker.url.clone();
     let all = sample_records(2, 1500);
     let parts = slices(&all, 6);

@@ -381,3 +381,102 @@ async fn s3_error_responses_are_retried_and_lose_and_duplicate_nothing() {
     );
     assert_same_records(&all, &consume_all(&restored, 2), true);
 }
+
+/// A sink task that keeps what it is given, in memory, and reports all of it durable.
+struct Keeps(std::sync::Arc<std::sync::Mutex<Vec<(i32, i64)>>>);
+
+#[async_trait::async_trait]
+impl skiff_worker::runtime::sink::SinkTask for Keeps {
+    async fn put(
+        &mut self,
+        records: Vec<skiff_worker::runtime::sink::SinkRecord>,
+    ) -> Result<(), skiff_worker::runtime::TaskError> {
+        let mut kept = self.0.lock().unwrap();
+        kept.extend(records.iter().map(|r| (r.partition, r.record.offset)));
+        Ok(())
+    }
+
+    async fn flush(
+        &mut self,
+        _all: bool,
+    ) -> Result<BTreeMap<(String, i32), i64>, skiff_worker::runtime::TaskError> {
+        Ok(BTreeMap::new())
+    }
+
+    fn revoked(&mut self, _partitions: &[(String, i32)]) {}
+}
+
+/// librdkafka sometimes never rejoins a consumer group after a broker restart. Here the first
+/// consumer of a sink task never can (its Kafka is a closed port, so it never finds its group
+/// coordinator): the task replaces it once it has been unsettled for its limit, and the
+/// replacement consumes everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_consumer_that_never_settles_in_its_group_is_replaced() {
+    use skiff_worker::runtime::sink::{Subscription, TuneConsumer, run_with};
+    use skiff_worker::runtime::{StopRequest, TaskContext};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::{Arc, Mutex};
+    let topic = skiff_testenv::unique_name("stuck-group");
+    skiff_testenv::create_topic(&topic, 2).await.unwrap();
+    produce(&topic, &sample_records(2, 50)).await;
+    let worker = skiff_worker::config::worker::WorkerConfig::from_properties(
+        [
+            (
+                "bootstrap.servers",
+                skiff_testenv::kafka().bootstrap.as_str(),
+            ),
+            // The shortest limit a consumer gets: 30 s.
+            ("consumer.session.timeout.ms", "6000"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+    )
+    .unwrap();
+    let (stop, stop_rx) = tokio::sync::watch::channel(StopRequest::None);
+    let (_lapsed, lapsed_rx) = tokio::sync::watch::channel(false);
+    let ctx = TaskContext {
+        connector: skiff_testenv::unique_name("stuck-group"),
+        task: 0,
+        worker: Arc::new(worker),
+        offsets: skiff_worker::runtime::offsets::OffsetStore::open(None).unwrap(),
+        status: Default::default(),
+        stop: stop_rx,
+        lapsed: lapsed_rx,
+    };
+    let built = Arc::new(AtomicU32::new(0));
+    let counter = built.clone();
+    let tune: TuneConsumer = Arc::new(move |cfg, n| {
+        counter.fetch_max(n + 1, Ordering::SeqCst);
+        if n == 0 {
+            cfg.set("bootstrap.servers", "127.0.0.1:1");
+        }
+    });
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let running = tokio::spawn(run_with(
+        ctx,
+        Keeps(kept.clone()),
+        Subscription::Topics(vec![topic.clone()]),
+        tune,
+    ));
+    eventually(
+        120,
+        "the replacement consumer to read all 100 records",
+        || {
+            let n = kept.lock().unwrap().len();
+            async move { (n >= 100).then_some(()) }
+        },
+    )
+    .await;
+    stop.send_replace(StopRequest::Graceful);
+    tokio::time::timeout(Duration::from_secs(60), running)
+        .await
+        .expect("the task stops")
+        .unwrap()
+        .unwrap();
+    assert_eq!(built.load(Ordering::SeqCst), 2, "one replacement");
+    let mut got = kept.lock().unwrap().clone();
+    got.sort();
+    let want: Vec<(i32, i64)> = (0..2).flat_map(|p| (0..50).map(move |o| (p, o))).collect();
+    assert_eq!(got, want, "every record once");
+}

@@ -28,12 +28,14 @@ impl ClientRole {
     }
 }
 
-/// librdkafka's own consumer prefetch settings (no Java equivalent), passed through so a sink's
-/// memory and fetch pacing can be tuned with `consumer.` keys like any other client setting.
+/// librdkafka's own settings (no Java equivalent), passed through so a sink's memory and fetch
+/// pacing can be tuned with `consumer.` keys like any other client setting, and so a client
+/// misbehaving in the field can be diagnosed with its `debug` contexts (`consumer.debug=cgrp`).
 const LIBRDKAFKA_TUNING: &[&str] = &[
     "queued.max.messages.kbytes",
     "queued.min.messages",
     "fetch.queue.backoff.ms",
+    "debug",
 ];
 
 /// Settings whose name and meaning are the same in the Java client and librdkafka.
@@ -340,14 +342,16 @@ mod tests {
     }
 
     #[test]
-    fn librdkafka_prefetch_settings_pass_through() {
+    fn librdkafka_prefetch_and_debug_settings_pass_through() {
         let p = props(&[
             ("consumer.queued.max.messages.kbytes", "4096"),
             ("consumer.fetch.queue.backoff.ms", "5"),
+            ("consumer.debug", "cgrp,fetch"),
         ]);
         let c = client_config(&p, ClientRole::Consumer).unwrap();
         assert_eq!(c.settings["queued.max.messages.kbytes"], "4096");
         assert_eq!(c.settings["fetch.queue.backoff.ms"], "5");
+        assert_eq!(c.settings["debug"], "cgrp,fetch");
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     }
 

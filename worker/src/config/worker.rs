@@ -292,7 +292,9 @@ pub fn reference_markdown() -> String {
          Besides the Java client's keys, sink consumers take librdkafka's prefetch settings \
          (`consumer.queued.max.messages.kbytes`, default 16384 for sinks; \
          `consumer.queued.min.messages`, default 20000 for sinks; `consumer.fetch.queue.backoff.ms`, \
-         default 10 for sinks). \
+         default 10 for sinks), and every client takes librdkafka's `debug` contexts \
+         (`consumer.debug=cgrp,fetch`, say; its lines are logged at debug level under \
+         `librdkafka`, so set that logger to DEBUG through `/admin/loggers`). \
          Other keys are logged as ignored.\n\n\
          | key | default | mode | what it does |\n|---|---|---|---|\n",
     );

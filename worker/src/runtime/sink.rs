@@ -9,6 +9,7 @@
 //! next owner reads them again from the committed offset), and records fetched after it come from
 //! the new assignment.
 
+use super::group_health::{GroupHealth, STATS_INTERVAL_MS, StallLimits};
 use super::{TaskContext, TaskError, TopicPartition};
 use crate::config::client::ClientRole;
 use async_trait::async_trait;
@@ -73,12 +74,18 @@ const MAX_BATCH: usize = 2000;
 const KAFKA_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Forwards revocations from librdkafka's thread to the task loop, after the task's barrier.
+/// Also hands librdkafka's statistics to the consumer's [`GroupHealth`].
 struct RebalanceForwarder {
     revoked: mpsc::Sender<Vec<TopicPartition>>,
     barrier: Option<RevocationBarrier>,
+    health: Arc<GroupHealth>,
 }
 
-impl ClientContext for RebalanceForwarder {}
+impl ClientContext for RebalanceForwarder {
+    fn stats_raw(&self, statistics: &[u8]) {
+        self.health.report(statistics);
+    }
+}
 
 impl ConsumerContext for RebalanceForwarder {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -132,12 +139,41 @@ fn apply_consumer_defaults(cfg: &mut rdkafka::ClientConfig) {
     // `consumer.session.timeout.ms` shortens that where brokers never restart for long.
 }
 
+/// Adjusts the settings of the `n`th consumer a sink task builds (0 first): a seam for tests
+/// that need a consumer to misbehave in a real way.
+pub type TuneConsumer = Arc<dyn Fn(&mut rdkafka::ClientConfig, u32) + Send + Sync>;
+
+/// A sink task's consumer and what comes out of its librdkafka thread.
+struct GroupConsumer {
+    consumer: Arc<StreamConsumer<RebalanceForwarder>>,
+    revoked: mpsc::Receiver<Vec<TopicPartition>>,
+    health: Arc<GroupHealth>,
+}
+
+/// Why the consuming loop returned without an error.
+enum Ended {
+    /// The task was asked to stop, or abandoned.
+    Stopped,
+    /// The consumer's group membership never settled again; the description says how.
+    Stuck(String),
+}
+
 /// Runs a sink task until it is asked to stop or fails. On a graceful stop, flushes and commits
 /// within the graceful timeout; an abandoned task writes and commits nothing more.
 pub async fn run<T: SinkTask>(
-    mut ctx: TaskContext,
+    ctx: TaskContext,
     task: T,
     subscription: Subscription,
+) -> Result<(), TaskError> {
+    run_with(ctx, task, subscription, Arc::new(|_, _| {})).await
+}
+
+/// [`run`], with the settings of each consumer it builds passed through `tune` last.
+pub async fn run_with<T: SinkTask>(
+    mut ctx: TaskContext,
+    mut task: T,
+    subscription: Subscription,
+    tune: TuneConsumer,
 ) -> Result<(), TaskError> {
     let mut cfg = ctx.worker.client(ClientRole::Consumer)?.to_rdkafka();
     cfg.set("group.id", format!("connect-{}", ctx.connector))
@@ -147,17 +183,10 @@ pub async fn run<T: SinkTask>(
         )
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "false");
+        .set("enable.partition.eof", "false")
+        .set("statistics.interval.ms", STATS_INTERVAL_MS.to_string());
     apply_consumer_defaults(&mut cfg);
-    let (tx, rx) = mpsc::channel();
-    let consumer: Arc<StreamConsumer<RebalanceForwarder>> =
-        Arc::new(cfg.create_with_context(RebalanceForwarder {
-            revoked: tx,
-            barrier: task.revocation_barrier(),
-        })?);
-    // Declared after the consumer so it is dropped first: a task that ends with work in flight
-    // releases the barrier before the closing consumer gives its partitions up.
-    let mut task = task;
+    let limits = StallLimits::of(&cfg);
     let internal: BTreeSet<String> = [
         "config.storage.topic",
         "offset.storage.topic",
@@ -166,8 +195,87 @@ pub async fn run<T: SinkTask>(
     .iter()
     .filter_map(|k| ctx.worker.raw.get(*k).cloned())
     .collect();
+    let mut built = 0;
+    let mut unsettled_in_a_row = 0;
+    loop {
+        let mut settings = cfg.clone();
+        tune(&mut settings, built);
+        built += 1;
+        let mut group = build_consumer(&settings, &task, limits.backed_off(unsettled_in_a_row))?;
+        let ended = consume(&mut ctx, &mut task, &mut group, &subscription, &internal).await;
+        match ended {
+            Ok(Ended::Stopped) => return finish(&ctx, task, group).await,
+            Ok(Ended::Stuck(why)) => {
+                if group.health.ever_settled() {
+                    unsettled_in_a_row = 0;
+                } else {
+                    unsettled_in_a_row += 1;
+                }
+                warn!(task = %ctx.task_name(), "sink consumer replaced: {why}; librdkafka does not always rejoin its group after a broker restart. Its partitions' unwritten records are dropped uncommitted and read again");
+                if let Err(e) = give_up_partitions(&mut task, &group) {
+                    drop(task);
+                    drop(group);
+                    return Err(e);
+                }
+                // Closing a stuck consumer can take as long as it stays stuck: on a thread
+                // of its own, which neither the task nor the runtime's shutdown waits for.
+                let closing = std::thread::Builder::new()
+                    .name("sink-consumer-close".into())
+                    .spawn(move || drop(group));
+                if let Err(e) = closing {
+                    warn!(
+                        "could not close the replaced consumer on a thread of its own ({e}): closed here"
+                    );
+                }
+            }
+            Err(e) => {
+                // The task first, so that its uploads stop and the closing consumer's
+                // rebalance callback does not wait for them.
+                drop(task);
+                drop(group);
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Creates a consumer with the task's revocation barrier and a fresh revocation channel: a
+/// replaced consumer's late revocations go nowhere.
+fn build_consumer<T: SinkTask>(
+    settings: &rdkafka::ClientConfig,
+    task: &T,
+    limits: StallLimits,
+) -> Result<GroupConsumer, TaskError> {
+    let (tx, revoked) = mpsc::channel();
+    let health = Arc::new(GroupHealth::new(limits));
+    let consumer = settings.create_with_context(RebalanceForwarder {
+        revoked: tx,
+        barrier: task.revocation_barrier(),
+        health: health.clone(),
+    })?;
+    Ok(GroupConsumer {
+        consumer: Arc::new(consumer),
+        revoked,
+        health,
+    })
+}
+
+/// Consumes until the task is asked to stop, fails, or the consumer is stuck.
+async fn consume<T: SinkTask>(
+    ctx: &mut TaskContext,
+    task: &mut T,
+    group: &mut GroupConsumer,
+    subscription: &Subscription,
+    internal: &BTreeSet<String>,
+) -> Result<Ended, TaskError> {
+    // Held mutably, so that the future needs the receiver to be `Send` only, not `Sync`.
+    let GroupConsumer {
+        consumer,
+        revoked: rx,
+        health,
+    } = group;
     let mut subscribed: Vec<String> = Vec::new();
-    resubscribe(&consumer, &subscription, &internal, &mut subscribed).await?;
+    resubscribe(consumer, subscription, internal, &mut subscribed, health).await?;
     // The worker showed the task RUNNING when it started it; setting it again here could undo
     // a PAUSED the herder set meanwhile.
     info!(task = %ctx.task_name(), "sink task started");
@@ -179,14 +287,19 @@ pub async fn run<T: SinkTask>(
         tokio::select! {
             // A stop wins over more records.
             biased;
-            _ = ctx.stopped() => break,
+            _ = ctx.stopped() => return Ok(Ended::Stopped),
             _ = flush_tick.tick() => {
-                apply_revocations(&rx, &mut task);
+                apply_revocations(rx, task);
                 let offsets = task.flush(false).await?;
-                commit(&consumer, offsets, CommitMode::Async).await?;
+                commit(consumer, offsets, CommitMode::Async).await?;
+                if !subscribed.is_empty()
+                    && let Some(why) = health.stuck()
+                {
+                    return Ok(Ended::Stuck(why));
+                }
             }
             _ = refresh_tick.tick(), if matches!(subscription, Subscription::Regex(_)) => {
-                resubscribe(&consumer, &subscription, &internal, &mut subscribed).await?;
+                resubscribe(consumer, subscription, internal, &mut subscribed, health).await?;
             }
             first = consumer.recv() => {
                 let first = match first {
@@ -198,8 +311,8 @@ pub async fn run<T: SinkTask>(
                 };
                 errors.cleared();
                 let mut batch = Vec::with_capacity(64);
-                apply_revocations(&rx, &mut task);
-                push_message(&mut batch, &first, &internal);
+                apply_revocations(rx, task);
+                push_message(&mut batch, &first, internal);
                 drop(first);
                 while batch.len() < MAX_BATCH {
                     let Some(next) = consumer.recv().now_or_never() else { break };
@@ -219,7 +332,7 @@ pub async fn run<T: SinkTask>(
                         });
                         task.revoked(&revoked);
                     }
-                    push_message(&mut batch, &next, &internal);
+                    push_message(&mut batch, &next, internal);
                 }
                 if !batch.is_empty() {
                     task.put(batch).await?;
@@ -227,16 +340,53 @@ pub async fn run<T: SinkTask>(
             }
         }
     }
+}
+
+/// A stopped task writes out what it holds and commits it, unless it was abandoned.
+async fn finish<T: SinkTask>(
+    ctx: &TaskContext,
+    mut task: T,
+    group: GroupConsumer,
+) -> Result<(), TaskError> {
     if !ctx.abandoned() {
         info!(task = %ctx.task_name(), "sink task stopping: flushing and committing");
-        apply_revocations(&rx, &mut task);
+        apply_revocations(&group.revoked, &mut task);
         let offsets = task.flush(true).await?;
         // The session may run out while the task writes out what it holds.
         if !ctx.abandoned() {
-            return commit(&consumer, offsets, CommitMode::Sync).await;
+            let committed = commit(&group.consumer, offsets, CommitMode::Sync).await;
+            drop(task);
+            return committed;
         }
     }
     warn!(task = %ctx.task_name(), "sink task abandoned: its records not yet in the bucket are dropped uncommitted, for the partitions' next owner to back up");
+    // The task first: a task that ends with work in flight releases the barrier before the
+    // closing consumer gives its partitions up.
+    drop(task);
+    drop(group);
+    Ok(())
+}
+
+/// Before a stuck consumer is replaced: waits for the uploads of the partitions it still
+/// holds, as a rebalance would, and has the task drop their state, so the replacement starts
+/// them again from their committed offsets. Fails (and so fails the task) when the consumer
+/// cannot say what it holds: keeping state the replacement would add to again could duplicate
+/// records.
+fn give_up_partitions<T: SinkTask>(task: &mut T, group: &GroupConsumer) -> Result<(), TaskError> {
+    apply_revocations(&group.revoked, task);
+    let held: Vec<TopicPartition> = group
+        .consumer
+        .assignment()?
+        .elements()
+        .iter()
+        .map(|e| (e.topic().to_string(), e.partition()))
+        .collect();
+    if !held.is_empty() {
+        if let Some(barrier) = task.revocation_barrier() {
+            barrier(&held);
+        }
+        task.revoked(&held);
+    }
     Ok(())
 }
 
@@ -372,6 +522,7 @@ async fn resubscribe(
     subscription: &Subscription,
     internal: &BTreeSet<String>,
     current: &mut Vec<String>,
+    health: &GroupHealth,
 ) -> Result<(), TaskError> {
     let wanted: Vec<String> = match subscription {
         Subscription::Topics(t) => t.clone(),
@@ -394,6 +545,7 @@ async fn resubscribe(
     if &wanted != current && !wanted.is_empty() {
         let refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
         consumer.subscribe(&refs)?;
+        health.restart();
         info!(topics = ?wanted, "subscribed");
         *current = wanted;
     }

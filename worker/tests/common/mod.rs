@@ -48,10 +48,17 @@ pub async fn start_worker() -> TestWorker {
 
 /// Starts a worker in this process against the Kafka cluster `bootstrap`.
 pub async fn start_worker_on(bootstrap: &str) -> TestWorker {
+    start_worker_with(bootstrap, &[]).await
+}
+
+/// Starts a worker in this process against the Kafka cluster `bootstrap`, with `extra` worker
+/// properties.
+pub async fn start_worker_with(bootstrap: &str, extra: &[(&str, &str)]) -> TestWorker {
     let offsets_file = tempfile::NamedTempFile::new().unwrap().into_temp_path();
     std::fs::remove_file(&offsets_file).ok();
     let logs = skiff_worker::rest::LogControl::new(None, "info");
-    let props = worker_props_on(bootstrap, &offsets_file);
+    let mut props = worker_props_on(bootstrap, &offsets_file);
+    props.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let running = skiff_worker::standalone::start(props, Vec::new(), logs)
         .await
         .unwrap();
