@@ -214,7 +214,7 @@ pub async fn run_with<T: SinkTask>(
                 warn!(task = %ctx.task_name(), "sink consumer replaced: {why}; librdkafka does not always rejoin its group after a broker restart. Its partitions' unwritten records are dropped uncommitted and read again");
                 if let Err(e) = give_up_partitions(&mut task, &group) {
                     drop(task);
-                    drop(group);
+                    close(group).await;
                     return Err(e);
                 }
                 // Closing a stuck consumer can take as long as it stays stuck: on a thread
@@ -232,7 +232,7 @@ pub async fn run_with<T: SinkTask>(
                 // The task first, so that its uploads stop and the closing consumer's
                 // rebalance callback does not wait for them.
                 drop(task);
-                drop(group);
+                close(group).await;
                 return Err(e);
             }
         }
@@ -356,6 +356,7 @@ async fn finish<T: SinkTask>(
         if !ctx.abandoned() {
             let committed = commit(&group.consumer, offsets, CommitMode::Sync).await;
             drop(task);
+            close(group).await;
             return committed;
         }
     }
@@ -363,8 +364,16 @@ async fn finish<T: SinkTask>(
     // The task first: a task that ends with work in flight releases the barrier before the
     // closing consumer gives its partitions up.
     drop(task);
-    drop(group);
+    close(group).await;
     Ok(())
+}
+
+/// Closes a consumer off the async runtime: closing leaves the group and runs the revocation
+/// callback, which blocks on the task's barrier.
+async fn close(group: GroupConsumer) {
+    if let Err(e) = tokio::task::spawn_blocking(move || drop(group)).await {
+        warn!("closing the sink consumer failed: {e}");
+    }
 }
 
 /// Before a stuck consumer is replaced: waits for the uploads of the partitions it still
