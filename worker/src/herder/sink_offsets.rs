@@ -11,8 +11,16 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{Value, json};
 use skiff_api::rest::{ConnectorOffset, ConnectorOffsets};
 use std::time::Duration;
+use tracing::debug;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
+/// The waits before each retry of a group call that met a coordinator still loading or moving.
+const COORDINATOR_WAITS: [Duration; 4] = [
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+];
 
 fn group(name: &str) -> String {
     format!("connect-{name}")
@@ -50,7 +58,8 @@ pub async fn list(worker: &WorkerConfig, name: &str) -> Result<ConnectorOffsets,
                 tpl.add_partition(t.name(), p.id());
             }
         }
-        let committed = c.committed_offsets(tpl, TIMEOUT).map_err(kafka)?;
+        let committed = with_coordinator_retries(|| c.committed_offsets(tpl.clone(), TIMEOUT))
+            .map_err(kafka)?;
         let offsets = committed
             .elements()
             .iter()
@@ -146,7 +155,39 @@ pub async fn alter(
             .map_err(|e| HerderError::BadRequest(e.to_string()))?;
     }
     let c = consumer(worker, name)?;
-    blocking(move || c.commit(&tpl, CommitMode::Sync).map_err(commit_error)).await
+    blocking(move || {
+        with_coordinator_retries(|| c.commit(&tpl, CommitMode::Sync)).map_err(commit_error)
+    })
+    .await
+}
+
+/// Runs a blocking group call, again after each of [`COORDINATOR_WAITS`] while the group's
+/// coordinator answers that it is not ready: right after a broker starts, or while the group
+/// moves, the call would otherwise fail a REST request that a moment later succeeds.
+fn with_coordinator_retries<T>(
+    mut call: impl FnMut() -> rdkafka::error::KafkaResult<T>,
+) -> rdkafka::error::KafkaResult<T> {
+    for wait in COORDINATOR_WAITS {
+        match call() {
+            Err(e) if coordinator_not_ready(&e) => {
+                debug!("group coordinator not ready ({e}): retrying in {wait:?}");
+                std::thread::sleep(wait);
+            }
+            done => return done,
+        }
+    }
+    call()
+}
+
+/// The group coordinator's answers that pass by themselves.
+fn coordinator_not_ready(e: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode::{
+        CoordinatorLoadInProgress, CoordinatorNotAvailable, NotCoordinator,
+    };
+    matches!(
+        e.rdkafka_error_code(),
+        Some(NotCoordinator | CoordinatorLoadInProgress | CoordinatorNotAvailable)
+    )
 }
 
 /// A refused commit: a partition the cluster does not have is the request's fault (400), any
@@ -201,5 +242,36 @@ mod tests {
         assert!(matches!(commit_error(unknown), HerderError::BadRequest(_)));
         let down = KafkaError::ConsumerCommit(RDKafkaErrorCode::AllBrokersDown);
         assert!(matches!(commit_error(down), HerderError::Internal(_)));
+    }
+
+    #[test]
+    fn calls_meeting_a_coordinator_not_ready_are_retried_a_bounded_number_of_times() {
+        let not_ready = || KafkaError::OffsetFetch(RDKafkaErrorCode::NotCoordinator);
+        let mut calls = 0;
+        let res = with_coordinator_retries(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(not_ready())
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(res.unwrap(), 3, "retried until it succeeded");
+        let mut calls = 0;
+        let res: rdkafka::error::KafkaResult<()> = with_coordinator_retries(|| {
+            calls += 1;
+            Err(not_ready())
+        });
+        assert!(res.is_err());
+        assert_eq!(calls, COORDINATOR_WAITS.len() + 1, "then gives up");
+        let mut calls = 0;
+        let res: rdkafka::error::KafkaResult<()> = with_coordinator_retries(|| {
+            calls += 1;
+            Err(KafkaError::OffsetFetch(
+                RDKafkaErrorCode::GroupAuthorizationFailed,
+            ))
+        });
+        assert!(res.is_err());
+        assert_eq!(calls, 1, "other errors are not retried");
     }
 }
