@@ -406,26 +406,19 @@ impl skiff_worker::runtime::sink::SinkTask for Keeps {
     fn revoked(&mut self, _partitions: &[(String, i32)]) {}
 }
 
-/// librdkafka sometimes never rejoins a consumer group after a broker restart. Here the first
-/// consumer of a sink task never can (its Kafka is a closed port, so it never finds its group
-/// coordinator): the task replaces it once it has been unsettled for its limit, and the
-/// replacement consumes everything.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sink_consumer_that_never_settles_in_its_group_is_replaced() {
-    use skiff_worker::runtime::sink::{Subscription, TuneConsumer, run_with};
+/// A sink task's context on the test cluster, with the shortest stall limit a consumer gets
+/// (30 s, from a 6 s session), and the sender that stops it.
+fn sink_context() -> (
+    skiff_worker::runtime::TaskContext,
+    tokio::sync::watch::Sender<skiff_worker::runtime::StopRequest>,
+) {
     use skiff_worker::runtime::{StopRequest, TaskContext};
-    use std::sync::atomic::{AtomicU32, Ordering};
-    use std::sync::{Arc, Mutex};
-    let topic = skiff_testenv::unique_name("stuck-group");
-    skiff_testenv::create_topic(&topic, 2).await.unwrap();
-    produce(&topic, &sample_records(2, 50)).await;
     let worker = skiff_worker::config::worker::WorkerConfig::from_properties(
         [
             (
                 "bootstrap.servers",
                 skiff_testenv::kafka().bootstrap.as_str(),
             ),
-            // The shortest limit a consumer gets: 30 s.
             ("consumer.session.timeout.ms", "6000"),
         ]
         .iter()
@@ -434,49 +427,115 @@ async fn a_sink_consumer_that_never_settles_in_its_group_is_replaced() {
     )
     .unwrap();
     let (stop, stop_rx) = tokio::sync::watch::channel(StopRequest::None);
-    let (_lapsed, lapsed_rx) = tokio::sync::watch::channel(false);
+    // Never lapses: the sender may go.
+    let (_, lapsed_rx) = tokio::sync::watch::channel(false);
     let ctx = TaskContext {
         connector: skiff_testenv::unique_name("stuck-group"),
         task: 0,
-        worker: Arc::new(worker),
+        worker: std::sync::Arc::new(worker),
         offsets: skiff_worker::runtime::offsets::OffsetStore::open(None).unwrap(),
         status: Default::default(),
         stop: stop_rx,
         lapsed: lapsed_rx,
     };
-    let built = Arc::new(AtomicU32::new(0));
-    let counter = built.clone();
-    let tune: TuneConsumer = Arc::new(move |cfg, n| {
-        counter.fetch_max(n + 1, Ordering::SeqCst);
+    (ctx, stop)
+}
+
+/// A running sink task that keeps what it reads, and counts the consumers it builds.
+struct KeepingSink {
+    running: tokio::task::JoinHandle<Result<(), skiff_worker::runtime::TaskError>>,
+    stop: tokio::sync::watch::Sender<skiff_worker::runtime::StopRequest>,
+    built: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    kept: std::sync::Arc<std::sync::Mutex<Vec<(i32, i64)>>>,
+}
+
+impl KeepingSink {
+    /// Starts one on `topic`; `tune` may change each consumer's settings by its number.
+    fn start(
+        topic: &str,
+        tune: impl Fn(&mut rdkafka::ClientConfig, u32) + Send + Sync + 'static,
+    ) -> Self {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let (ctx, stop) = sink_context();
+        let built = Arc::new(AtomicU32::new(0));
+        let counter = built.clone();
+        let tune: skiff_worker::runtime::sink::TuneConsumer = Arc::new(move |cfg, n| {
+            counter.fetch_max(n + 1, Ordering::SeqCst);
+            tune(cfg, n);
+        });
+        let kept = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let running = tokio::spawn(skiff_worker::runtime::sink::run_with(
+            ctx,
+            Keeps(kept.clone()),
+            skiff_worker::runtime::sink::Subscription::Topics(vec![topic.to_string()]),
+            tune,
+        ));
+        KeepingSink {
+            running,
+            stop,
+            built,
+            kept,
+        }
+    }
+
+    /// How many consumers it built.
+    fn built(&self) -> u32 {
+        self.built.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until it kept 100 records, stops it, and checks it kept each of partitions 0 and
+    /// 1's offsets 0..50 once. Returns how many consumers it built.
+    async fn kept_every_record_once(self) -> u32 {
+        let kept = self.kept.clone();
+        eventually(120, "the sink to read all 100 records", || {
+            let n = kept.lock().unwrap().len();
+            async move { (n >= 100).then_some(()) }
+        })
+        .await;
+        let built = self.built();
+        self.stop
+            .send_replace(skiff_worker::runtime::StopRequest::Graceful);
+        tokio::time::timeout(Duration::from_secs(60), self.running)
+            .await
+            .expect("the task stops")
+            .unwrap()
+            .unwrap();
+        let mut got = self.kept.lock().unwrap().clone();
+        got.sort();
+        let want: Vec<(i32, i64)> = (0..2).flat_map(|p| (0..50).map(move |o| (p, o))).collect();
+        assert_eq!(got, want, "every record once");
+        built
+    }
+}
+
+/// librdkafka sometimes never rejoins a consumer group after a broker restart. Here the first
+/// consumer of a sink task never can (its Kafka is a closed port, so it never finds its group
+/// coordinator): the task replaces it once it has been unsettled for its limit, and the
+/// replacement consumes everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_consumer_that_never_settles_in_its_group_is_replaced() {
+    let topic = skiff_testenv::unique_name("stuck-group");
+    skiff_testenv::create_topic(&topic, 2).await.unwrap();
+    produce(&topic, &sample_records(2, 50)).await;
+    let sink = KeepingSink::start(&topic, |cfg, n| {
         if n == 0 {
             cfg.set("bootstrap.servers", "127.0.0.1:1");
         }
     });
-    let kept = Arc::new(Mutex::new(Vec::new()));
-    let running = tokio::spawn(run_with(
-        ctx,
-        Keeps(kept.clone()),
-        Subscription::Topics(vec![topic.clone()]),
-        tune,
-    ));
-    eventually(
-        120,
-        "the replacement consumer to read all 100 records",
-        || {
-            let n = kept.lock().unwrap().len();
-            async move { (n >= 100).then_some(()) }
-        },
-    )
-    .await;
-    stop.send_replace(StopRequest::Graceful);
-    tokio::time::timeout(Duration::from_secs(60), running)
-        .await
-        .expect("the task stops")
-        .unwrap()
-        .unwrap();
-    assert_eq!(built.load(Ordering::SeqCst), 2, "one replacement");
-    let mut got = kept.lock().unwrap().clone();
-    got.sort();
-    let want: Vec<(i32, i64)> = (0..2).flat_map(|p| (0..50).map(move |o| (p, o))).collect();
-    assert_eq!(got, want, "every record once");
+    assert_eq!(sink.kept_every_record_once().await, 2, "one replacement");
+}
+
+/// A sink whose topic does not exist yet idles in its group by design: its consumer is not
+/// replaced however long that lasts, and reads the topic once it is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_waiting_for_its_topic_keeps_its_consumer() {
+    let topic = skiff_testenv::unique_name("later-topic");
+    let sink = KeepingSink::start(&topic, |_, _| {});
+    // Past the 30 s limit by a few statistics reports.
+    tokio::time::sleep(Duration::from_secs(65)).await;
+    assert_eq!(sink.built(), 1, "no replacement while the topic is missing");
+    skiff_testenv::create_topic(&topic, 2).await.unwrap();
+    produce(&topic, &sample_records(2, 50)).await;
+    assert_eq!(sink.kept_every_record_once().await, 1);
 }

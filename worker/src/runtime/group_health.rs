@@ -4,18 +4,24 @@
 //! while Kafka was up again, and the backup stopped with its task still RUNNING.
 //!
 //! The judgement comes from librdkafka's statistics (`cgrp.state` and `cgrp.join_state`),
-//! sampled every [`STATS_INTERVAL_MS`]. A sample that shows the group settled (coordinator up,
-//! join state steady) resets the clocks. Otherwise the time since the previous sample counts
-//! towards the outer limit, and also towards the inner one unless the consumer is waiting on
-//! something that bounds itself: the broker answering a JoinGroup or SyncGroup (the other
-//! members have up to the rebalance timeout to join), or the task's own rebalance callback.
+//! sampled every [`STATS_INTERVAL_MS`] and timed by librdkafka's own clock (`ts`), since they
+//! reach the loop only when it polls the consumer. A sample that shows the group settled
+//! (coordinator up, join state steady) resets the clocks. Otherwise the time since the previous
+//! sample counts towards the outer limit, and also towards the inner one unless the consumer is
+//! waiting on something that bounds itself: the broker answering a JoinGroup or SyncGroup (the
+//! other members have up to the rebalance timeout to join), or the task's own rebalance
+//! callback.
 
 use serde::Deserialize;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How often librdkafka reports the statistics the judgement reads (`statistics.interval.ms`).
-pub const STATS_INTERVAL_MS: u64 = 5000;
+/// Each report lists every assigned partition; every 10 s keeps that cheap for big assignments.
+pub const STATS_INTERVAL_MS: u64 = 10_000;
+/// A verdict needs a sample read this recently: samples wait in the consumer's queue while the
+/// task loop is busy writing, and the clocks must not judge before reading them.
+const FRESH: Duration = Duration::from_millis(2 * STATS_INTERVAL_MS);
 /// librdkafka's defaults, for limits of a consumer whose configuration leaves them out.
 const DEFAULT_SESSION: Duration = Duration::from_secs(45);
 const DEFAULT_REBALANCE: Duration = Duration::from_secs(300);
@@ -64,21 +70,29 @@ impl StallLimits {
 /// The part of librdkafka's statistics the judgement reads.
 #[derive(Debug, Deserialize)]
 struct Statistics {
+    /// librdkafka's monotonic clock, in microseconds.
+    ts: Option<u64>,
     cgrp: Option<GroupState>,
 }
 
 /// A consumer group's state as librdkafka reports it.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-pub struct GroupState {
+struct GroupState {
     /// The coordinator state: `up` once it is known and connected.
-    pub state: String,
+    state: String,
     /// Where the member is in joining: `steady` once it has its assignment.
-    pub join_state: String,
+    join_state: String,
 }
 
 impl GroupState {
     fn settled(&self) -> bool {
         self.state == "up" && self.join_state == "steady"
+    }
+
+    /// Coordinator up and not joining: what librdkafka does while none of the subscribed
+    /// topics exists, and also what a stuck rejoin can look like.
+    fn idle(&self) -> bool {
+        self.state == "up" && self.join_state == "init"
     }
 
     /// Waiting on something that ends by itself: the broker's answer to a JoinGroup or
@@ -96,6 +110,16 @@ impl GroupState {
     }
 }
 
+/// A consumer judged stuck.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stall {
+    /// How long, against which limit, in which state: for the log.
+    pub description: String,
+    /// The consumer sits idle in its group, coordinator up and not joining: the caller must
+    /// check that a subscribed topic exists before it blames librdkafka.
+    pub idle: bool,
+}
+
 /// The clocks of one consumer, fed by its statistics callback and read by the sink loop.
 #[derive(Debug)]
 pub struct GroupHealth {
@@ -105,7 +129,10 @@ pub struct GroupHealth {
 
 #[derive(Debug, Default)]
 struct Clocks {
-    previous: Option<Instant>,
+    /// librdkafka's time of the previous sample.
+    previous: Option<Duration>,
+    /// When the latest sample was read.
+    received: Option<Instant>,
     inner: Duration,
     outer: Duration,
     latest: Option<GroupState>,
@@ -113,6 +140,7 @@ struct Clocks {
 }
 
 impl GroupHealth {
+    /// A consumer's clocks, before any sample.
     pub fn new(limits: StallLimits) -> Self {
         GroupHealth {
             limits,
@@ -120,24 +148,26 @@ impl GroupHealth {
         }
     }
 
-    fn clocks(&self) -> std::sync::MutexGuard<'_, Clocks> {
+    fn clocks(&self) -> MutexGuard<'_, Clocks> {
         self.clocks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Reads one statistics report (librdkafka's JSON). A report without a group, or one that
-    /// does not parse, changes nothing.
+    /// Reads one statistics report (librdkafka's JSON). A report without a group or a time,
+    /// or one that does not parse, changes nothing.
     pub fn report(&self, json: &[u8]) {
-        if let Ok(Statistics { cgrp: Some(group) }) = serde_json::from_slice(json) {
-            self.observe(group, Instant::now());
+        if let Ok(Statistics {
+            ts: Some(ts),
+            cgrp: Some(group),
+        }) = serde_json::from_slice(json)
+        {
+            self.observe(group, Duration::from_micros(ts));
         }
     }
 
-    /// Takes one sample of the group's state, taken at `now`.
-    pub fn observe(&self, group: GroupState, now: Instant) {
+    /// Takes one sample of the group's state, taken at `at` on librdkafka's clock.
+    fn observe(&self, group: GroupState, at: Duration) {
         let mut c = self.clocks();
-        let since = c
-            .previous
-            .map_or(Duration::ZERO, |p| now.saturating_duration_since(p));
+        let since = c.previous.map_or(Duration::ZERO, |p| at.saturating_sub(p));
         if group.settled() {
             c.inner = Duration::ZERO;
             c.outer = Duration::ZERO;
@@ -148,7 +178,8 @@ impl GroupHealth {
                 c.inner += since;
             }
         }
-        c.previous = Some(now);
+        c.previous = Some(at);
+        c.received = Some(Instant::now());
         c.latest = Some(group);
     }
 
@@ -161,10 +192,13 @@ impl GroupHealth {
         c.outer = Duration::ZERO;
     }
 
-    /// Whether the consumer has been unsettled too long, and if so, a description for the log.
-    pub fn stuck(&self) -> Option<String> {
+    /// Whether the consumer has been unsettled too long, judged on a fresh sample.
+    pub fn stuck(&self) -> Option<Stall> {
         let c = self.clocks();
         let latest = c.latest.as_ref()?;
+        if c.received.is_none_or(|r| r.elapsed() > FRESH) {
+            return None;
+        }
         let (clock, limit) = if c.inner >= self.limits.inner {
             (c.inner, self.limits.inner)
         } else if c.outer >= self.limits.outer {
@@ -172,13 +206,16 @@ impl GroupHealth {
         } else {
             return None;
         };
-        Some(format!(
-            "its group membership has not settled for {}s (limit {}s; coordinator state {}, join state {})",
-            clock.as_secs(),
-            limit.as_secs(),
-            latest.state,
-            latest.join_state
-        ))
+        Some(Stall {
+            description: format!(
+                "its group membership has not settled for {}s (limit {}s; coordinator state {}, join state {})",
+                clock.as_secs(),
+                limit.as_secs(),
+                latest.state,
+                latest.join_state
+            ),
+            idle: latest.idle(),
+        })
     }
 
     /// Whether any sample showed the group settled: a consumer that never settled is replaced
@@ -206,8 +243,8 @@ mod tests {
         }
     }
 
-    /// Feeds one sample every 5 s for `secs` seconds from `*t`, advancing `*t`.
-    fn samples(h: &GroupHealth, t: &mut Instant, secs: u64, g: &GroupState) {
+    /// Feeds one sample every 5 s for `secs` seconds after `*t`, advancing `*t`.
+    fn samples(h: &GroupHealth, t: &mut Duration, secs: u64, g: &GroupState) {
         for _ in 0..secs / 5 {
             *t += Duration::from_secs(5);
             h.observe(g.clone(), *t);
@@ -232,47 +269,44 @@ mod tests {
     #[test]
     fn a_consumer_without_a_coordinator_for_two_sessions_is_stuck() {
         let h = GroupHealth::new(limits());
-        let mut t = Instant::now();
+        let mut t = Duration::from_secs(1000);
         h.observe(group("up", "steady"), t);
-        samples(
-            &h,
-            &mut t,
-            85,
-            &group("query-coord", "wait-unassign-to-complete"),
-        );
+        let lost = group("query-coord", "wait-unassign-to-complete");
+        samples(&h, &mut t, 85, &lost);
         assert_eq!(h.stuck(), None, "85 s: a broker restart may last that long");
-        samples(
-            &h,
-            &mut t,
-            5,
-            &group("query-coord", "wait-unassign-to-complete"),
-        );
-        let why = h.stuck().expect("90 s: stuck");
+        samples(&h, &mut t, 5, &lost);
+        let stall = h.stuck().expect("90 s: stuck");
         assert!(
-            why.contains("90s") && why.contains("query-coord"),
-            "names how long and where: {why}"
+            stall.description.contains("90s") && stall.description.contains("query-coord"),
+            "names how long and where: {stall:?}"
         );
+        assert!(!stall.idle);
     }
 
     #[test]
     fn settling_resets_the_clocks() {
         let h = GroupHealth::new(limits());
-        let mut t = Instant::now();
+        let mut t = Duration::from_secs(1000);
         samples(&h, &mut t, 80, &group("wait-coord", "init"));
         assert!(!h.ever_settled());
         samples(&h, &mut t, 5, &group("up", "steady"));
         assert!(h.ever_settled());
-        samples(&h, &mut t, 80, &group("up", "init"));
+        samples(&h, &mut t, 85, &group("up", "init"));
         assert_eq!(h.stuck(), None);
+        samples(&h, &mut t, 5, &group("up", "init"));
+        assert!(
+            h.stuck().is_some_and(|s| s.idle),
+            "idle: the caller checks the topics"
+        );
         h.restart();
         samples(&h, &mut t, 85, &group("up", "init"));
-        assert_eq!(h.stuck(), None, "restart zeroed the 80 s before it");
+        assert_eq!(h.stuck(), None, "restart zeroed the 90 s before it");
     }
 
     #[test]
     fn waiting_for_the_other_members_counts_only_towards_the_outer_limit() {
         let h = GroupHealth::new(limits());
-        let mut t = Instant::now();
+        let mut t = Duration::from_secs(1000);
         h.observe(group("up", "steady"), t);
         samples(&h, &mut t, 300, &group("up", "wait-join"));
         samples(&h, &mut t, 60, &group("up", "wait-unassign-call"));
@@ -286,14 +320,36 @@ mod tests {
     }
 
     #[test]
-    fn statistics_json_is_read_for_the_group_only() {
+    fn statistics_json_is_read_for_the_time_and_the_group_only() {
         let h = GroupHealth::new(limits());
-        h.report(br#"{"name":"c","cgrp":{"state":"query-coord","join_state":"init"}}"#);
+        h.report(
+            br#"{"name":"c","ts":1000000,"cgrp":{"state":"query-coord","join_state":"init"}}"#,
+        );
         assert!(!h.ever_settled());
         h.report(b"not json");
-        h.report(br#"{"name":"producer"}"#);
-        assert!(!h.ever_settled(), "reports without a group change nothing");
-        h.report(br#"{"name":"c","brokers":{},"cgrp":{"state":"up","stateage":5,"join_state":"steady","rebalance_cnt":1}}"#);
+        h.report(br#"{"name":"producer","ts":2000000}"#);
+        h.report(br#"{"name":"c","cgrp":{"state":"up","join_state":"steady"}}"#);
+        assert!(
+            !h.ever_settled(),
+            "reports without a group or a time change nothing"
+        );
+        h.report(br#"{"name":"c","ts":3000000,"brokers":{},"cgrp":{"state":"up","stateage":5,"join_state":"steady","rebalance_cnt":1}}"#);
         assert!(h.ever_settled());
+    }
+
+    #[test]
+    fn samples_are_timed_by_librdkafka_and_a_verdict_needs_a_fresh_one() {
+        let h = GroupHealth::new(limits());
+        // Samples read in one burst after the loop was busy: their own times count.
+        for n in 0..=19u64 {
+            let json = format!(
+                r#"{{"ts":{},"cgrp":{{"state":"query-coord","join_state":"init"}}}}"#,
+                n * 5_000_000
+            );
+            h.report(json.as_bytes());
+        }
+        assert!(h.stuck().is_some(), "95 s on librdkafka's clock");
+        h.clocks().received = Instant::now().checked_sub(FRESH * 2);
+        assert_eq!(h.stuck(), None, "no verdict on a stale sample");
     }
 }

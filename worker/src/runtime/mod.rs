@@ -1,7 +1,7 @@
 //! Running connectors and tasks: the task lifecycle and states, the sink and source task loops
 //! on rdkafka, and where offsets and statuses are kept.
 
-pub mod group_health;
+pub(crate) mod group_health;
 pub mod offsets;
 pub mod sink;
 pub mod source;

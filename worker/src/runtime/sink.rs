@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 /// One consumed record and where it came from.
@@ -148,6 +149,60 @@ struct GroupConsumer {
     consumer: Arc<StreamConsumer<RebalanceForwarder>>,
     revoked: mpsc::Receiver<Vec<TopicPartition>>,
     health: Arc<GroupHealth>,
+    /// Told once the consumer is closed, if someone waits for that.
+    closed: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for GroupConsumer {
+    /// Closing leaves the group and runs the revocation callback, which blocks on the task's
+    /// barrier, and a stuck consumer's close lasts as long as it stays stuck. So it happens on
+    /// a thread of its own, which neither the async runtime nor its shutdown waits for.
+    fn drop(&mut self) {
+        let consumer = self.consumer.clone();
+        let closed = self.closed.take();
+        let closing = std::thread::Builder::new()
+            .name("sink-consumer-close".into())
+            .spawn(move || {
+                close_when_last(consumer);
+                if let Some(closed) = closed {
+                    // Nobody waits any more when the wait timed out.
+                    let _ = closed.send(());
+                }
+            });
+        if let Err(e) = closing {
+            warn!("no thread to close a sink consumer on ({e}): it closes where it was dropped");
+        }
+    }
+}
+
+/// Drops the consumer once this is its last reference (a commit may hold another for a moment),
+/// so that the close happens here.
+fn close_when_last(mut consumer: Arc<StreamConsumer<RebalanceForwarder>>) {
+    loop {
+        match Arc::try_unwrap(consumer) {
+            Ok(last) => return drop(last),
+            Err(shared) => {
+                consumer = shared;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// How long a stopping or failing task waits for its consumer to leave the group.
+const CLOSE_WAIT: Duration = Duration::from_secs(30);
+
+/// Closes the consumer and waits (up to [`CLOSE_WAIT`]) until it has left the group.
+async fn close(mut group: GroupConsumer, task: &str) {
+    let (closed, waiting) = oneshot::channel();
+    group.closed = Some(closed);
+    drop(group);
+    if tokio::time::timeout(CLOSE_WAIT, waiting).await.is_err() {
+        warn!(
+            task,
+            "the sink consumer is still closing after {CLOSE_WAIT:?}; going on"
+        );
+    }
 }
 
 /// Why the consuming loop returned without an error.
@@ -197,6 +252,9 @@ pub async fn run_with<T: SinkTask>(
     .collect();
     let mut built = 0;
     let mut unsettled_in_a_row = 0;
+    // The worker showed the task RUNNING when it started it; setting it again here could undo
+    // a PAUSED the herder set meanwhile.
+    info!(task = %ctx.task_name(), "sink task started");
     loop {
         let mut settings = cfg.clone();
         tune(&mut settings, built);
@@ -214,25 +272,17 @@ pub async fn run_with<T: SinkTask>(
                 warn!(task = %ctx.task_name(), "sink consumer replaced: {why}; librdkafka does not always rejoin its group after a broker restart. Its partitions' unwritten records are dropped uncommitted and read again");
                 if let Err(e) = give_up_partitions(&mut task, &group) {
                     drop(task);
-                    close(group).await;
+                    close(group, &ctx.task_name()).await;
                     return Err(e);
                 }
-                // Closing a stuck consumer can take as long as it stays stuck: on a thread
-                // of its own, which neither the task nor the runtime's shutdown waits for.
-                let closing = std::thread::Builder::new()
-                    .name("sink-consumer-close".into())
-                    .spawn(move || drop(group));
-                if let Err(e) = closing {
-                    warn!(
-                        "could not close the replaced consumer on a thread of its own ({e}): closed here"
-                    );
-                }
+                // Closed without waiting: a stuck consumer may never finish closing.
+                drop(group);
             }
             Err(e) => {
                 // The task first, so that its uploads stop and the closing consumer's
                 // rebalance callback does not wait for them.
                 drop(task);
-                close(group).await;
+                close(group, &ctx.task_name()).await;
                 return Err(e);
             }
         }
@@ -257,6 +307,7 @@ fn build_consumer<T: SinkTask>(
         consumer: Arc::new(consumer),
         revoked,
         health,
+        closed: None,
     })
 }
 
@@ -273,12 +324,10 @@ async fn consume<T: SinkTask>(
         consumer,
         revoked: rx,
         health,
+        ..
     } = group;
     let mut subscribed: Vec<String> = Vec::new();
     resubscribe(consumer, subscription, internal, &mut subscribed, health).await?;
-    // The worker showed the task RUNNING when it started it; setting it again here could undo
-    // a PAUSED the herder set meanwhile.
-    info!(task = %ctx.task_name(), "sink task started");
 
     let mut errors = ConsumeErrors::default();
     let mut flush_tick = tokio::time::interval(FLUSH_TICK);
@@ -293,9 +342,15 @@ async fn consume<T: SinkTask>(
                 let offsets = task.flush(false).await?;
                 commit(consumer, offsets, CommitMode::Async).await?;
                 if !subscribed.is_empty()
-                    && let Some(why) = health.stuck()
+                    && let Some(stall) = health.stuck()
                 {
-                    return Ok(Ended::Stuck(why));
+                    // A consumer whose topics are all gone (or not made yet) idles in its
+                    // group by design.
+                    if stall.idle && !any_topic_exists(consumer, &subscribed).await {
+                        health.restart();
+                    } else {
+                        return Ok(Ended::Stuck(stall.description));
+                    }
                 }
             }
             _ = refresh_tick.tick(), if matches!(subscription, Subscription::Regex(_)) => {
@@ -342,6 +397,22 @@ async fn consume<T: SinkTask>(
     }
 }
 
+/// Whether the cluster has one of `topics`; a cluster that cannot say counts as having one.
+async fn any_topic_exists(
+    consumer: &Arc<StreamConsumer<RebalanceForwarder>>,
+    topics: &[String],
+) -> bool {
+    let c = consumer.clone();
+    let md = tokio::task::spawn_blocking(move || c.fetch_metadata(None, KAFKA_CALL_TIMEOUT)).await;
+    match md {
+        Ok(Ok(md)) => md
+            .topics()
+            .iter()
+            .any(|t| topics.iter().any(|s| s == t.name())),
+        _ => true,
+    }
+}
+
 /// A stopped task writes out what it holds and commits it, unless it was abandoned.
 async fn finish<T: SinkTask>(
     ctx: &TaskContext,
@@ -356,7 +427,7 @@ async fn finish<T: SinkTask>(
         if !ctx.abandoned() {
             let committed = commit(&group.consumer, offsets, CommitMode::Sync).await;
             drop(task);
-            close(group).await;
+            close(group, &ctx.task_name()).await;
             return committed;
         }
     }
@@ -364,16 +435,8 @@ async fn finish<T: SinkTask>(
     // The task first: a task that ends with work in flight releases the barrier before the
     // closing consumer gives its partitions up.
     drop(task);
-    close(group).await;
+    close(group, &ctx.task_name()).await;
     Ok(())
-}
-
-/// Closes a consumer off the async runtime: closing leaves the group and runs the revocation
-/// callback, which blocks on the task's barrier.
-async fn close(group: GroupConsumer) {
-    if let Err(e) = tokio::task::spawn_blocking(move || drop(group)).await {
-        warn!("closing the sink consumer failed: {e}");
-    }
 }
 
 /// Before a stuck consumer is replaced: waits for the uploads of the partitions it still
