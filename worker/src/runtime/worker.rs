@@ -110,16 +110,8 @@ impl Worker {
     /// Stops one task: asks it to flush and commit, waits up to the graceful timeout, then
     /// aborts it.
     pub async fn stop_task(&self, connector: &str, task: u32) {
-        let running = self
-            .tasks
-            .lock()
-            .await
-            .remove(&(connector.to_string(), task));
-        if let Some(t) = running {
-            self.await_stop(connector, task, t, StopRequest::Graceful)
-                .await;
-            release_freed_memory();
-        }
+        let taken = self.take(|(c, t)| c == connector && *t == task).await;
+        self.end(taken, StopRequest::Graceful).await;
     }
 
     /// Stops every task of a connector, all at once.
