@@ -91,11 +91,7 @@ impl ClientContext for RebalanceForwarder {
 impl ConsumerContext for RebalanceForwarder {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
-            let parts: Vec<TopicPartition> = tpl
-                .elements()
-                .iter()
-                .map(|e| (e.topic().to_string(), e.partition()))
-                .collect();
+            let parts = partitions_of(tpl);
             if let Some(barrier) = &self.barrier {
                 barrier(&parts);
             }
@@ -103,6 +99,14 @@ impl ConsumerContext for RebalanceForwarder {
             let _ = self.revoked.send(parts);
         }
     }
+}
+
+/// The partitions a librdkafka list names.
+fn partitions_of(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_string(), e.partition()))
+        .collect()
 }
 
 /// Topics never backed up: Kafka's internal ones and the worker's own.
@@ -192,14 +196,17 @@ fn close_when_last(mut consumer: Arc<StreamConsumer<RebalanceForwarder>>) {
 /// How long a stopping or failing task waits for its consumer to leave the group.
 const CLOSE_WAIT: Duration = Duration::from_secs(30);
 
-/// Closes the consumer and waits (up to [`CLOSE_WAIT`]) until it has left the group.
-async fn close(mut group: GroupConsumer, task: &str) {
+/// Ends a task and closes its consumer, waiting (up to [`CLOSE_WAIT`]) until it has left the
+/// group. The task goes first: a task that ends with work in flight releases the barrier
+/// before the closing consumer gives its partitions up.
+async fn close<T: SinkTask>(task: T, mut group: GroupConsumer, task_name: &str) {
+    drop(task);
     let (closed, waiting) = oneshot::channel();
     group.closed = Some(closed);
     drop(group);
     if tokio::time::timeout(CLOSE_WAIT, waiting).await.is_err() {
         warn!(
-            task,
+            task = task_name,
             "the sink consumer is still closing after {CLOSE_WAIT:?}; going on"
         );
     }
@@ -271,18 +278,14 @@ pub async fn run_with<T: SinkTask>(
                 }
                 warn!(task = %ctx.task_name(), "sink consumer replaced: {why}; librdkafka does not always rejoin its group after a broker restart. Its partitions' unwritten records are dropped uncommitted and read again");
                 if let Err(e) = give_up_partitions(&mut task, &group) {
-                    drop(task);
-                    close(group, &ctx.task_name()).await;
+                    close(task, group, &ctx.task_name()).await;
                     return Err(e);
                 }
                 // Closed without waiting: a stuck consumer may never finish closing.
                 drop(group);
             }
             Err(e) => {
-                // The task first, so that its uploads stop and the closing consumer's
-                // rebalance callback does not wait for them.
-                drop(task);
-                close(group, &ctx.task_name()).await;
+                close(task, group, &ctx.task_name()).await;
                 return Err(e);
             }
         }
@@ -402,15 +405,20 @@ async fn any_topic_exists(
     consumer: &Arc<StreamConsumer<RebalanceForwarder>>,
     topics: &[String],
 ) -> bool {
+    cluster_topics(consumer)
+        .await
+        .map_or(true, |names| names.iter().any(|n| topics.contains(n)))
+}
+
+/// The names of the cluster's topics, from a metadata request off the async runtime.
+async fn cluster_topics(
+    consumer: &Arc<StreamConsumer<RebalanceForwarder>>,
+) -> Result<Vec<String>, TaskError> {
     let c = consumer.clone();
-    let md = tokio::task::spawn_blocking(move || c.fetch_metadata(None, KAFKA_CALL_TIMEOUT)).await;
-    match md {
-        Ok(Ok(md)) => md
-            .topics()
-            .iter()
-            .any(|t| topics.iter().any(|s| s == t.name())),
-        _ => true,
-    }
+    let md = tokio::task::spawn_blocking(move || c.fetch_metadata(None, KAFKA_CALL_TIMEOUT))
+        .await
+        .map_err(|e| TaskError::Other(e.to_string()))??;
+    Ok(md.topics().iter().map(|t| t.name().to_string()).collect())
 }
 
 /// A stopped task writes out what it holds and commits it, unless it was abandoned.
@@ -426,16 +434,12 @@ async fn finish<T: SinkTask>(
         // The session may run out while the task writes out what it holds.
         if !ctx.abandoned() {
             let committed = commit(&group.consumer, offsets, CommitMode::Sync).await;
-            drop(task);
-            close(group, &ctx.task_name()).await;
+            close(task, group, &ctx.task_name()).await;
             return committed;
         }
     }
     warn!(task = %ctx.task_name(), "sink task abandoned: its records not yet in the bucket are dropped uncommitted, for the partitions' next owner to back up");
-    // The task first: a task that ends with work in flight releases the barrier before the
-    // closing consumer gives its partitions up.
-    drop(task);
-    close(group, &ctx.task_name()).await;
+    close(task, group, &ctx.task_name()).await;
     Ok(())
 }
 
@@ -446,13 +450,7 @@ async fn finish<T: SinkTask>(
 /// records.
 fn give_up_partitions<T: SinkTask>(task: &mut T, group: &GroupConsumer) -> Result<(), TaskError> {
     apply_revocations(&group.revoked, task);
-    let held: Vec<TopicPartition> = group
-        .consumer
-        .assignment()?
-        .elements()
-        .iter()
-        .map(|e| (e.topic().to_string(), e.partition()))
-        .collect();
+    let held = partitions_of(&group.consumer.assignment()?);
     if !held.is_empty() {
         if let Some(barrier) = task.revocation_barrier() {
             barrier(&held);
@@ -599,15 +597,9 @@ async fn resubscribe(
     let wanted: Vec<String> = match subscription {
         Subscription::Topics(t) => t.clone(),
         Subscription::Regex(re) => {
-            let c = consumer.clone();
-            let md =
-                tokio::task::spawn_blocking(move || c.fetch_metadata(None, KAFKA_CALL_TIMEOUT))
-                    .await
-                    .map_err(|e| TaskError::Other(e.to_string()))??;
-            let mut names: Vec<String> = md
-                .topics()
-                .iter()
-                .map(|t| t.name().to_string())
+            let mut names: Vec<String> = cluster_topics(consumer)
+                .await?
+                .into_iter()
                 .filter(|n| !is_excluded_topic(n, internal) && re.is_match(n))
                 .collect();
             names.sort();
