@@ -10,6 +10,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{Value, json};
+use skiff_worker::connectors::backup_metadata;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -298,4 +299,103 @@ async fn a_group_passed_before_a_restart_is_still_moved() {
         "records written again"
     );
     third.stop().await;
+}
+
+/// A cluster with many consumer groups: every group's offsets on the backed-up topic are
+/// sampled, each group's own, and the backup's own group is left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_offsets_of_every_group_among_many_are_sampled() {
+    const GROUPS: i64 = 40;
+    let topic = skiff_testenv::unique_name("many-groups");
+    skiff_testenv::create_topic(&topic, 3).await.unwrap();
+    produce(&topic, &sample_records(3, 200)).await;
+    let prefix = skiff_testenv::unique_name("app");
+    let own = format!("{prefix}-own");
+    let names: Vec<String> = (0..GROUPS)
+        .map(|g| format!("{prefix}-{g}"))
+        .chain([own.clone()])
+        .collect();
+    let topic_for_commits = topic.clone();
+    tokio::task::spawn_blocking(move || {
+        for (g, name) in names.iter().enumerate() {
+            // Group g has read g records of partition 0 and 2g of partition 2, none of 1.
+            let mut tpl = TopicPartitionList::new();
+            let g = g as i64;
+            tpl.add_partition_offset(&topic_for_commits, 0, Offset::Offset(g))
+                .unwrap();
+            tpl.add_partition_offset(&topic_for_commits, 2, Offset::Offset(2 * g))
+                .unwrap();
+            group_consumer(name).commit(&tpl, CommitMode::Sync).unwrap();
+        }
+    })
+    .await
+    .unwrap();
+
+    let offsets_file = tempfile::NamedTempFile::new().unwrap().into_temp_path();
+    let worker =
+        skiff_worker::config::worker::WorkerConfig::from_properties(worker_props(&offsets_file))
+            .unwrap();
+    let manifest = backup_metadata::TopicManifest {
+        topic: topic.clone(),
+        partitions: 3,
+        configs: BTreeMap::new(),
+    };
+    let expected: BTreeMap<String, BTreeMap<String, i64>> = (0..GROUPS)
+        .map(|g| {
+            (
+                format!("{prefix}-{g}"),
+                BTreeMap::from([(format!("{topic}/0"), g), (format!("{topic}/2"), 2 * g)]),
+            )
+        })
+        .collect();
+    let ours = |sampled: Vec<backup_metadata::GroupOffsets>| {
+        sampled
+            .into_iter()
+            .filter(|g| g.group.starts_with(&prefix))
+            .map(|g| (g.group, g.offsets))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let manifests = [manifest];
+    let started = std::time::Instant::now();
+    let batched = backup_metadata::group_offsets(&worker, &manifests, &own)
+        .await
+        .unwrap();
+    let batched_took = started.elapsed();
+    let started = std::time::Instant::now();
+    let per_client = backup_metadata::group_offsets_per_client(&worker, &manifests, &own)
+        .await
+        .unwrap();
+    eprintln!(
+        "sampled {} groups in {batched_took:?} batched, {:?} with a client per group",
+        batched.len(),
+        started.elapsed()
+    );
+    assert_eq!(ours(batched), expected, "batched over the wire");
+    // The same through the SASL_SSL listener, logged in with SCRAM.
+    let secure = &skiff_testenv::kafka().secure;
+    let mut props = worker_props_on(&secure.bootstrap, &offsets_file);
+    for (k, v) in [
+        ("security.protocol", "SASL_SSL".to_string()),
+        ("sasl.mechanism", "SCRAM-SHA-512".to_string()),
+        (
+            "sasl.jaas.config",
+            format!(
+                "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"{}\" password=\"{}\";",
+                secure.username, secure.password
+            ),
+        ),
+        ("ssl.truststore.type", "PEM".to_string()),
+        (
+            "ssl.truststore.location",
+            secure.ca_file.display().to_string(),
+        ),
+    ] {
+        props.insert(k.into(), v);
+    }
+    let secured = skiff_worker::config::worker::WorkerConfig::from_properties(props).unwrap();
+    let over_sasl_ssl = backup_metadata::group_offsets(&secured, &manifests, &own)
+        .await
+        .unwrap();
+    assert_eq!(ours(over_sasl_ssl), expected, "batched over SASL_SSL");
+    assert_eq!(ours(per_client), expected, "a client per group");
 }

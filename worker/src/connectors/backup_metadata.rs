@@ -3,9 +3,12 @@
 //! committed offsets of the consumer groups that read those topics (`groups/<group>.json`),
 //! sampled periodically by the backup.
 
+use super::committed_offsets;
 use super::s3_source::METADATA_FOLDER;
 use crate::config::client::ClientRole;
 use crate::config::worker::WorkerConfig;
+use crate::distributed::group::bootstrap_addrs;
+use crate::distributed::security::GroupSecurity;
 use crate::runtime::TaskError;
 use crate::storage::Store;
 use rdkafka::admin::{AdminClient, AdminOptions, ConfigSource, ResourceSpecifier};
@@ -15,6 +18,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
+use tracing::debug;
 
 const KAFKA_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -113,8 +117,37 @@ pub async fn topic_manifests(
 }
 
 /// Committed offsets of every consumer group (but `skip_group`, the backup's own) on the
-/// given topics' partitions.
+/// given topics' partitions, read over one connection per broker; with SASL mechanisms that
+/// connection does not speak (GSSAPI, OAUTHBEARER), through one librdkafka client per group.
 pub async fn group_offsets(
+    worker: &WorkerConfig,
+    manifests: &[TopicManifest],
+    skip_group: &str,
+) -> Result<Vec<GroupOffsets>, TaskError> {
+    let client = worker.client(ClientRole::Consumer)?;
+    match GroupSecurity::from_client_settings(&client.settings) {
+        Ok(security) => {
+            let bootstrap = client
+                .settings
+                .get("bootstrap.servers")
+                .map(|s| bootstrap_addrs(s))
+                .unwrap_or_default();
+            let topics: BTreeMap<String, Vec<i32>> = manifests
+                .iter()
+                .map(|m| (m.topic.clone(), (0..m.partitions).collect()))
+                .collect();
+            committed_offsets::sample(&bootstrap, security, &topics, skip_group).await
+        }
+        Err(e) => {
+            debug!("reading consumer group offsets with a client per group: {e}");
+            group_offsets_per_client(worker, manifests, skip_group).await
+        }
+    }
+}
+
+/// [`group_offsets`] through one librdkafka client per consumer group in the cluster, for the
+/// security settings only librdkafka speaks.
+pub async fn group_offsets_per_client(
     worker: &WorkerConfig,
     manifests: &[TopicManifest],
     skip_group: &str,

@@ -164,6 +164,27 @@ impl Connection {
     }
 }
 
+/// A broker's `host:port` as a connection takes it, with an IPv6 host in brackets.
+pub fn broker_addr(host: &str, port: i32) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// The `host:port` entries of a `bootstrap.servers` list, without any `PROTOCOL://` prefix.
+pub fn bootstrap_addrs(servers: &str) -> Vec<String> {
+    servers
+        .split(',')
+        .map(|s| {
+            let s = s.trim();
+            s.split_once("://").map_or(s, |(_, addr)| addr).to_string()
+        })
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
 /// The fixed settings of one member.
 #[derive(Debug, Clone)]
 pub struct MemberSettings {
@@ -230,13 +251,7 @@ pub async fn connect_coordinator(
             .await
         {
             Ok(r) if r.error_code == codes::NONE => {
-                let host = r.host.as_str();
-                let target = if host.contains(':') {
-                    format!("[{host}]:{}", r.port)
-                } else {
-                    format!("{host}:{}", r.port)
-                };
-                return Connection::open(&target, &settings.security).await;
+                return Connection::open(&broker_addr(&r.host, r.port), &settings.security).await;
             }
             Ok(r) => {
                 last = DistributedError::Group(format!(
@@ -450,5 +465,25 @@ pub async fn forget_previous_incarnation(
         code => Err(DistributedError::Group(format!(
             "removing the previous member with group.instance.id '{instance}' failed with error {code}"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_broker_is_bracketed() {
+        assert_eq!(broker_addr("kafka-0.kafka", 9092), "kafka-0.kafka:9092");
+        assert_eq!(broker_addr("::1", 9092), "[::1]:9092");
+    }
+
+    #[test]
+    fn bootstrap_servers_lose_their_protocol_and_blanks() {
+        assert_eq!(
+            bootstrap_addrs(" SASL_SSL://a:9093, b:9092 ,,PLAINTEXT://[::1]:9092"),
+            ["a:9093", "b:9092", "[::1]:9092"]
+        );
+        assert!(bootstrap_addrs("").is_empty());
     }
 }

@@ -6,14 +6,14 @@
 pub mod assign;
 mod config_store;
 pub mod forward;
-mod group;
+pub(crate) mod group;
 pub mod kafka_log;
 mod member;
 mod offset_log;
 mod protocol;
 mod records;
 mod scram;
-mod security;
+pub(crate) mod security;
 mod settings;
 mod start;
 mod status_store;

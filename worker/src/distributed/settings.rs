@@ -114,15 +114,7 @@ impl DistributedSettings {
     /// The group membership settings, with the brokers from `bootstrap.servers`.
     pub fn member_settings(&self, worker: &WorkerConfig) -> MemberSettings {
         MemberSettings {
-            bootstrap: worker
-                .bootstrap_servers
-                .split(',')
-                .map(|s| {
-                    let s = s.trim();
-                    s.split_once("://").map_or(s, |(_, addr)| addr).to_string()
-                })
-                .filter(|s| !s.is_empty())
-                .collect(),
+            bootstrap: super::group::bootstrap_addrs(&worker.bootstrap_servers),
             group_id: self.group_id.clone(),
             instance_id: self.instance_id.clone(),
             session_timeout: self.session_timeout,

@@ -1,0 +1,323 @@
+//! Every consumer group's committed offsets on the backed-up partitions, read with a few batched
+//! requests over one connection per broker: ListGroups to each broker, one FindCoordinator for
+//! all groups, and OffsetFetch for many groups at once to each coordinator. A librdkafka client
+//! per group meant a client (threads, connections, a login) for each group in the cluster at
+//! every sample: 17 s for 120 groups, so a cluster with a thousand groups never finished one
+//! within the sampling's time limit.
+
+use super::backup_metadata::GroupOffsets;
+use crate::distributed::group::{Connection, broker_addr, codes};
+use crate::distributed::security::GroupSecurity;
+use crate::runtime::TaskError;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopics,
+};
+use kafka_protocol::messages::{
+    FindCoordinatorRequest, GroupId, ListGroupsRequest, MetadataRequest, OffsetFetchRequest,
+    TopicName,
+};
+use kafka_protocol::protocol::{Request, StrBytes};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+use tracing::warn;
+
+/// Versions every broker since Kafka 3.0 serves: OffsetFetch v8 and FindCoordinator v4 carry
+/// many groups in one request.
+const METADATA_VERSION: i16 = 9;
+const LIST_GROUPS_VERSION: i16 = 3;
+const FIND_COORDINATOR_VERSION: i16 = 4;
+const OFFSET_FETCH_VERSION: i16 = 8;
+/// How long one request may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The waits before asking again for groups whose coordinator was loading or had moved.
+const RETRY_WAITS: [Duration; 3] = [
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+];
+/// At most this many group-partition pairs are asked for in one OffsetFetch, which keeps a
+/// response far under the connection's 64 MiB limit however many partitions are backed up.
+const PAIRS_PER_FETCH: usize = 50_000;
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+/// A Kafka error code by its protocol name, as in `GroupAuthorizationFailed (30)`.
+fn named(code: i16) -> String {
+    match ResponseError::try_from_code(code) {
+        Some(ResponseError::Unknown(_)) | None => format!("error {code}"),
+        Some(e) => format!("{e} ({code})"),
+    }
+}
+
+/// Whether the worker's principal may not describe the group: such groups are left out, as
+/// groups it cannot see would be.
+fn unauthorized(code: i16) -> bool {
+    code == ResponseError::GroupAuthorizationFailed.code()
+}
+
+fn kafka(what: impl std::fmt::Display) -> TaskError {
+    TaskError::Kafka(what.to_string())
+}
+
+fn retriable(code: i16) -> bool {
+    matches!(
+        code,
+        codes::COORDINATOR_LOAD_IN_PROGRESS
+            | codes::COORDINATOR_NOT_AVAILABLE
+            | codes::NOT_COORDINATOR
+    )
+}
+
+/// Open connections by broker address; one that failed a call is dropped, not reused.
+struct Brokers {
+    security: GroupSecurity,
+    open: HashMap<String, Connection>,
+}
+
+impl Brokers {
+    async fn call<R: Request>(
+        &mut self,
+        addr: &str,
+        request: &R,
+        version: i16,
+    ) -> Result<R::Response, TaskError> {
+        let mut conn = match self.open.remove(addr) {
+            Some(c) => c,
+            None => Connection::open(addr, &self.security)
+                .await
+                .map_err(kafka)?,
+        };
+        let answer = conn
+            .call(request, version, CALL_TIMEOUT)
+            .await
+            .map_err(kafka)?;
+        self.open.insert(addr.to_string(), conn);
+        Ok(answer)
+    }
+
+    /// Every broker's address, from the first bootstrap server that answers.
+    async fn cluster(&mut self, bootstrap: &[String]) -> Result<Vec<String>, TaskError> {
+        let request = MetadataRequest::default()
+            .with_topics(Some(Vec::new()))
+            .with_allow_auto_topic_creation(false);
+        let mut last = kafka("no bootstrap servers");
+        for addr in bootstrap {
+            match self.call(addr, &request, METADATA_VERSION).await {
+                Ok(md) if !md.brokers.is_empty() => {
+                    return Ok(md
+                        .brokers
+                        .iter()
+                        .map(|b| broker_addr(&b.host, b.port))
+                        .collect());
+                }
+                Ok(_) => last = kafka(format!("{addr} named no brokers")),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// The names of the groups every broker coordinates; a broker still loading its groups is
+    /// asked again.
+    async fn groups(&mut self, brokers: &[String]) -> Result<BTreeSet<String>, TaskError> {
+        let mut names = BTreeSet::new();
+        for addr in brokers {
+            let mut waits = RETRY_WAITS.iter();
+            loop {
+                let listed = self
+                    .call(addr, &ListGroupsRequest::default(), LIST_GROUPS_VERSION)
+                    .await?;
+                match (listed.error_code, waits.next()) {
+                    (codes::NONE, _) => {
+                        names.extend(listed.groups.iter().map(|g| g.group_id.to_string()));
+                        break;
+                    }
+                    (code, Some(wait)) if retriable(code) => tokio::time::sleep(*wait).await,
+                    (code, _) => {
+                        return Err(kafka(format!(
+                            "listing the consumer groups of broker {addr}: {}",
+                            named(code)
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    /// Each group's coordinator; groups whose coordinator is not known yet go to `retry`.
+    async fn coordinators(
+        &mut self,
+        brokers: &[String],
+        groups: &[String],
+        retry: &mut Vec<String>,
+    ) -> Result<BTreeMap<String, Vec<String>>, TaskError> {
+        let request = FindCoordinatorRequest::default()
+            .with_key_type(0)
+            .with_coordinator_keys(groups.iter().map(|g| s(g)).collect());
+        let mut last = kafka("no brokers");
+        for addr in brokers {
+            let found = match self.call(addr, &request, FIND_COORDINATOR_VERSION).await {
+                Ok(found) => found,
+                Err(e) => {
+                    last = e;
+                    continue;
+                }
+            };
+            let mut by_coordinator: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for c in found.coordinators {
+                let group = c.key.to_string();
+                match c.error_code {
+                    codes::NONE => by_coordinator
+                        .entry(broker_addr(&c.host, c.port))
+                        .or_default()
+                        .push(group),
+                    code if retriable(code) => retry.push(group),
+                    code if unauthorized(code) => {}
+                    code => warn!("no coordinator for consumer group {group}: {}", named(code)),
+                }
+            }
+            return Ok(by_coordinator);
+        }
+        Err(last)
+    }
+
+    /// Asks one coordinator for its groups' offsets on `topics`; groups it no longer
+    /// coordinates, or could not answer for, go to `retry`.
+    async fn fetch(
+        &mut self,
+        coordinator: &str,
+        groups: &[String],
+        topics: &BTreeMap<String, Vec<i32>>,
+        out: &mut Vec<GroupOffsets>,
+        retry: &mut Vec<String>,
+    ) {
+        let wanted: Vec<OffsetFetchRequestTopics> = topics
+            .iter()
+            .map(|(t, ps)| {
+                OffsetFetchRequestTopics::default()
+                    .with_name(TopicName(s(t)))
+                    .with_partition_indexes(ps.clone())
+            })
+            .collect();
+        let pairs: usize = topics.values().map(Vec::len).sum();
+        for batch in groups.chunks((PAIRS_PER_FETCH / pairs.max(1)).max(1)) {
+            let request = OffsetFetchRequest::default().with_groups(
+                batch
+                    .iter()
+                    .map(|g| {
+                        OffsetFetchRequestGroup::default()
+                            .with_group_id(GroupId(s(g)))
+                            .with_topics(Some(wanted.clone()))
+                    })
+                    .collect(),
+            );
+            let answer = match self.call(coordinator, &request, OFFSET_FETCH_VERSION).await {
+                Ok(answer) => answer,
+                Err(e) => {
+                    warn!("reading committed offsets from {coordinator} failed, asking again: {e}");
+                    retry.extend_from_slice(batch);
+                    continue;
+                }
+            };
+            for g in answer.groups {
+                let group = g.group_id.to_string();
+                match g.error_code {
+                    codes::NONE => {}
+                    code if retriable(code) => {
+                        retry.push(group);
+                        continue;
+                    }
+                    code if unauthorized(code) => continue,
+                    code => {
+                        warn!("reading consumer group {group}'s offsets: {}", named(code));
+                        continue;
+                    }
+                }
+                let offsets: BTreeMap<String, i64> = g
+                    .topics
+                    .iter()
+                    .flat_map(|t| {
+                        t.partitions
+                            .iter()
+                            .filter(|p| p.error_code == codes::NONE && p.committed_offset >= 0)
+                            .map(move |p| {
+                                (
+                                    format!("{}/{}", &*t.name, p.partition_index),
+                                    p.committed_offset,
+                                )
+                            })
+                    })
+                    .collect();
+                if !offsets.is_empty() {
+                    out.push(GroupOffsets { group, offsets });
+                }
+            }
+        }
+    }
+}
+
+/// Committed offsets of every consumer group but `skip_group` on `topics`' partitions. Groups
+/// without any committed offset there are left out; so are groups this worker may not read.
+pub async fn sample(
+    bootstrap: &[String],
+    security: GroupSecurity,
+    topics: &BTreeMap<String, Vec<i32>>,
+    skip_group: &str,
+) -> Result<Vec<GroupOffsets>, TaskError> {
+    let mut brokers = Brokers {
+        security,
+        open: HashMap::new(),
+    };
+    let nodes = brokers.cluster(bootstrap).await?;
+    let mut pending: Vec<String> = brokers
+        .groups(&nodes)
+        .await?
+        .into_iter()
+        .filter(|g| g != skip_group && !g.is_empty())
+        .collect();
+    let mut out = Vec::new();
+    let mut waits = RETRY_WAITS.iter();
+    while !pending.is_empty() {
+        let mut retry = Vec::new();
+        let by_coordinator = brokers.coordinators(&nodes, &pending, &mut retry).await?;
+        for (coordinator, groups) in &by_coordinator {
+            brokers
+                .fetch(coordinator, groups, topics, &mut out, &mut retry)
+                .await;
+        }
+        pending = retry;
+        match waits.next() {
+            Some(wait) if !pending.is_empty() => tokio::time::sleep(*wait).await,
+            _ => break,
+        }
+    }
+    if !pending.is_empty() {
+        warn!(
+            "the offsets of {} consumer group(s) were not read this time, their coordinators were moving or loading: {}",
+            pending.len(),
+            pending.join(", ")
+        );
+    }
+    out.sort_by(|a, b| a.group.cmp(&b.group));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_are_named_and_sorted_into_retry_skip_and_warn() {
+        assert_eq!(named(30), "GroupAuthorizationFailed (30)");
+        assert_eq!(named(-2), "error -2");
+        assert!(retriable(codes::COORDINATOR_LOAD_IN_PROGRESS));
+        assert!(retriable(codes::NOT_COORDINATOR));
+        assert!(!retriable(codes::GROUP_ID_NOT_FOUND));
+        assert!(unauthorized(30));
+        assert!(!unauthorized(codes::NOT_COORDINATOR));
+    }
+}
