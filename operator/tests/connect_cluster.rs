@@ -276,6 +276,30 @@ async fn missing_secret_is_a_condition_not_a_crash() {
     })
     .await;
     assert_eq!(state.0, "False");
+
+    // The Secret created later is seen at once through the operator's watch on Secrets, not at
+    // the next retry of a cluster that is not ready (15 s after the last).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("kafka-password".into()),
+            ..Default::default()
+        },
+        string_data: Some(BTreeMap::from([("password".to_owned(), "one".to_owned())])),
+        ..Default::default()
+    };
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("secret");
+    let sets: Api<StatefulSet> = Api::namespaced(client, &ns);
+    eventually(
+        5,
+        "the statefulset right after the Secret exists",
+        || async { sets.get_opt("c2").await.ok().flatten() },
+    )
+    .await;
 }
 
 #[tokio::test]

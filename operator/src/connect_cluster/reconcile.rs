@@ -27,6 +27,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -49,7 +50,9 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<String>) {
         scoped::<Service>(client, ns),
         scoped::<ConfigMap>(client, ns),
         scoped::<PodDisruptionBudget>(client, ns),
-        scoped::<Secret>(client, ns),
+        // Names and versions are all the trigger needs: watched as metadata only, so no Secret's
+        // data in the namespace (Helm releases, certificates) ever reaches the operator this way.
+        scoped::<PartialObjectMeta<Secret>>(client, ns),
     );
     let owned = watcher::Config::default().labels("app.kubernetes.io/managed-by=skiff-operator");
     let controller = Controller::new(clusters, watcher::Config::default().any_semantic());
@@ -62,7 +65,7 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<String>) {
         .watches(
             secrets,
             watcher::Config::default(),
-            move |secret: Secret| {
+            move |secret: PartialObjectMeta<Secret>| {
                 let ns = secret.namespace();
                 let name = secret.name_any();
                 store
