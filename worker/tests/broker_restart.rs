@@ -11,9 +11,9 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn broker_restarts_during_backup_and_restore_lose_and_duplicate_nothing() {
-    // The worker's log goes to the test output: a failure here is a reconnect that went wrong,
-    // and the client's messages are what explain it, the group's trace (`cgrp`) above all.
-    let _logs = skiff_worker::logging::init("info,librdkafka=debug", false);
+    // A failure here is a reconnect that went wrong, and the client's messages are what explain
+    // it, the group's trace (`cgrp`) above all: the test output shows them when it fails.
+    let _logs = LogOnFailure::install("info,librdkafka=debug");
     let topic = skiff_testenv::unique_name("restart");
     let bucket = skiff_testenv::unique_name("restart");
     skiff_testenv::create_topic(&topic, 2).await.unwrap();

@@ -499,3 +499,34 @@ pub async fn fresh_group_topic_and_bucket(
     skiff_testenv::create_bucket(&bucket).await.unwrap();
     (group, topic, bucket)
 }
+
+/// The process's log, written to a file and printed only if the test fails: a passing run
+/// leaves the CI output short, a failing one shows everything the clients said.
+pub struct LogOnFailure {
+    file: tempfile::NamedTempFile,
+}
+
+impl LogOnFailure {
+    /// Installs the process-wide subscriber with `filter` (tracing's directive syntax).
+    pub fn install(filter: &str) -> LogOnFailure {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let writer = std::sync::Mutex::new(file.reopen().unwrap());
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_target(false)
+            .with_ansi(false)
+            .with_writer(writer)
+            .try_init()
+            .unwrap();
+        LogOnFailure { file }
+    }
+}
+
+impl Drop for LogOnFailure {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.file.path()).unwrap_or_default();
+            println!("---- the log of the failed test ----\n{log}");
+        }
+    }
+}
