@@ -6,7 +6,7 @@
 //! within the sampling's time limit.
 
 use super::backup_metadata::GroupOffsets;
-use crate::distributed::group::{Connection, broker_addr, codes};
+use crate::distributed::group::{Connection, broker_addr, codes, named};
 use crate::distributed::security::GroupSecurity;
 use crate::runtime::TaskError;
 use kafka_protocol::error::ResponseError;
@@ -42,14 +42,6 @@ const PAIRS_PER_FETCH: usize = 50_000;
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
-}
-
-/// A Kafka error code by its protocol name, as in `GroupAuthorizationFailed (30)`.
-fn named(code: i16) -> String {
-    match ResponseError::try_from_code(code) {
-        Some(ResponseError::Unknown(_)) | None => format!("error {code}"),
-        Some(e) => format!("{e} ({code})"),
-    }
 }
 
 /// Whether the worker's principal may not describe the group: such groups are left out, as
@@ -311,9 +303,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn error_codes_are_named_and_sorted_into_retry_skip_and_warn() {
-        assert_eq!(named(30), "GroupAuthorizationFailed (30)");
-        assert_eq!(named(-2), "error -2");
+    fn error_codes_are_sorted_into_retry_skip_and_warn() {
         assert!(retriable(codes::COORDINATOR_LOAD_IN_PROGRESS));
         assert!(retriable(codes::NOT_COORDINATOR));
         assert!(!retriable(codes::GROUP_ID_NOT_FOUND));

@@ -8,6 +8,7 @@ use super::DistributedError;
 use super::protocol::{Assignment, MemberMetadata, PROTOCOLS};
 use super::security::{GroupSecurity, Stream};
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
     FindCoordinatorRequest, GroupId, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest,
     RequestHeader, ResponseHeader, SyncGroupRequest, join_group_request::JoinGroupRequestProtocol,
@@ -161,6 +162,27 @@ impl Connection {
             ));
         }
         R::Response::decode(&mut bytes, version).map_err(|e| net("decoding a response", e))
+    }
+}
+
+/// A Kafka error code by its protocol name, as in `FencedInstanceId (82)`, for messages a user
+/// reads.
+pub fn named(code: i16) -> String {
+    match ResponseError::try_from_code(code) {
+        Some(ResponseError::Unknown(_)) | None => format!("error {code}"),
+        Some(e) => format!("{e} ({code})"),
+    }
+}
+
+/// [`named`], with what it means when the coordinator refused this worker as a member.
+pub fn member_error(code: i16) -> String {
+    if code == codes::FENCED_INSTANCE_ID {
+        format!(
+            "{} (another worker uses the same group.instance.id)",
+            named(code)
+        )
+    } else {
+        named(code)
     }
 }
 
@@ -318,13 +340,9 @@ pub async fn join(
         | codes::COORDINATOR_LOAD_IN_PROGRESS => return Err(JoinError::Coordinator),
         code => {
             return Err(JoinError::Failed(DistributedError::Group(format!(
-                "JoinGroup for group {}: error {code}{}",
+                "JoinGroup for group {}: {}",
                 settings.group_id,
-                if code == codes::FENCED_INSTANCE_ID {
-                    " (another worker uses the same group.instance.id)"
-                } else {
-                    ""
-                }
+                member_error(code)
             ))));
         }
     }
@@ -471,6 +489,16 @@ pub async fn forget_previous_incarnation(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_codes_are_named_for_users() {
+        assert_eq!(named(82), "FencedInstanceId (82)");
+        assert_eq!(named(-2), "error -2");
+        assert_eq!(
+            member_error(82),
+            "FencedInstanceId (82) (another worker uses the same group.instance.id)"
+        );
+    }
 
     #[test]
     fn an_ipv6_broker_is_bracketed() {

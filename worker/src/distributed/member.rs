@@ -6,7 +6,8 @@
 //! to another member (its session ran out), before it can talk to Kafka again: otherwise a
 //! restore's records waiting in its producer would be written after the new owner took over.
 
-use super::group::{self, JoinError, Joined, MemberSettings, codes};
+use super::group::{self, JoinError, Joined, MemberSettings, codes, named};
+use super::membership_health::MembershipHealth;
 use super::protocol::{Assignment, MemberMetadata};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +36,12 @@ pub trait GroupHandler: Send + Sync {
 
 /// How long a JoinGroup answer may have taken to arrive, taken off the lease it renews.
 const ANSWER_MARGIN: Duration = Duration::from_secs(1);
+
+/// Logs what keeps this worker from its group and keeps it for `GET /health`.
+fn trouble(health: &MembershipHealth, problem: String) {
+    warn!("{problem}");
+    health.trouble(&problem);
+}
 
 /// Backoff between failed attempts, capped.
 fn backoff(attempt: u32) -> Duration {
@@ -120,11 +127,13 @@ fn wait_before_retry(attempt: u32, lease: &Lease) -> Duration {
     lease.remaining().map_or(pause, |left| pause.min(left))
 }
 
-/// Runs membership until `shutdown` turns true; `rejoin` asks for a rebalance.
+/// Runs membership until `shutdown` turns true; `rejoin` asks for a rebalance; `health` hears
+/// when the coordinator counts this worker a member and what kept it out.
 pub async fn run(
     settings: MemberSettings,
     handler: Arc<dyn GroupHandler>,
     rejoin: Arc<Notify>,
+    health: Arc<MembershipHealth>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut member_id = String::new();
@@ -139,7 +148,7 @@ pub async fn run(
         let mut conn = match connected.await {
             Ok(c) => c,
             Err(e) => {
-                warn!("cannot reach the group coordinator: {e}");
+                trouble(&health, format!("cannot reach the group coordinator: {e}"));
                 attempt += 1;
                 sleep_or_shutdown(wait_before_retry(attempt, &lease), &mut shutdown).await;
                 continue;
@@ -149,7 +158,7 @@ pub async fn run(
             let forgetting = group::forget_previous_incarnation(&mut conn, &settings);
             let forgot = watched(forgetting, &mut lease, session, &handler);
             if let Err(e) = forgot.await {
-                warn!("{e}");
+                trouble(&health, e.to_string());
                 attempt += 1;
                 sleep_or_shutdown(wait_before_retry(attempt, &lease), &mut shutdown).await;
                 continue;
@@ -170,7 +179,7 @@ pub async fn run(
                 }
                 Err(JoinError::Coordinator) => break,
                 Err(JoinError::Failed(e)) => {
-                    warn!("{e}");
+                    trouble(&health, e.to_string());
                     attempt += 1;
                     sleep_or_shutdown(wait_before_retry(attempt, &lease), &mut shutdown).await;
                     break;
@@ -193,15 +202,19 @@ pub async fn run(
                     if code == codes::UNKNOWN_MEMBER_ID || code == codes::ILLEGAL_GENERATION {
                         member_id.clear();
                     }
-                    warn!("SyncGroup failed with error {code}; rejoining");
+                    trouble(
+                        &health,
+                        format!("SyncGroup failed with {}; rejoining", named(code)),
+                    );
                     continue;
                 }
                 Err(e) => {
-                    warn!("{e}");
+                    trouble(&health, e.to_string());
                     break;
                 }
             };
             attempt = 0;
+            health.in_group();
             let margin = ANSWER_MARGIN.min(session / 4);
             lease.renew(
                 join_answered.checked_sub(margin).unwrap_or(join_answered),
@@ -244,6 +257,9 @@ pub async fn run(
                         // hanging): no new work from the assignment in progress; everything
                         // stops once it is done.
                         handler.lease_lapsed();
+                        health.trouble(&format!(
+                            "no answer from the group coordinator within the session ({session:?})"
+                        ));
                         break Next::Reconnect;
                     }
                     _ = rejoin.notified(), if applied => break Next::Rejoin,
@@ -263,9 +279,13 @@ pub async fn run(
                 match group::heartbeat(&mut conn, &settings, joined.generation, &member_id, limit)
                     .await
                 {
-                    Ok(codes::NONE) => lease.renew(sent, session),
+                    Ok(codes::NONE) => {
+                        lease.renew(sent, session);
+                        health.in_group();
+                    }
                     Ok(codes::REBALANCE_IN_PROGRESS) => {
                         lease.renew(sent, session);
+                        health.in_group();
                         if applied {
                             break Next::Rejoin;
                         }
@@ -276,7 +296,13 @@ pub async fn run(
                         | codes::ILLEGAL_GENERATION
                         | codes::FENCED_INSTANCE_ID),
                     ) => {
-                        warn!("heartbeat refused with error {code}: this worker left the group");
+                        trouble(
+                            &health,
+                            format!(
+                                "heartbeat refused with {}: this worker left the group",
+                                group::member_error(code)
+                            ),
+                        );
                         break Next::Lost {
                             forget_member_id: code == codes::UNKNOWN_MEMBER_ID,
                         };
@@ -284,9 +310,9 @@ pub async fn run(
                     Ok(codes::NOT_COORDINATOR | codes::COORDINATOR_NOT_AVAILABLE) => {
                         break Next::Reconnect;
                     }
-                    Ok(code) => warn!("heartbeat failed with error {code}"),
+                    Ok(code) => trouble(&health, format!("heartbeat failed with {}", named(code))),
                     Err(e) => {
-                        warn!("heartbeat failed: {e}");
+                        trouble(&health, format!("heartbeat failed: {e}"));
                         break Next::Reconnect;
                     }
                 }
@@ -300,6 +326,11 @@ pub async fn run(
                     _ = &mut applying => {}
                     _ = tokio::time::sleep(lease.remaining().unwrap_or(session)), if lease.remaining().is_some() => {
                         handler.lease_lapsed();
+                        health.trouble(
+                            "the session ran out while this worker was still applying its \
+                             assignment (starting or stopping connectors and tasks, which may be \
+                             waiting for Kafka); it rejoins once that is done",
+                        );
                         applying.await;
                     }
                 }

@@ -10,8 +10,8 @@ use crate::config::properties::Properties;
 use crate::connectors::Plugin;
 use crate::distributed::{
     Allocation, Assignment, CONNECTOR_TASK, ConfigSnapshot, ConfigStore, DistributedSettings,
-    GroupHandler, Joined, KafkaOffsetLog, MemberMetadata, RestartRequest, StatusKey, StatusLog,
-    StatusValue, assign,
+    GroupHandler, Joined, KafkaOffsetLog, MemberMetadata, MembershipHealth, RestartRequest,
+    StatusKey, StatusLog, StatusValue, assign,
 };
 use crate::runtime::worker::Worker;
 use skiff_api::rest::{
@@ -82,6 +82,8 @@ pub struct DistributedHerder {
     leave: watch::Sender<bool>,
     active_topics: ActiveTopics,
     member: SyncMutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Whether this worker is in its group, for `GET /health`.
+    membership: Arc<MembershipHealth>,
 }
 
 fn not_found(name: &str) -> HerderError {
@@ -160,12 +162,18 @@ impl DistributedHerder {
             leave,
             active_topics: ActiveTopics::default(),
             member: SyncMutex::new(None),
+            membership: Arc::new(MembershipHealth::new(
+                &parts.settings.group_id,
+                parts.settings.rebalance_timeout,
+                parts.settings.session_timeout,
+            )),
         });
         let member_settings = parts.settings.member_settings(&herder.worker.config);
         let handle = tokio::spawn(crate::distributed::run_member(
             member_settings,
             herder.clone(),
             herder.rejoin.clone(),
+            herder.membership.clone(),
             leave_rx,
         ));
         *herder.member.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
@@ -173,6 +181,11 @@ impl DistributedHerder {
         tokio::spawn(herder.clone().follow_restarts(parts.restarts));
         tokio::spawn(herder.clone().publish_statuses(stop_rx));
         herder
+    }
+
+    /// `Err` with the reason when this worker has been out of its group too long to be healthy.
+    pub fn health(&self) -> Result<(), String> {
+        self.membership.check()
     }
 
     /// Who leads the group.

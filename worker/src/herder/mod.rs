@@ -44,6 +44,15 @@ impl Herder {
         Herder::Standalone(StandaloneHerder::new(worker))
     }
 
+    /// `Err` with the reason when the worker is stuck (KIP-1017's "unhealthy"): a distributed
+    /// worker out of its group too long. A standalone worker has no group to lose.
+    pub fn health(&self) -> Result<(), String> {
+        match self {
+            Herder::Standalone(_) => Ok(()),
+            Herder::Distributed(h) => h.health(),
+        }
+    }
+
     /// Names of every connector.
     pub async fn connectors(&self) -> Vec<String> {
         both!(self, h => h.connectors().await)

@@ -40,14 +40,21 @@ async fn root(State(s): State<AppState>) -> Json<ServerInfo> {
     })
 }
 
+/// KIP-1017: 503 while starting, 500 when stuck (with the reason), 200 otherwise.
 async fn health(State(s): State<AppState>) -> Response {
-    if s.info.ready.load(Ordering::Acquire) {
-        Json(json!({"status": "healthy", "message": "Worker has completed startup and is ready to handle requests."})).into_response()
-    } else {
-        (
+    if !s.info.ready.load(Ordering::Acquire) {
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "starting", "message": "Worker is still starting up."})),
         )
-            .into_response()
+            .into_response();
+    }
+    match s.herder.health() {
+        Ok(()) => Json(json!({"status": "healthy", "message": "Worker has completed startup and is ready to handle requests."})).into_response(),
+        Err(message) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"status": "unhealthy", "message": message})),
+        )
+            .into_response(),
     }
 }

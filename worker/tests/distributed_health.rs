@@ -1,0 +1,72 @@
+//! `GET /health` of a distributed worker, as KIP-1017 has it: healthy while in its group; once
+//! it has been out of its group for longer than `rebalance.timeout.ms` + `session.timeout.ms`
+//! (here: cut off from Kafka), 500 `unhealthy` with the reason, so probes and people see a stuck
+//! worker; healthy again once it is back.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::time::Instant;
+
+async fn health(url: &str) -> Option<(u16, Value)> {
+    let answer = http().get(format!("{url}/health")).send().await.ok()?;
+    let status = answer.status().as_u16();
+    Some((status, answer.json().await.ok()?))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_out_of_its_group_too_long_is_unhealthy_until_it_is_back() {
+    let group = skiff_testenv::unique_name("health");
+    let topic = skiff_testenv::unique_name("health");
+    skiff_testenv::create_topic(&topic, 1).await.unwrap();
+    let proxies = kafka_cut_proxies().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // Out of the group for longer than 8 s + 6 s is stuck.
+    let extra = format!(
+        "bootstrap.servers={}\nrebalance.timeout.ms=8000\n",
+        skiff_testenv::kafka().proxied.bootstrap
+    );
+    let _worker = spawn_distributed_with(dir.path(), &group, port, &extra);
+    let url = format!("http://127.0.0.1:{port}");
+    // The worker accepts a connector only once it leads its group.
+    let sink = json!({
+        "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+        "file": dir.path().join("out").display().to_string(), "topics": topic});
+    create_when_led(&url, "health-sink", sink).await;
+    assert_eq!(health(&url).await.map(|h| h.0), Some(200));
+
+    for p in &proxies {
+        p.set_enabled(false).await.unwrap();
+    }
+    let cut_at = Instant::now();
+    let (seen_after, body) = eventually(60, "the cut-off worker to report unhealthy", || async {
+        let (status, body) = health(&url).await?;
+        (status == 500).then(|| (cut_at.elapsed(), body))
+    })
+    .await;
+    println!("unhealthy {seen_after:?} after the cut: {body}");
+    assert_eq!(body["status"], "unhealthy", "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("member of group {group}"))
+            && message.contains("rebalance.timeout.ms + session.timeout.ms = 14 s")
+            && message.contains("last problem: "),
+        "{message}"
+    );
+    // Its last heartbeat was answered at most a heartbeat interval (1 s) before the cut.
+    assert!(
+        seen_after.as_secs_f64() >= 12.5,
+        "unhealthy after {seen_after:?}, before 14 s out of the group"
+    );
+
+    for p in &proxies {
+        p.set_enabled(true).await.unwrap();
+    }
+    eventually(60, "the worker back in its group to be healthy", || async {
+        let (status, body) = health(&url).await?;
+        (status == 200 && body["status"] == "healthy").then_some(())
+    })
+    .await;
+}
