@@ -70,3 +70,33 @@ async fn a_worker_out_of_its_group_too_long_is_unhealthy_until_it_is_back() {
     })
     .await;
 }
+
+/// Two workers given the same `group.instance.id` (a misconfiguration): the coordinator fences
+/// the first when the second joins, and the first says so on `/health` instead of retrying
+/// unseen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_fenced_by_its_own_instance_id_says_so() {
+    let group = skiff_testenv::unique_name("health-dup");
+    let dir = tempfile::tempdir().unwrap();
+    let (port_a, port_b) = (free_port(), free_port());
+    let extra = "group.instance.id=same-pod\nrebalance.timeout.ms=8000\n";
+    let _a = spawn_distributed_with(dir.path(), &group, port_a, extra);
+    let url_a = format!("http://127.0.0.1:{port_a}");
+    let connector = json!({
+        "connector.class": "org.apache.kafka.connect.file.FileStreamSourceConnector",
+        "file": dir.path().join("in").display().to_string(),
+        "topic": skiff_testenv::unique_name("health-dup")});
+    create_when_led(&url_a, "health-dup-source", connector).await;
+    let _b = spawn_distributed_with(dir.path(), &group, port_b, extra);
+    let url_b = format!("http://127.0.0.1:{port_b}");
+    let message = eventually(60, "the fenced worker to report unhealthy", || async {
+        let (status, body) = health(&url_a).await?;
+        (status == 500).then(|| body["message"].as_str().unwrap_or_default().to_string())
+    })
+    .await;
+    assert!(
+        message.contains("FencedInstanceId") && message.contains("same group.instance.id"),
+        "{message}"
+    );
+    assert_eq!(health(&url_b).await.map(|h| h.0), Some(200));
+}
