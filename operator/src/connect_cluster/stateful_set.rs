@@ -11,7 +11,7 @@ use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
     EnvVarSource, HTTPGetAction, ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec,
-    Probe, SeccompProfile, SecurityContext, Volume, VolumeMount,
+    Probe, SeccompProfile, SecurityContext, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -142,7 +142,7 @@ fn worker_container(cc: &ConnectCluster, mounts: Vec<VolumeMount>) -> Container 
         volume_mounts: Some(mounts),
         startup_probe: Some(health_probe(serves_https(cc), 5, 60)),
         readiness_probe: Some(health_probe(serves_https(cc), 5, 2)),
-        liveness_probe: Some(health_probe(serves_https(cc), 10, 3)),
+        liveness_probe: Some(listening_probe()),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
@@ -159,6 +159,24 @@ fn worker_container(cc: &ConnectCluster, mounts: Vec<VolumeMount>) -> Container 
 
 /// A probe on the worker's `/health`, which answers 503 while starting and 500 when hung; it
 /// needs no credentials, and the kubelet does not check the certificate.
+/// Liveness: the REST port accepts connections. Not `/health`, which turns unhealthy while a
+/// worker is out of its group: during a long Kafka outage that would restart every worker, and a
+/// worker cannot start while Kafka is down, so they would come back only after their restart
+/// backoff. `GET /` would need credentials when basic auth is on.
+fn listening_probe() -> Probe {
+    Probe {
+        tcp_socket: Some(TCPSocketAction {
+            port: IntOrString::String("rest".into()),
+            ..Default::default()
+        }),
+        period_seconds: Some(10),
+        timeout_seconds: Some(3),
+        failure_threshold: Some(3),
+        ..Default::default()
+    }
+}
+
+/// Startup and readiness: `GET /health` answers 200 (started, and in its group).
 fn health_probe(https: bool, period_seconds: i32, failure_threshold: i32) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
@@ -306,11 +324,20 @@ mod tests {
             sc.capabilities.as_ref().unwrap().drop.as_ref().unwrap(),
             &["ALL"]
         );
-        for probe in [&c.liveness_probe, &c.readiness_probe, &c.startup_probe] {
+        for probe in [&c.readiness_probe, &c.startup_probe] {
             let get = probe.as_ref().unwrap().http_get.as_ref().unwrap();
             assert_eq!(get.path.as_deref(), Some("/health"));
             assert_eq!(get.scheme, None);
         }
+        let alive = c.liveness_probe.as_ref().unwrap();
+        assert!(
+            alive.http_get.is_none(),
+            "a worker out of its group is not restarted"
+        );
+        assert_eq!(
+            alive.tcp_socket.as_ref().unwrap().port,
+            IntOrString::String("rest".into())
+        );
         let mut secured = cluster("c1");
         secured.spec.rest = Some(skiff_api::crd::RestSecurity {
             tls: Some(skiff_api::crd::RestTlsSecret {
@@ -320,7 +347,7 @@ mod tests {
         });
         let secured = build_stateful_set(&secured, "h");
         let c = &self::pod(&secured).containers[0];
-        for probe in [&c.liveness_probe, &c.readiness_probe, &c.startup_probe] {
+        for probe in [&c.readiness_probe, &c.startup_probe] {
             let get = probe.as_ref().unwrap().http_get.as_ref().unwrap();
             assert_eq!(
                 get.scheme.as_deref(),

@@ -177,7 +177,10 @@ pub async fn run(
                     member_id = id;
                     continue;
                 }
-                Err(JoinError::Coordinator) => break,
+                Err(JoinError::Coordinator) => {
+                    health.trouble("the group coordinator moved or is still loading");
+                    break;
+                }
                 Err(JoinError::Failed(e)) => {
                     trouble(&health, e.to_string());
                     attempt += 1;
@@ -197,7 +200,10 @@ pub async fn run(
             };
             let assignment = match group::sync(&mut conn, &settings, &joined, assignments).await {
                 Ok(Ok(a)) => a,
-                Ok(Err(codes::REBALANCE_IN_PROGRESS)) => continue,
+                Ok(Err(codes::REBALANCE_IN_PROGRESS)) => {
+                    health.trouble("a new rebalance began before this worker's sync completed");
+                    continue;
+                }
                 Ok(Err(code)) => {
                     if code == codes::UNKNOWN_MEMBER_ID || code == codes::ILLEGAL_GENERATION {
                         member_id.clear();

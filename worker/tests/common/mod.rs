@@ -507,7 +507,8 @@ pub struct LogOnFailure {
 }
 
 impl LogOnFailure {
-    /// Installs the process-wide subscriber with `filter` (tracing's directive syntax).
+    /// Installs the process-wide subscriber with `filter` (tracing's directive syntax); once
+    /// per test binary, as a second subscriber cannot be installed.
     pub fn install(filter: &str) -> LogOnFailure {
         let file = tempfile::NamedTempFile::new().unwrap();
         let writer = std::sync::Mutex::new(file.reopen().unwrap());
