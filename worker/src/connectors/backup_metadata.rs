@@ -18,7 +18,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use tracing::debug;
+use tracing::{debug, warn};
 
 const KAFKA_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -117,8 +117,9 @@ pub async fn topic_manifests(
 }
 
 /// Committed offsets of every consumer group (but `skip_group`, the backup's own) on the
-/// given topics' partitions, read over one connection per broker; with SASL mechanisms that
-/// connection does not speak (GSSAPI, OAUTHBEARER), through one librdkafka client per group.
+/// given topics' partitions, read over one connection per broker; through one librdkafka client
+/// per group with SASL mechanisms that connection does not speak (GSSAPI, OAUTHBEARER), or when
+/// it fails (a broker older than Kafka 3.0, a TLS setting only librdkafka understands).
 pub async fn group_offsets(
     worker: &WorkerConfig,
     manifests: &[TopicManifest],
@@ -136,7 +137,15 @@ pub async fn group_offsets(
                 .iter()
                 .map(|m| (m.topic.clone(), (0..m.partitions).collect()))
                 .collect();
-            committed_offsets::sample(&bootstrap, security, &topics, skip_group).await
+            match committed_offsets::sample(&bootstrap, security, &topics, skip_group).await {
+                Ok(sampled) => Ok(sampled),
+                Err(e) => {
+                    warn!(
+                        "reading consumer group offsets in batches failed ({e}); reading them with a client per group"
+                    );
+                    group_offsets_per_client(worker, manifests, skip_group).await
+                }
+            }
         }
         Err(e) => {
             debug!("reading consumer group offsets with a client per group: {e}");

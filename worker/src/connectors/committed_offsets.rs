@@ -37,17 +37,21 @@ const RETRY_WAITS: [Duration; 3] = [
     Duration::from_secs(2),
 ];
 /// At most this many group-partition pairs are asked for in one OffsetFetch, which keeps a
-/// response far under the connection's 64 MiB limit however many partitions are backed up.
-const PAIRS_PER_FETCH: usize = 50_000;
+/// response under the connection's 64 MiB limit however many partitions are backed up, even
+/// with the broker's largest commit metadata (`offset.metadata.max.bytes`, 4 KiB) on each.
+const PAIRS_PER_FETCH: usize = 10_000;
+/// A warning names at most this many groups.
+const GROUPS_NAMED: usize = 20;
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
 
-/// Whether the worker's principal may not describe the group: such groups are left out, as
-/// groups it cannot see would be.
-fn unauthorized(code: i16) -> bool {
-    code == ResponseError::GroupAuthorizationFailed.code()
+/// Groups left out without a word: those the worker's principal may not describe (as groups it
+/// cannot see would be), and those gone since they were listed or that hold no offsets (a share
+/// group answers "not found").
+fn left_out(code: i16) -> bool {
+    code == ResponseError::GroupAuthorizationFailed.code() || code == codes::GROUP_ID_NOT_FOUND
 }
 
 fn kafka(what: impl std::fmt::Display) -> TaskError {
@@ -168,7 +172,7 @@ impl Brokers {
                         .or_default()
                         .push(group),
                     code if retriable(code) => retry.push(group),
-                    code if unauthorized(code) => {}
+                    code if left_out(code) => {}
                     code => warn!("no coordinator for consumer group {group}: {}", named(code)),
                 }
             }
@@ -223,7 +227,7 @@ impl Brokers {
                         retry.push(group);
                         continue;
                     }
-                    code if unauthorized(code) => continue,
+                    code if left_out(code) => continue,
                     code => {
                         warn!("reading consumer group {group}'s offsets: {}", named(code));
                         continue;
@@ -288,10 +292,16 @@ pub async fn sample(
         }
     }
     if !pending.is_empty() {
+        let more = pending.len().saturating_sub(GROUPS_NAMED);
         warn!(
-            "the offsets of {} consumer group(s) were not read this time, their coordinators were moving or loading: {}",
+            "the offsets of {} consumer group(s) were not read this time, their coordinators were moving or loading: {}{}",
             pending.len(),
-            pending.join(", ")
+            pending[..pending.len().min(GROUPS_NAMED)].join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
         );
     }
     out.sort_by(|a, b| a.group.cmp(&b.group));
@@ -307,7 +317,8 @@ mod tests {
         assert!(retriable(codes::COORDINATOR_LOAD_IN_PROGRESS));
         assert!(retriable(codes::NOT_COORDINATOR));
         assert!(!retriable(codes::GROUP_ID_NOT_FOUND));
-        assert!(unauthorized(30));
-        assert!(!unauthorized(codes::NOT_COORDINATOR));
+        assert!(left_out(30));
+        assert!(left_out(codes::GROUP_ID_NOT_FOUND));
+        assert!(!left_out(codes::NOT_COORDINATOR));
     }
 }
