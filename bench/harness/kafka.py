@@ -29,9 +29,19 @@ def tool(cls, *args, timeout=TOOL_TIMEOUT_S):
     return p.stdout
 
 
+# Kafka 4's controller refuses a request that would add more than 10,000 records (one per
+# partition and more), so larger topics are created, then grown, in steps of this many.
+PARTITIONS_PER_REQUEST = 5000
+
+
 def create_topic(bootstrap, topic, partitions):
+    step = min(partitions, PARTITIONS_PER_REQUEST)
     tool("TopicCommand", "--bootstrap-server", bootstrap, "--create", "--topic", topic,
-         "--partitions", str(partitions), "--replication-factor", "1")
+         "--partitions", str(step), "--replication-factor", "1")
+    while step < partitions:
+        step = min(partitions, step + PARTITIONS_PER_REQUEST)
+        tool("TopicCommand", "--bootstrap-server", bootstrap, "--alter", "--topic", topic,
+             "--partitions", str(step))
 
 
 def produce(bootstrap, topic, records, size, *extra_props):
