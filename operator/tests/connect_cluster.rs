@@ -40,6 +40,18 @@ fn cluster(name: &str) -> ConnectCluster {
     .expect("cluster")
 }
 
+/// The Secret `cluster` names for its SASL password.
+fn password_secret() -> Secret {
+    Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("kafka-password".into()),
+            ..Default::default()
+        },
+        string_data: Some(BTreeMap::from([("password".to_owned(), "one".to_owned())])),
+        ..Default::default()
+    }
+}
+
 async fn hash(sets: &Api<StatefulSet>, name: &str) -> Option<String> {
     sets.get_opt(name)
         .await
@@ -52,16 +64,8 @@ async fn hash(sets: &Api<StatefulSet>, name: &str) -> Option<String> {
 async fn cluster_children_scale_roll_break_and_delete() {
     let (client, ns) = setup("cc-children").await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let secret = Secret {
-        metadata: kube::api::ObjectMeta {
-            name: Some("kafka-password".into()),
-            ..Default::default()
-        },
-        string_data: Some(BTreeMap::from([("password".to_owned(), "one".to_owned())])),
-        ..Default::default()
-    };
     secrets
-        .create(&PostParams::default(), &secret)
+        .create(&PostParams::default(), &password_secret())
         .await
         .expect("secret");
     let clusters: Api<ConnectCluster> = Api::namespaced(client.clone(), &ns);
@@ -281,16 +285,8 @@ async fn missing_secret_is_a_condition_not_a_crash() {
     // the next retry of a cluster that is not ready (15 s after the last).
     tokio::time::sleep(Duration::from_secs(1)).await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let secret = Secret {
-        metadata: kube::api::ObjectMeta {
-            name: Some("kafka-password".into()),
-            ..Default::default()
-        },
-        string_data: Some(BTreeMap::from([("password".to_owned(), "one".to_owned())])),
-        ..Default::default()
-    };
     secrets
-        .create(&PostParams::default(), &secret)
+        .create(&PostParams::default(), &password_secret())
         .await
         .expect("secret");
     let sets: Api<StatefulSet> = Api::namespaced(client, &ns);
