@@ -82,7 +82,6 @@ const JVM_ONLY: &[&str] = &[
     "key.deserializer",
     "value.deserializer",
     "max.poll.records",
-    "buffer.memory",
     "max.block.ms",
     "ssl.protocol",
     "ssl.enabled.protocols",
@@ -112,6 +111,11 @@ impl ClientConfig {
     }
 }
 
+/// What a producer may hold unsent, in KiB, unless `buffer.memory` says otherwise: the Java
+/// producer's 32 MiB. librdkafka's own default is 1 GiB, which let a restore of 100 KiB records
+/// hold about 500 MiB per task in its queue while Kafka caught up.
+const PRODUCER_BUFFER_KIB: u64 = 32 * 1024;
+
 /// Top-level keys of a worker config that configure its Kafka clients.
 fn is_client_key(key: &str) -> bool {
     key == "bootstrap.servers"
@@ -136,7 +140,19 @@ pub fn client_config(worker: &Properties, role: ClientRole) -> Result<ClientConf
             origins.insert(stripped.to_string(), k.clone());
         }
     }
-    translate(&java, &origins)
+    let mut out = translate(&java, &origins)?;
+    if role == ClientRole::Producer {
+        // The queue must take at least two of the largest records the producer may send.
+        let largest = out
+            .settings
+            .get("message.max.bytes")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or(0, |b| (2 * b).div_ceil(1024));
+        out.settings
+            .entry("queue.buffering.max.kbytes".into())
+            .or_insert_with(|| PRODUCER_BUFFER_KIB.max(largest).to_string());
+    }
+    Ok(out)
 }
 
 /// Translates Java client settings (unprefixed) into librdkafka settings. `origins` maps each
@@ -162,6 +178,25 @@ pub fn translate(
                 s.insert(k.to_string(), value.clone());
             }
             k if JVM_ONLY.contains(&k) => {}
+            "buffer.memory" => {
+                let bytes = value
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|b| *b >= 1024)
+                    .ok_or_else(|| {
+                        ConfigError::invalid(
+                            name(key),
+                            format!(
+                                "'{value}' is not a number of bytes of at least 1024 (the Java default is 33554432)"
+                            ),
+                        )
+                    })?;
+                s.insert(
+                    "queue.buffering.max.kbytes".into(),
+                    bytes.div_ceil(1024).to_string(),
+                );
+            }
             "security.protocol" => {
                 let p = value.to_ascii_uppercase();
                 if !["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"].contains(&p.as_str()) {
@@ -376,5 +411,29 @@ mod tests {
             "com.sun.security.auth.module.Krb5LoginModule required;",
         )]);
         assert!(client_config(&p, ClientRole::Admin).is_err());
+    }
+
+    #[test]
+    fn a_producer_holds_at_most_buffer_memory_unsent() {
+        let none = props(&[("bootstrap.servers", "b:9092")]);
+        let producer = client_config(&none, ClientRole::Producer).unwrap();
+        assert_eq!(producer.settings["queue.buffering.max.kbytes"], "32768");
+        let consumer = client_config(&none, ClientRole::Consumer).unwrap();
+        assert!(!consumer.settings.contains_key("queue.buffering.max.kbytes"));
+        let set = props(&[("producer.buffer.memory", "8388609")]);
+        let producer = client_config(&set, ClientRole::Producer).unwrap();
+        assert_eq!(producer.settings["queue.buffering.max.kbytes"], "8193");
+        assert!(producer.warnings.is_empty(), "{:?}", producer.warnings);
+        let large = props(&[("producer.message.max.bytes", "104857600")]);
+        let producer = client_config(&large, ClientRole::Producer).unwrap();
+        assert_eq!(producer.settings["queue.buffering.max.kbytes"], "204800");
+        let bad = props(&[("producer.buffer.memory", "32MB")]);
+        let err = client_config(&bad, ClientRole::Producer)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("producer.buffer.memory") && err.contains("33554432"),
+            "{err}"
+        );
     }
 }

@@ -295,6 +295,8 @@ pub fn reference_markdown() -> String {
          default 10 for sinks), and every client takes librdkafka's `debug` contexts \
          (`consumer.debug=cgrp,fetch`, say; its lines are logged at debug level under \
          `librdkafka`, so set that logger to DEBUG through `/admin/loggers`). \
+         `producer.buffer.memory` bounds what a producer holds unsent (default 33554432 bytes, \
+         the Java producer's, or twice `producer.message.max.bytes` if that is more). \
          Other keys are logged as ignored.\n\n\
          | key | default | mode | what it does |\n|---|---|---|---|\n",
     );
