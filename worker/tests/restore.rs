@@ -414,3 +414,24 @@ async fn restoring_records_older_than_the_targets_retention_warns() {
         "{p}"
     );
 }
+
+/// Records of 900 KB: a poll hands the producer at most 8 MiB, so the 27 MB restore takes
+/// several polls that end inside objects; every record arrives once and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn large_records_are_restored_exactly_in_byte_bounded_batches() {
+    let bucket = skiff_testenv::unique_name("large");
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let topic = "large";
+    let target = skiff_testenv::unique_name("large");
+    skiff_testenv::create_topic(&target, 1).await.unwrap();
+    let mut records = sample_records(1, 30);
+    for (i, r) in records.get_mut(&0).unwrap().iter_mut().enumerate() {
+        r.value = Some(vec![b'a' + (i % 26) as u8; 900_000]);
+    }
+    write_backup(&bucket, "", topic, &records, 7, false).await;
+    let worker = start_worker().await;
+    create(&worker, "large", restore_config(&bucket, topic, &target)).await;
+    progress_done(&worker, "large").await;
+    assert_same_records(&records, &consume_all(&target, 1), false);
+    worker.running.stop().await;
+}

@@ -58,6 +58,9 @@ const GROUPS_KEY: &str = "groups";
 const PARTITIONS_KEY: &str = "restore.partitions";
 /// Most records handed to the producer per poll.
 const MAX_BATCH: usize = 5000;
+/// Most key and value bytes handed to the producer per poll (at least one record): the batch
+/// stays in memory until Kafka has taken all of it, and 5,000 records of 100 KiB were 500 MB.
+const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
 /// How often `follow` mode looks for new objects.
 const FOLLOW_INTERVAL: Duration = Duration::from_secs(30);
 /// Timeout of metadata and watermark calls.
@@ -880,10 +883,12 @@ impl S3SourceTask {
         );
     }
 
-    /// Takes up to `MAX_BATCH` records of partition `i`; with a rate limit, a tenth of a
-    /// second's worth, so the limit paces reads and writes evenly instead of in bursts.
+    /// Takes up to `MAX_BATCH` records or `MAX_BATCH_BYTES` of partition `i`; with a rate
+    /// limit, a tenth of a second's worth, so the limit paces reads and writes evenly instead
+    /// of in bursts.
     async fn take(&mut self, i: usize) -> Result<Vec<SourceRecord>, TaskError> {
         let mut out = Vec::new();
+        let mut bytes = 0usize;
         let retention = self
             .retention
             .get(&self.cursors[i].target)
@@ -898,7 +903,7 @@ impl S3SourceTask {
                 .unwrap_or(MAX_BATCH)
                 .clamp(1, MAX_BATCH),
         };
-        while out.len() < most {
+        while out.len() < most && bytes < MAX_BATCH_BYTES {
             if self.cursors[i].pending.is_empty() {
                 match self.load_next(i).await {
                     Ok(true) => {}
@@ -962,6 +967,7 @@ impl S3SourceTask {
             if !translated.is_empty() {
                 so.insert(GROUPS_KEY.into(), Value::Object(translated));
             }
+            bytes += r.key.as_ref().map_or(0, Vec::len) + r.value.as_ref().map_or(0, Vec::len);
             out.push(SourceRecord {
                 topic: c.target.clone(),
                 partition: Some(c.partition),
