@@ -44,6 +44,10 @@ def create_topic(bootstrap, topic, partitions):
              "--partitions", str(step))
 
 
+def delete_topic(bootstrap, topic):
+    tool("TopicCommand", "--bootstrap-server", bootstrap, "--delete", "--topic", topic)
+
+
 def produce(bootstrap, topic, records, size, *extra_props):
     """Fills `topic` with `records` random values of `size` bytes (no keys), as fast as the
     producer goes; returns records/s as the producer saw it. `extra_props` are more producer
