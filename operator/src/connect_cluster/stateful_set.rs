@@ -157,8 +157,6 @@ fn worker_container(cc: &ConnectCluster, mounts: Vec<VolumeMount>) -> Container 
     }
 }
 
-/// A probe on the worker's `/health`, which answers 503 while starting and 500 when hung; it
-/// needs no credentials, and the kubelet does not check the certificate.
 /// Liveness: the REST port accepts connections. Not `/health`, which turns unhealthy while a
 /// worker is out of its group: during a long Kafka outage that would restart every worker, and a
 /// worker cannot start while Kafka is down, so they would come back only after their restart
@@ -176,7 +174,9 @@ fn listening_probe() -> Probe {
     }
 }
 
-/// Startup and readiness: `GET /health` answers 200 (started, and in its group).
+/// Startup and readiness: a probe on the worker's `/health`, which answers 503 while starting
+/// and 500 when out of its group too long; it needs no credentials, and the kubelet does not
+/// check the certificate.
 fn health_probe(https: bool, period_seconds: i32, failure_threshold: i32) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {

@@ -154,8 +154,8 @@ pub async fn group_offsets(
     }
 }
 
-/// [`group_offsets`] through one librdkafka client per consumer group in the cluster, for the
-/// security settings only librdkafka speaks.
+/// [`group_offsets`] through one librdkafka client per consumer group in the cluster, for when
+/// the batched read cannot be used.
 pub async fn group_offsets_per_client(
     worker: &WorkerConfig,
     manifests: &[TopicManifest],

@@ -6,7 +6,7 @@
 //! within the sampling's time limit.
 
 use super::backup_metadata::GroupOffsets;
-use crate::distributed::group::{Connection, broker_addr, codes, named};
+use crate::distributed::group::{Connection, broker_addr, codes, named, s};
 use crate::distributed::security::GroupSecurity;
 use crate::runtime::TaskError;
 use kafka_protocol::error::ResponseError;
@@ -17,7 +17,7 @@ use kafka_protocol::messages::{
     FindCoordinatorRequest, GroupId, ListGroupsRequest, MetadataRequest, OffsetFetchRequest,
     TopicName,
 };
-use kafka_protocol::protocol::{Request, StrBytes};
+use kafka_protocol::protocol::Request;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 use tracing::warn;
@@ -42,10 +42,6 @@ const RETRY_WAITS: [Duration; 3] = [
 const PAIRS_PER_FETCH: usize = 10_000;
 /// A warning names at most this many groups.
 const GROUPS_NAMED: usize = 20;
-
-fn s(v: &str) -> StrBytes {
-    StrBytes::from_string(v.to_string())
-}
 
 /// Groups left out without a word: those the worker's principal may not describe (as groups it
 /// cannot see would be), and those gone since they were listed or that hold no offsets (a share

@@ -46,7 +46,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The group protocol's type for Connect workers.
 pub const PROTOCOL_TYPE: &str = "connect";
 
-fn s(v: &str) -> StrBytes {
+/// A kafka-protocol string from a `&str`.
+pub fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
 
