@@ -15,7 +15,11 @@ build: ## Build skiff-worker and skiff-operator (release)
 test: lint testenv ## Everything CI runs: lint, then all tests against real servers
 	@set -euo pipefail; trap '$(TESTENV) down >/dev/null 2>&1 || true' EXIT; \
 	  $(TESTENV) up kafka s3 connect k8s helm toxiproxy; \
-	  $(CARGO) test --workspace --all-targets
+	  $(CARGO) test --workspace --all-targets; \
+	  bash hack/fuzz-smoke.sh
+
+fuzz-smoke: ## Fuzz every cargo-fuzz target for FUZZ_SECONDS (30) each, from a printed random seed
+	bash hack/fuzz-smoke.sh
 
 test-unit: ## Unit tests only (no servers)
 	$(CARGO) test --workspace --lib --bins
@@ -80,7 +84,7 @@ bench-profile: testenv ## Where a 1 GB backup spends its CPU, with perf (about 2
 bench-soak: testenv ## Memory of one worker over 12 rounds of backup and restore (about 5 minutes)
 	bash bench/soak.sh
 
-testenv: ## Install the real servers (Kafka, Connect, versitygw, Kubernetes, helm, toxiproxy) into the cache
+testenv: ## Install the real servers and tools (Kafka, Connect, versitygw, Kubernetes, helm, toxiproxy, schemathesis, cargo-fuzz) into the cache
 	$(TESTENV) install
 
 testenv-up: ## Start the servers (kafka s3 connect k8s helm toxiproxy)

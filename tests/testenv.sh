@@ -12,12 +12,12 @@
 #   tests/testenv.sh env [component...]       print KEY=VALUE lines of running components
 #   tests/testenv.sh logs <component>         print the tail of a component's log
 #
-# Components: kafka s3 connect k8s helm toxiproxy kafka3 (default for install: all; for up:
+# Components: kafka s3 connect k8s helm toxiproxy kafka3 schemathesis fuzz (default for install: all; for up:
 # kafka s3). kafka3 is a second, three-node Kafka cluster (replication factor 3, min ISR 2);
 # KAFKA_BROKERS=3 makes `up kafka` itself start three nodes.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/testenv/lib.sh"
-ALL_COMPONENTS=(kafka s3 connect k8s helm toxiproxy kafka3)
+ALL_COMPONENTS=(kafka s3 connect k8s helm toxiproxy kafka3 schemathesis fuzz)
 for c in "${ALL_COMPONENTS[@]}"; do
   # shellcheck source=/dev/null
   if [ -f "$TESTENV_DIR/$c.sh" ]; then . "$TESTENV_DIR/$c.sh"; fi

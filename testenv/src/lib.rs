@@ -33,6 +33,6 @@ pub use names::unique_name;
 pub use s3_helpers::{create_bucket, s3_client};
 pub use servers::{
     ConnectPeer, Kafka, Kube, ProxiedListener, S3, SecureListener, connect_peer, kafka,
-    kafka_three, kube, log_tail, restart_kafka, s3, start_kafka_three_node, stop_kafka_three_node,
-    toxiproxy,
+    kafka_three, kube, log_tail, restart_kafka, s3, schemathesis, start_kafka_three_node,
+    stop_kafka_three_node, toxiproxy,
 };

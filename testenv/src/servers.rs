@@ -202,6 +202,16 @@ pub fn toxiproxy() -> &'static crate::faults::Toxiproxy {
     })
 }
 
+/// The schemathesis CLI (`st`), installed by the test environment; nothing runs until a test
+/// starts it against a worker.
+pub fn schemathesis() -> &'static PathBuf {
+    static ST: OnceLock<PathBuf> = OnceLock::new();
+    ST.get_or_init(|| {
+        let env = start("schemathesis");
+        PathBuf::from(required(&env, "schemathesis", "SCHEMATHESIS"))
+    })
+}
+
 /// The last lines of each of a component's log files, for tests to print when they fail.
 pub fn log_tail(component: &str) -> String {
     let dir = state_dir().join(component);

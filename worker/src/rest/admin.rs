@@ -40,36 +40,49 @@ impl LogControl {
             .clone()
     }
 
+    /// Sets `logger` to `level` and applies every level to the subscriber. A name the filter
+    /// refuses changes nothing: kept, it would make every later change fail too.
     fn set(&self, logger: &str, level: &str) -> Result<(), String> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
         let mut levels = self.levels.lock().unwrap_or_else(|p| p.into_inner());
-        levels.insert(logger.to_string(), (level.to_string(), Some(now)));
-        let directives: Vec<String> = levels
-            .iter()
-            .map(|(name, (lvl, _))| {
-                let l = match lvl.as_str() {
-                    "FATAL" => "error",
-                    other => other,
-                }
-                .to_ascii_lowercase();
-                if name == "root" {
-                    l
-                } else {
-                    format!("{name}={l}")
-                }
-            })
-            .collect();
+        let mut next = levels.clone();
+        next.insert(logger.to_string(), (level.to_string(), Some(now)));
+        let filter = EnvFilter::try_new(crate::logging::with_quiet_clients(&directives(&next)))
+            .map_err(|e| {
+                format!(
+                    "invalid logger name '{logger}': {e}; a logger is `root` or a module path \
+                     such as skiff_worker::connectors::s3_sink"
+                )
+            })?;
         if let Some(h) = &self.handle {
-            let filter =
-                EnvFilter::try_new(crate::logging::with_quiet_clients(&directives.join(",")))
-                    .map_err(|e| format!("invalid logger name '{logger}': {e}"))?;
             h.reload(filter).map_err(|e| e.to_string())?;
         }
+        *levels = next;
         Ok(())
     }
+}
+
+/// The `EnvFilter` directives for `levels` (`root` is the default level).
+fn directives(levels: &BTreeMap<String, (String, Option<i64>)>) -> String {
+    levels
+        .iter()
+        .map(|(name, (lvl, _))| {
+            let l = match lvl.as_str() {
+                "FATAL" => "error",
+                other => other,
+            }
+            .to_ascii_lowercase();
+            if name == "root" {
+                l
+            } else {
+                format!("{name}={l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The routes of this module.
@@ -128,4 +141,24 @@ async fn put_one(
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     Ok(Json(json!([logger])).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogControl;
+
+    #[test]
+    fn a_refused_logger_name_leaves_the_levels_as_they_were() {
+        let logs = LogControl::new(None, "INFO");
+        let err = logs.set("a b=c", "DEBUG").unwrap_err();
+        assert!(err.contains("invalid logger name 'a b=c'"), "{err}");
+        assert!(!logs.snapshot().contains_key("a b=c"));
+        logs.set("skiff_worker::rest", "DEBUG").unwrap();
+        let levels = logs.snapshot();
+        assert_eq!(levels["skiff_worker::rest"].0, "DEBUG");
+        assert_eq!(
+            levels.keys().collect::<Vec<_>>(),
+            ["root", "skiff_worker::rest"]
+        );
+    }
 }
