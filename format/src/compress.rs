@@ -93,7 +93,9 @@ mod tests {
 
     #[test]
     fn a_zstd_body_follows_the_bytes_before_it_as_one_standard_frame() {
-        let raw: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8 ^ (i >> 12) as u8).collect();
+        let raw: Vec<u8> = (0..3_000_000u32)
+            .map(|i| (i % 251) as u8 ^ (i >> 12) as u8)
+            .collect();
         let out = compress_into(Compression::Zstd, None, &raw, b"HEAD".to_vec()).unwrap();
         assert_eq!(&out[..4], b"HEAD");
         let frame = &out[4..];

@@ -5,6 +5,7 @@
 
 use super::HerderError;
 use super::active_topics::{ActiveTopics, not_stopped};
+use super::busy::{Busy, STUCK_AFTER};
 use super::checks;
 use crate::config::properties::Properties;
 use crate::connectors::Plugin;
@@ -84,6 +85,8 @@ pub struct DistributedHerder {
     member: SyncMutex<Option<tokio::task::JoinHandle<()>>>,
     /// Whether this worker is in its group, for `GET /health`.
     membership: Arc<MembershipHealth>,
+    /// The stage of the work done under `local`, for `/health`.
+    busy: Busy,
 }
 
 fn not_found(name: &str) -> HerderError {
@@ -92,6 +95,13 @@ fn not_found(name: &str) -> HerderError {
 
 fn kafka(e: crate::distributed::DistributedError) -> HerderError {
     HerderError::Internal(e.to_string())
+}
+
+/// "task a-0" or "tasks a-0, b-1", for the stages `/health` names.
+fn task_list(tasks: &[(String, u32)]) -> String {
+    let names: Vec<String> = tasks.iter().map(|(c, t)| format!("{c}-{t}")).collect();
+    let noun = if names.len() == 1 { "task" } else { "tasks" };
+    format!("{noun} {}", names.join(", "))
 }
 
 fn not_leader() -> HerderError {
@@ -167,6 +177,7 @@ impl DistributedHerder {
                 parts.settings.rebalance_timeout,
                 parts.settings.session_timeout,
             )),
+            busy: Busy::default(),
         });
         let member_settings = parts.settings.member_settings(&herder.worker.config);
         let handle = tokio::spawn(crate::distributed::run_member(
@@ -183,9 +194,20 @@ impl DistributedHerder {
         herder
     }
 
-    /// `Err` with the reason when this worker has been out of its group too long to be healthy.
+    /// `Err` with the reason when this worker has been out of its group too long, or stuck in
+    /// one stage of its work, to be healthy.
     pub fn health(&self) -> Result<(), String> {
-        self.membership.check()
+        self.membership.check()?;
+        self.busy.check(STUCK_AFTER)
+    }
+
+    /// Stops tasks gracefully, as a stage `/health` can name.
+    async fn stop_tasks(&self, tasks: &[(String, u32)]) {
+        if tasks.is_empty() {
+            return;
+        }
+        let _stage = self.busy.enter(format!("stopping {}", task_list(tasks)));
+        self.worker.stop_tasks(tasks).await;
     }
 
     /// Who leads the group.
@@ -261,7 +283,7 @@ impl DistributedHerder {
                                 .is_some_and(|s| s.state == State::Failed)
                     })
                     .collect();
-                self.worker.stop_tasks(&restarted).await;
+                self.stop_tasks(&restarted).await;
                 for key in &restarted {
                     local.running.remove(key);
                 }
@@ -341,6 +363,9 @@ impl DistributedHerder {
             }
             let target = snapshot.target(&name);
             if target == TargetState::Stopped {
+                let _stage = self
+                    .busy
+                    .enter(format!("writing the task configurations of {name}"));
                 if !snapshot.task_configs(&name).is_empty()
                     && let Err(e) = self.config.put_tasks(&name, &[]).await
                 {
@@ -351,6 +376,9 @@ impl DistributedHerder {
                 continue;
             }
             if local.generated.get(&name) != Some(config) {
+                let _stage = self
+                    .busy
+                    .enter(format!("generating the task configurations of {name}"));
                 match self.task_configs(config).await {
                     Ok(generated) => {
                         if generated != snapshot.task_configs(&name)
@@ -400,7 +428,7 @@ impl DistributedHerder {
             .filter(|(k, c)| desired.get(*k) != Some(*c))
             .map(|(k, _)| k.clone())
             .collect();
-        self.worker.stop_tasks(&stale).await;
+        self.stop_tasks(&stale).await;
         for key in &stale {
             local.running.remove(key);
         }
@@ -416,9 +444,11 @@ impl DistributedHerder {
                 .and_then(plugin_of)
                 .is_some_and(|p| p.kind() == ConnectorType::Source)
         });
+        let stage = self.busy.enter("reading the offsets topic to its end");
         if starts_a_source && let Err(e) = self.offsets_log.sync().await {
             warn!("cannot read the offsets topic before starting tasks: {e}");
         }
+        drop(stage);
         for ((c, t), tc) in to_start {
             if self.worker.lapsed() {
                 warn!(connector = %c, task = t, "not starting the task: this worker's group session ran out");
@@ -428,6 +458,7 @@ impl DistributedHerder {
                 st.set_task(&c, t, State::Failed, Some("unknown connector class".into()));
                 continue;
             };
+            let _stage = self.busy.enter(format!("starting task {c}-{t}"));
             self.worker.start_task(&c, t, plugin, tc.clone()).await;
             local.running.insert((c, t), tc);
         }
@@ -906,7 +937,7 @@ impl DistributedHerder {
             .filter(|(_, t)| *t >= 0)
             .map(|(c, t)| (c.clone(), *t as u32))
             .collect();
-        self.worker.stop_tasks(&tasks).await;
+        self.stop_tasks(&tasks).await;
         for (c, t) in units {
             if *t >= 0 {
                 local.running.remove(&(c.clone(), *t as u32));
@@ -924,6 +955,7 @@ impl DistributedHerder {
             }
         }
         // A worker whose session ran out writes nothing more, offsets included.
+        let _stage = self.busy.enter("writing source offsets after a rebalance");
         if !self.worker.lapsed()
             && let Err(e) = self.worker.offsets.flush().await
         {

@@ -5,6 +5,7 @@
 //! other workers of its group.
 
 mod active_topics;
+mod busy;
 mod checks;
 pub mod distributed;
 mod sink_offsets;
@@ -45,7 +46,8 @@ impl Herder {
     }
 
     /// `Err` with the reason when the worker is stuck (KIP-1017's "unhealthy"): a distributed
-    /// worker out of its group too long. A standalone worker has no group to lose.
+    /// worker out of its group too long, or whose herder has been in one stage of its work too
+    /// long. A standalone worker has no group to lose.
     pub fn health(&self) -> Result<(), String> {
         match self {
             Herder::Standalone(_) => Ok(()),
