@@ -18,7 +18,7 @@ test: lint testenv ## Everything CI runs: lint, then all tests against real serv
 	  $(CARGO) test --workspace --all-targets; \
 	  bash hack/fuzz-smoke.sh
 
-fuzz-smoke: ## Fuzz every cargo-fuzz target for FUZZ_SECONDS (30) each, from a printed random seed
+fuzz-smoke: ## Fuzz every cargo-fuzz target for FUZZ_SECONDS (30) each; a crash leaves its input in fuzz/artifacts
 	bash hack/fuzz-smoke.sh
 
 test-unit: ## Unit tests only (no servers)

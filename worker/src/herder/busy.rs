@@ -37,7 +37,8 @@ impl Busy {
     }
 
     /// Records that the herder is now `what` (a phrase such as "stopping task backup-0") until
-    /// the guard drops.
+    /// the guard drops. Call it only while holding the herder's lock: stages of one holder nest,
+    /// those of two at once would overwrite each other.
     pub fn enter(&self, what: impl Into<String>) -> StageGuard<'_> {
         let stage = Stage {
             what: what.into(),

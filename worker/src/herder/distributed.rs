@@ -809,7 +809,7 @@ impl DistributedHerder {
                     .map_or_else(|| "unknown".to_string(), |s| s.worker_id)
             )));
         }
-        self.worker.stop_task(name, task).await;
+        self.stop_tasks(&[(name.to_string(), task)]).await;
         local.running.remove(&(name.to_string(), task));
         self.reconcile_locked(&mut local, &snapshot).await;
         Ok(())

@@ -296,12 +296,23 @@ async fn progress(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let p = s.herder.progress(&name).await?;
+    let expected = s.herder.tasks(&name).await?.len();
+    let done = every_task_done(expected, &p);
     let tasks: Vec<Value> = p
         .into_iter()
         .map(|(id, v)| json!({"id": id, "progress": v}))
         .collect();
-    let done = !tasks.is_empty() && tasks.iter().all(|t| t["progress"]["done"] == json!(true));
     Ok(Json(json!({"name": name, "done": done, "tasks": tasks})).into_response())
+}
+
+/// Whether each of a connector's `expected` tasks reports itself done. A task that has not
+/// reported yet (still starting, or on a worker that has not answered) is not done: counting only
+/// the tasks that had reported once called a 2-task restore done with one task's partitions
+/// restored.
+fn every_task_done(expected: usize, progress: &BTreeMap<u32, Value>) -> bool {
+    expected > 0
+        && (0..expected as u32)
+            .all(|id| progress.get(&id).is_some_and(|p| p["done"] == json!(true)))
 }
 
 async fn restart(
@@ -410,4 +421,24 @@ async fn reset_topics(
 ) -> Result<StatusCode, ApiError> {
     s.herder.reset_active_topics(&name).await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::every_task_done;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn a_connector_is_done_only_when_each_of_its_tasks_says_so() {
+        let done = |ids: &[u32]| -> BTreeMap<u32, serde_json::Value> {
+            ids.iter().map(|id| (*id, json!({"done": true}))).collect()
+        };
+        assert!(every_task_done(2, &done(&[0, 1])));
+        assert!(!every_task_done(2, &done(&[1])), "task 0 has not reported");
+        assert!(!every_task_done(0, &done(&[])));
+        let mut one_busy = done(&[0, 1]);
+        one_busy.insert(1, json!({"done": false}));
+        assert!(!every_task_done(2, &one_busy));
+    }
 }
