@@ -45,9 +45,11 @@ def markdown(res):
            f"{res['flush_bytes'] // MIB} MiB or 2 s (Skiff `flush.size.bytes`/`flush.interval.ms`; "
            "the peer's fixed 5 MiB buffer and `offset.flush.interval.ms`).", "",
            "Peer: Apache Kafka Connect 4.3.1 (ConnectStandalone, -Xmx512m) with the S3 connector "
-           "jars in SKIFF_BENCH_PEER_PLUGIN (Instaclustr's 0.2.0, the connector Skiff replaces); "
-           "Maven Central, the only registry here, serves no S3 connector, so without that folder "
-           "the peer is not measured.", "",
+           "jars in SKIFF_BENCH_PEER_PLUGIN: Instaclustr's S3 sink and source, the connector Skiff "
+           "replaces, built by hand from its repository (kafka-connect-connectors at 47760c7, the "
+           "last commit with both; its s3 module is 0.1.5) with Maven, since Maven Central, the "
+           "only registry here, serves no S3 connector. Without that folder the peer is not "
+           "measured.", "",
            "## The pipe's limit", "",
            "| record | one consumer (" + res["limits"][0]["consumer"] + ") | producer (acks=1) "
            f"| S3 PUT of {res['flush_bytes'] // MIB} MiB objects, 2 streams |",

@@ -165,7 +165,7 @@ def peer_plugin():
 
 
 class Peer(Worker):
-    """Apache Kafka Connect (ConnectStandalone) with Instaclustr's S3 sink and source 0.2.0."""
+    """Apache Kafka Connect (ConnectStandalone) with Instaclustr's S3 sink and source (0.1.5)."""
 
     name = "peer"
 

@@ -11,12 +11,6 @@ use common::*;
 use serde_json::{Value, json};
 use std::time::Instant;
 
-async fn health(url: &str) -> Option<(u16, Value)> {
-    let answer = http().get(format!("{url}/health")).send().await.ok()?;
-    let status = answer.status().as_u16();
-    Some((status, answer.json().await.ok()?))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_herder_stuck_stopping_a_task_is_unhealthy_until_the_stop_ends() {
     let group = skiff_testenv::unique_name("busy");

@@ -6,14 +6,8 @@
 mod common;
 
 use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Instant;
-
-async fn health(url: &str) -> Option<(u16, Value)> {
-    let answer = http().get(format!("{url}/health")).send().await.ok()?;
-    let status = answer.status().as_u16();
-    Some((status, answer.json().await.ok()?))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_out_of_its_group_too_long_is_unhealthy_until_it_is_back() {

@@ -231,6 +231,13 @@ pub async fn get_json(url: String) -> Option<Value> {
     http().get(url).send().await.ok()?.json().await.ok()
 }
 
+/// `GET {url}/health`: its status code and body, `None` while the worker does not answer.
+pub async fn health(url: &str) -> Option<(u16, Value)> {
+    let answer = http().get(format!("{url}/health")).send().await.ok()?;
+    let status = answer.status().as_u16();
+    Some((status, answer.json().await.ok()?))
+}
+
 /// `POST {url}/connectors` with `name` and `config`; fails the test unless 201.
 pub async fn create_connector(url: &str, name: &str, config: serde_json::Map<String, Value>) {
     let resp = http()
