@@ -406,9 +406,11 @@ impl skiff_worker::runtime::sink::SinkTask for Keeps {
     fn revoked(&mut self, _partitions: &[(String, i32)]) {}
 }
 
-/// A sink task's context on the test cluster, with the shortest stall limit a consumer gets
-/// (30 s, from a 6 s session), and the sender that stops it.
-fn sink_context() -> (
+/// A task's context on the test cluster for a connector named after `name`, with the shortest
+/// stall limit a sink consumer gets (30 s, from a 6 s session), and the sender that stops it.
+fn task_context(
+    name: &str,
+) -> (
     skiff_worker::runtime::TaskContext,
     tokio::sync::watch::Sender<skiff_worker::runtime::StopRequest>,
 ) {
@@ -430,7 +432,7 @@ fn sink_context() -> (
     // Never lapses: the sender may go.
     let (_, lapsed_rx) = tokio::sync::watch::channel(false);
     let ctx = TaskContext {
-        connector: skiff_testenv::unique_name("stuck-group"),
+        connector: skiff_testenv::unique_name(name),
         task: 0,
         worker: std::sync::Arc::new(worker),
         offsets: skiff_worker::runtime::offsets::OffsetStore::open(None).unwrap(),
@@ -457,7 +459,7 @@ impl KeepingSink {
     ) -> Self {
         use std::sync::Arc;
         use std::sync::atomic::{AtomicU32, Ordering};
-        let (ctx, stop) = sink_context();
+        let (ctx, stop) = task_context("stuck-group");
         let built = Arc::new(AtomicU32::new(0));
         let counter = built.clone();
         let tune: skiff_worker::runtime::sink::TuneConsumer = Arc::new(move |cfg, n| {
@@ -538,4 +540,83 @@ async fn a_sink_waiting_for_its_topic_keeps_its_consumer() {
     skiff_testenv::create_topic(&topic, 2).await.unwrap();
     produce(&topic, &sample_records(2, 50)).await;
     assert_eq!(sink.kept_every_record_once().await, 1);
+}
+
+/// librdkafka's connection to a restarted broker sometimes never comes back, and a restore then
+/// waited for good on records its producer could not deliver. Here the first producer of a
+/// restore task never can (its Kafka is a closed port): once its records have waited the limit,
+/// the task gets a new producer, resumes after its stored offsets, and the target holds every
+/// backed-up record once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_producer_that_never_delivers_is_replaced() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let topic = skiff_testenv::unique_name("stuck-producer");
+    let bucket = skiff_testenv::unique_name("stuck-producer");
+    skiff_testenv::create_topic(&topic, 2).await.unwrap();
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let worker = start_worker().await;
+    let all = sample_records(2, 100);
+    produce(&topic, &all).await;
+    let mut sink = backup_config(&bucket, &topic);
+    sink.insert("flush.size".into(), "30".into());
+    sink.insert("flush.interval.ms".into(), "500".into());
+    create_connector(&worker.url, "stuck-producer-backup", sink).await;
+    eventually(90, "the backup to commit all 200 records", || async {
+        (committed_records(&worker.url, "stuck-producer-backup", &topic).await? >= 200)
+            .then_some(())
+    })
+    .await;
+    assert_bucket_holds_exactly(&bucket, "", &topic, &all).await;
+
+    let target = format!("{topic}-r");
+    skiff_testenv::create_topic(&target, 2).await.unwrap();
+    let mut config: skiff_worker::config::properties::Properties =
+        restore_config(&bucket, &topic, &target)
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str().unwrap().to_string()))
+            .collect();
+    config.insert("restore.partitions".into(), format!("{topic}/0,{topic}/1"));
+    let (ctx, stop) = task_context("stuck-producer-restore");
+    let (status, connector) = (ctx.status.clone(), ctx.connector.clone());
+    let built = Arc::new(AtomicU32::new(0));
+    let counter = built.clone();
+    let tune: skiff_worker::runtime::source::TuneProducer = Arc::new(move |cfg, n| {
+        counter.fetch_max(n + 1, Ordering::SeqCst);
+        if n == 0 {
+            cfg.set("bootstrap.servers", "127.0.0.1:1");
+        }
+    });
+    let running = tokio::spawn(skiff_worker::connectors::s3_source::run_task_with(
+        ctx, config, tune,
+    ));
+    let limit = skiff_worker::runtime::source::REPLACE_AFTER.as_secs();
+    eventually(limit + 90, "the restore to write all 200 records", || {
+        let target = target.clone();
+        async move {
+            let n: usize = tokio::task::spawn_blocking(move || consume_all(&target, 2))
+                .await
+                .unwrap()
+                .values()
+                .map(Vec::len)
+                .sum();
+            (n >= 200).then_some(())
+        }
+    })
+    .await;
+    stop.send_replace(skiff_worker::runtime::StopRequest::Graceful);
+    tokio::time::timeout(Duration::from_secs(60), running)
+        .await
+        .expect("the task stops")
+        .unwrap()
+        .unwrap();
+    assert_eq!(built.load(Ordering::SeqCst), 2, "one replacement");
+    assert_same_records(&all, &consume_all(&target, 2), true);
+    let progress = &status.progress(&connector)[&0];
+    assert_eq!(
+        progress["recordsRestored"], 200,
+        "the dropped batch is not counted twice: {progress}"
+    );
+    assert_eq!(progress["done"], true, "{progress}");
+    assert_eq!(progress["lastError"], Value::Null, "the wait is over: {progress}");
 }

@@ -269,8 +269,18 @@ fn check_range(
 
 /// Runs one restore task.
 pub async fn run_task(ctx: TaskContext, config: Properties) -> Result<(), TaskError> {
+    run_task_with(ctx, config, Arc::new(|_, _| {})).await
+}
+
+/// [`run_task`], with each producer's settings passed through `tune` (see
+/// [`source::TuneProducer`]).
+pub async fn run_task_with(
+    ctx: TaskContext,
+    config: Properties,
+    tune: source::TuneProducer,
+) -> Result<(), TaskError> {
     let task = S3SourceTask::new(&ctx, &config).await?;
-    source::run(ctx, task).await
+    source::run_with(ctx, task, tune).await
 }
 
 /// Where one partition's restore stands.
@@ -332,6 +342,26 @@ struct S3SourceTask {
     retention: BTreeMap<String, Option<i64>>,
     /// Problems that do not stop the restore but need the user (progress `warnings`).
     warnings: Vec<String>,
+    /// Each cursor's counters as of the last acknowledged batch: what a rewind goes back to.
+    delivered: Vec<Counters>,
+    /// How many objects had been skipped as of the last acknowledged batch.
+    delivered_skipped: usize,
+}
+
+/// A cursor's progress counters.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counters {
+    records: u64,
+    bytes: u64,
+    objects_read: usize,
+}
+
+/// The consumer a task reads the target partitions' end offsets with.
+fn probe(ctx: &TaskContext) -> Result<BaseConsumer, TaskError> {
+    let mut cfg = ctx.worker.client(ClientRole::Consumer)?.to_rdkafka();
+    cfg.set("group.id", format!("connect-{}-probe", ctx.connector))
+        .set("enable.auto.commit", "false");
+    Ok(cfg.create()?)
 }
 
 impl S3SourceTask {
@@ -380,11 +410,7 @@ impl S3SourceTask {
                 translations: Vec::new(),
             });
         }
-        let mut probe_cfg = ctx.worker.client(ClientRole::Consumer)?.to_rdkafka();
-        probe_cfg
-            .set("group.id", format!("connect-{}-probe", ctx.connector))
-            .set("enable.auto.commit", "false");
-        let probe: BaseConsumer = probe_cfg.create()?;
+        let probe = probe(ctx)?;
         let ts = |k: &str| number::<i64>(config, k, i64::MIN).map(|v| (v != i64::MIN).then_some(v));
         let mut task = S3SourceTask {
             ctx: ctx.clone(),
@@ -406,6 +432,8 @@ impl S3SourceTask {
                 .is_some_and(|v| v.eq_ignore_ascii_case("follow")),
             rate: number(config, "maxRecordsPerSecond", 0u64)?,
             probe: Arc::new(probe),
+            delivered: Vec::new(),
+            delivered_skipped: 0,
             skipped_objects: Vec::new(),
             last_follow: Instant::now(),
             deferred: None,
@@ -1022,6 +1050,8 @@ impl SourceTask for S3SourceTask {
                 if batch.is_empty() {
                     self.move_groups(i).await;
                     self.cursors[i].done = true;
+                    // A rewind leaves done partitions alone, and what they skipped with them.
+                    self.delivered_skipped = self.skipped_objects.len();
                     info!(topic = %self.cursors[i].topic, partition = self.cursors[i].partition, records = self.cursors[i].records, "partition restored");
                     self.report();
                     self.index += 1;
@@ -1048,6 +1078,45 @@ impl SourceTask for S3SourceTask {
     }
 
     fn committed(&mut self) {
+        self.delivered_skipped = self.skipped_objects.len();
+        self.delivered = self
+            .cursors
+            .iter()
+            .map(|c| Counters {
+                records: c.records,
+                bytes: c.bytes,
+                objects_read: c.objects_read,
+            })
+            .collect();
+        self.report();
+    }
+
+    fn rewindable(&self) -> bool {
+        true
+    }
+
+    /// Every partition not yet done opens again from its stored offset (the target's end then
+    /// tells how many of the dropped records were written after all), with a new probe in case
+    /// the old one's connection is stuck too.
+    fn rewind(&mut self) {
+        match probe(&self.ctx) {
+            Ok(p) => self.probe = Arc::new(p),
+            Err(e) => warn!("keeping the old end-offset probe: a new one failed: {e}"),
+        }
+        self.deferred = None;
+        self.skipped_objects.truncate(self.delivered_skipped);
+        for (i, c) in self.cursors.iter_mut().enumerate() {
+            if c.done {
+                continue;
+            }
+            let at = self.delivered.get(i).copied().unwrap_or_default();
+            c.records = at.records;
+            c.bytes = at.bytes;
+            c.objects_read = at.objects_read;
+            c.keys.clear();
+            c.pending.clear();
+            c.opened = false;
+        }
         self.report();
     }
 

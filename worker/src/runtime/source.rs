@@ -11,6 +11,12 @@
 //! the old producer gone once its task is: a stopping task waits briefly for the acks it is owed
 //! (an abandoned one does not wait), then purges what it has not sent and destroys its producer
 //! before it returns.
+//!
+//! librdkafka's connection to a restarted broker sometimes never comes back (librdkafka issue
+//! 5153; a restore waited on 30 records for good in CI). A task that can start again from its
+//! stored offsets ([`SourceTask::rewind`]) gets a new producer once its records have waited
+//! [`REPLACE_AFTER`] and a new client reaches the leaders of their partitions: the old producer
+//! is purged and destroyed first, so what it wrote is settled before the task resumes.
 
 use super::offsets::JsonMap;
 use super::{TaskContext, TaskError};
@@ -24,6 +30,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer, PurgeConfig};
 use rdkafka::types::RDKafkaErrorCode;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
@@ -51,19 +58,56 @@ pub trait SourceTask: Send {
     /// Called while Kafka has not acknowledged the last poll's records for a while (`Some`, what
     /// is waiting) and once they are (`None`), so the task can show it as its current error.
     fn delivery_waiting(&mut self, _waiting: Option<String>) {}
+    /// Whether the task can start again from its stored offsets ([`SourceTask::rewind`]), which
+    /// lets the runtime replace a producer that stopped delivering.
+    fn rewindable(&self) -> bool {
+        false
+    }
+    /// Called when the last poll's records were dropped with a replaced producer (some of them
+    /// may be in Kafka): the next poll resumes after the stored offsets.
+    fn rewind(&mut self) {}
 }
+
+/// Adjusts the settings of the `n`th producer a source task builds (0 first): a seam for tests
+/// that need a producer to misbehave in a real way.
+pub type TuneProducer = Arc<dyn Fn(&mut ClientConfig, u32) + Send + Sync>;
 
 /// How long to wait before polling again when a task had nothing.
 const IDLE_WAIT: Duration = Duration::from_millis(250);
 /// How long records may wait for Kafka before the task reports the wait.
 const DELIVERY_REPORT_AFTER: Duration = Duration::from_secs(10);
+/// How long records may wait for Kafka before a task that can rewind gets a new producer.
+pub const REPLACE_AFTER: Duration = Duration::from_secs(60);
+/// How long a replacement producer has to find the leaders of the waiting records' partitions.
+const REPLACEMENT_CHECK: Duration = Duration::from_secs(10);
+/// How long a replaced producer may take to be destroyed before the task goes on without it.
+const RETIRE_WAIT: Duration = Duration::from_secs(30);
 /// How long a stopping task still waits for the acknowledgements of records already sent (at
 /// most half its graceful timeout), so their offsets are stored and they are not sent again.
 const STOP_ACK_WAIT: Duration = Duration::from_secs(2);
 
-/// Builds the idempotent producer source tasks write with.
-pub fn producer(ctx: &TaskContext) -> Result<FutureProducer, TaskError> {
-    Ok(producer_config(&ctx.worker, &ctx.task_name())?.create()?)
+/// Builds the idempotent producers of one source task, each passed through `tune` last.
+struct Producers {
+    config: ClientConfig,
+    tune: TuneProducer,
+    built: u32,
+}
+
+impl Producers {
+    fn new(ctx: &TaskContext, tune: TuneProducer) -> Result<Self, TaskError> {
+        Ok(Producers {
+            config: producer_config(&ctx.worker, &ctx.task_name())?,
+            tune,
+            built: 0,
+        })
+    }
+
+    fn next(&mut self) -> Result<FutureProducer, TaskError> {
+        let mut config = self.config.clone();
+        (self.tune)(&mut config, self.built);
+        self.built += 1;
+        Ok(config.create()?)
+    }
 }
 
 /// The source producer's settings: no delivery time-out, and a fatal error rather than a gap
@@ -107,8 +151,18 @@ fn producer_config(worker: &WorkerConfig, task_name: &str) -> Result<ClientConfi
 }
 
 /// Runs a source task until it is asked to stop or fails.
-pub async fn run<T: SourceTask>(mut ctx: TaskContext, mut task: T) -> Result<(), TaskError> {
-    let producer = producer(&ctx)?;
+pub async fn run<T: SourceTask>(ctx: TaskContext, task: T) -> Result<(), TaskError> {
+    run_with(ctx, task, Arc::new(|_, _| {})).await
+}
+
+/// [`run`], with the settings of each producer it builds passed through `tune` last.
+pub async fn run_with<T: SourceTask>(
+    mut ctx: TaskContext,
+    mut task: T,
+    tune: TuneProducer,
+) -> Result<(), TaskError> {
+    let mut producers = Producers::new(&ctx, tune)?;
+    let mut producer = producers.next()?;
     // The worker showed the task RUNNING when it started it; setting it again here could undo
     // a PAUSED the herder set meanwhile.
     info!(task = %ctx.task_name(), "source task started");
@@ -124,9 +178,17 @@ pub async fn run<T: SourceTask>(mut ctx: TaskContext, mut task: T) -> Result<(),
                 _ = tokio::time::sleep(IDLE_WAIT) => {}
             }
         } else {
-            let Some(latest) = deliver(&mut ctx, &mut task, &producer, &records).await? else {
-                break;
-            };
+            let latest =
+                match deliver(&mut ctx, &mut task, &producer, &mut producers, &records).await? {
+                    Delivery::Acknowledged(latest) => latest,
+                    Delivery::Stopped => break,
+                    Delivery::Replaced(next) => {
+                        retire(std::mem::replace(&mut producer, next)).await;
+                        task.rewind();
+                        task.delivery_waiting(None);
+                        continue;
+                    }
+                };
             let topics: std::collections::BTreeSet<&str> =
                 records.iter().map(|r| r.topic.as_str()).collect();
             ctx.status.add_topics(&ctx.connector, topics);
@@ -142,15 +204,82 @@ pub async fn run<T: SourceTask>(mut ctx: TaskContext, mut task: T) -> Result<(),
         }
     }
     // Records not acknowledged by now are not in the stored offsets: drop them, so nothing of
-    // this task reaches Kafka after it is gone. Destroying the client blocks briefly.
-    producer.purge(PurgeConfig::default().queue().inflight());
-    let _ = tokio::task::spawn_blocking(move || drop(producer)).await;
+    // this task reaches Kafka after it is gone.
+    retire(producer).await;
     if ctx.abandoned() {
         warn!(task = %ctx.task_name(), "source task abandoned: its unacknowledged records were dropped and its offsets are left to the next owner");
         return Ok(());
     }
     info!(task = %ctx.task_name(), "source task stopped: flushing offsets");
     flush_offsets(&ctx).await
+}
+
+/// Purges what `producer` has not delivered and destroys it, on a thread of its own: destroying
+/// a client blocks, and a stuck one may block long. Waits for that up to [`RETIRE_WAIT`].
+async fn retire(producer: FutureProducer) {
+    producer.purge(PurgeConfig::default().queue().inflight());
+    let (destroyed, waiting) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("source-producer-close".into())
+        .spawn(move || {
+            drop(producer);
+            // Nobody waits any more when the wait timed out.
+            let _ = destroyed.send(());
+        });
+    if let Err(e) = spawned {
+        warn!("no thread to destroy a source producer on ({e}); it is left running");
+        return;
+    }
+    if tokio::time::timeout(RETIRE_WAIT, waiting).await.is_err() {
+        warn!("a source producer is still being destroyed after {RETIRE_WAIT:?}; going on");
+    }
+}
+
+/// A new producer from `producers`, if it finds a leader for every partition of `records`
+/// within [`REPLACEMENT_CHECK`]; `None` (with the reason logged) otherwise.
+async fn replacement(
+    producers: &mut Producers,
+    records: &[SourceRecord],
+) -> Result<Option<FutureProducer>, TaskError> {
+    let candidate = producers.next()?;
+    let wanted: BTreeMap<&str, Vec<Option<i32>>> =
+        records.iter().fold(BTreeMap::new(), |mut m, r| {
+            m.entry(r.topic.as_str()).or_default().push(r.partition);
+            m
+        });
+    let wanted: Vec<(String, Vec<Option<i32>>)> = wanted
+        .into_iter()
+        .map(|(t, p)| (t.to_string(), p))
+        .collect();
+    let probe = candidate.clone();
+    let found = tokio::task::spawn_blocking(move || -> Result<(), String> {
+        for (topic, partitions) in wanted {
+            let md = probe
+                .client()
+                .fetch_metadata(Some(&topic), REPLACEMENT_CHECK)
+                .map_err(|e| e.to_string())?;
+            let leaders: BTreeMap<i32, i32> = md
+                .topics()
+                .iter()
+                .flat_map(|t| t.partitions().iter().map(|p| (p.id(), p.leader())))
+                .collect();
+            let led = |p: &i32| leaders.get(p).is_some_and(|l| *l >= 0);
+            if leaders.is_empty() || partitions.iter().flatten().any(|p| !led(p)) {
+                return Err(format!("no leader for every partition of '{topic}' yet"));
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| TaskError::Other(e.to_string()))?;
+    match found {
+        Ok(()) => Ok(Some(candidate)),
+        Err(why) => {
+            warn!("a new producer cannot deliver either ({why}); waiting on the old one");
+            retire(candidate).await;
+            Ok(None)
+        }
+    }
 }
 
 /// Writes the offsets file, as a task error if it fails.
@@ -161,16 +290,28 @@ pub async fn flush_offsets(ctx: &TaskContext) -> Result<(), TaskError> {
         .map_err(|e| TaskError::Other(e.to_string()))
 }
 
-/// Produces every record, waits for all acknowledgements, and returns the last source offset per
-/// source partition; `None` when the task was asked to stop first (nothing of the batch stored).
+/// How a batch of records ended.
+enum Delivery {
+    /// Every record was acknowledged: the last source offset per source partition.
+    Acknowledged(Vec<(JsonMap, Option<JsonMap>)>),
+    /// The task was asked to stop first; nothing of the batch is stored.
+    Stopped,
+    /// The producer stopped delivering and this one replaces it; nothing of the batch is stored.
+    Replaced(FutureProducer),
+}
+
+/// Produces every record and waits for all acknowledgements, or for a replacement producer
+/// when they are overdue and the task can rewind.
 async fn deliver<T: SourceTask>(
     ctx: &mut TaskContext,
     task: &mut T,
     producer: &FutureProducer,
+    producers: &mut Producers,
     records: &[SourceRecord],
-) -> Result<Option<Vec<(JsonMap, Option<JsonMap>)>>, TaskError> {
+) -> Result<Delivery, TaskError> {
     let started = Instant::now();
     let mut next_report = DELIVERY_REPORT_AFTER;
+    let mut next_replacement = REPLACE_AFTER;
     let mut reported = false;
     let mut report = |task: &mut T, what: &str| {
         let waiting = format!(
@@ -214,7 +355,7 @@ async fn deliver<T: SourceTask>(
                         KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)
                     ) {
                         if ctx.stopping() {
-                            return Ok(None);
+                            return Ok(Delivery::Stopped);
                         }
                         if started.elapsed() >= next_report {
                             report(task, "not yet queued: the producer's queue is full");
@@ -244,12 +385,23 @@ async fn deliver<T: SourceTask>(
                 };
                 match tokio::time::timeout(wait, &mut all).await {
                     Ok(r) => break r,
-                    Err(_) => return Ok(None),
+                    Err(_) => return Ok(Delivery::Stopped),
                 }
             }
             _ = tokio::time::sleep(until_report) => {
                 report(task, "not yet acknowledged by Kafka");
                 next_report += DELIVERY_REPORT_AFTER;
+                if task.rewindable() && started.elapsed() >= next_replacement {
+                    next_replacement += REPLACE_AFTER;
+                    if let Some(next) = replacement(producers, records).await? {
+                        warn!(
+                            "source producer replaced: {} records waited {}s for Kafka while a new client reaches their partitions' leaders (librdkafka does not always reconnect after a broker restart); the task resumes after its stored offsets",
+                            records.len(),
+                            started.elapsed().as_secs()
+                        );
+                        return Ok(Delivery::Replaced(next));
+                    }
+                }
             }
         }
     }
@@ -276,7 +428,7 @@ async fn deliver<T: SourceTask>(
         let key = serde_json::Value::Object(r.source_partition.clone()).to_string();
         latest.insert(key, (r.source_partition.clone(), r.source_offset.clone()));
     }
-    Ok(Some(
+    Ok(Delivery::Acknowledged(
         latest.into_values().map(|(p, o)| (p, Some(o))).collect(),
     ))
 }
