@@ -42,12 +42,14 @@ pub(crate) fn compress_into(
             Ok(out)
         }
         Compression::Lz4 => {
+            out.reserve(raw.len() / 2);
             let mut encoder = lz4_flex::frame::FrameEncoder::new(out);
             encoder.write_all(raw)?;
             encoder.finish().map_err(io::Error::other)
         }
         Compression::Gzip => {
             let level = level.unwrap_or(GZIP_DEFAULT_LEVEL).clamp(0, 9) as u32;
+            out.reserve(raw.len() / 2);
             let mut encoder = flate2::write::GzEncoder::new(out, flate2::Compression::new(level));
             encoder.write_all(raw)?;
             encoder.finish()

@@ -167,8 +167,8 @@ impl ObjectWriter {
             Compression::None => None,
             _ if !worth_compressing(raw) => None,
             codec => {
-                let mut out = Vec::with_capacity(HEADER_LEN + raw.len() / 2);
-                out.resize(HEADER_LEN, 0);
+                // Each codec reserves its own room for the output.
+                let out = vec![0; HEADER_LEN];
                 compress_into(codec, self.level, raw, out)
                     .ok()
                     .filter(|out| out.len() < self.buf.len())

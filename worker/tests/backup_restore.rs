@@ -185,12 +185,7 @@ async fn records_deleted_before_they_were_backed_up_are_reported() {
         .delete_records(&tpl, &rdkafka::admin::AdminOptions::new())
         .await
         .unwrap();
-    let resp = http
-        .put(format!("{}/connectors/gap/resume", worker.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 202);
+    set_target(&worker.url, "gap", "resume").await;
     wait_committed(&worker.url, "gap", &topic, 200).await;
     let progress = get_json(format!("{}/connectors/gap/progress", worker.url))
         .await

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{create_when_led, eventually, get_json, http};
+use common::{create_when_led, eventually, get_json, http, set_target};
 use serde_json::{Value, json};
 use skiff_worker::config::properties::Properties;
 use skiff_worker::config::worker::WorkerConfig;
@@ -56,12 +56,7 @@ async fn skiff_reads_the_topics_apache_connect_wrote() {
         },
     )
     .await;
-    let resp = http()
-        .put(format!("{}/connectors/{name}/pause", peer.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 202);
+    set_target(&peer.url, &name, "pause").await;
     let worker = WorkerConfig::from_properties(props(&[(
         "bootstrap.servers",
         &skiff_testenv::kafka().bootstrap,
@@ -266,19 +261,9 @@ async fn a_cluster_shares_work_forwards_writes_and_fails_over() {
 
     // Pause and resume through each worker (one of them is not the leader).
     for url in [&url1, &url2] {
-        let r = http()
-            .put(format!("{url}/connectors/{name}/pause"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+        set_target(url, name, "pause").await;
         eventually(30, "four PAUSED tasks", || tasks_in(url, name, "PAUSED", 4)).await;
-        let r = http()
-            .put(format!("{url}/connectors/{name}/resume"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202);
+        set_target(url, name, "resume").await;
         eventually(30, "four RUNNING tasks again", || {
             tasks_in(url, name, "RUNNING", 4)
         })
@@ -408,12 +393,7 @@ async fn apache_connect_takes_over_the_topics_skiff_wrote() {
         (o["offsets"][0]["offset"]["position"] == json!(24)).then_some(o)
     })
     .await;
-    let resp = http()
-        .put(format!("{url}/connectors/lines-out/pause"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 202);
+    set_target(&url, "lines-out", "pause").await;
     eventually(30, "the sink PAUSED", || async {
         let s = status(&url, "lines-out").await?;
         (s["connector"]["state"] == "PAUSED").then_some(())
@@ -455,12 +435,7 @@ async fn apache_connect_takes_over_the_topics_skiff_wrote() {
     let mut text = std::fs::read_to_string(&input).unwrap();
     text.push_str("six\nseven\neight\n");
     std::fs::write(&input, text).unwrap();
-    let resp = http()
-        .put(format!("{a}/connectors/lines-out/resume"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 202);
+    set_target(&a, "lines-out", "resume").await;
     eventually(120, "all eight lines in the output", || async {
         (lines(&output).len() >= 8).then_some(())
     })

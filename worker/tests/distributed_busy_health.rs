@@ -54,12 +54,7 @@ async fn a_herder_stuck_stopping_a_task_is_unhealthy_until_the_stop_ends() {
         .await
         .unwrap();
     let paused_at = Instant::now();
-    let resp = http()
-        .put(format!("{url}/connectors/busy-backup/pause"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 202);
+    set_target(&url, "busy-backup", "pause").await;
     let (seen_after, body) = eventually(40, "the stuck worker to report unhealthy", || async {
         let (status, body) = health(&url).await?;
         (status == 500).then(|| (paused_at.elapsed(), body))
@@ -93,12 +88,7 @@ async fn a_herder_stuck_stopping_a_task_is_unhealthy_until_the_stop_ends() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
-    let resp = http()
-        .put(format!("{url}/connectors/busy-backup/resume"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 202);
+    set_target(&url, "busy-backup", "resume").await;
     eventually(60, "the resumed backup to commit every record", || async {
         (committed_records(&url, "busy-backup", &topic).await? == 200).then_some(())
     })

@@ -618,5 +618,9 @@ async fn a_restore_producer_that_never_delivers_is_replaced() {
         "the dropped batch is not counted twice: {progress}"
     );
     assert_eq!(progress["done"], true, "{progress}");
-    assert_eq!(progress["lastError"], Value::Null, "the wait is over: {progress}");
+    assert_eq!(
+        progress["lastError"],
+        Value::Null,
+        "the wait is over: {progress}"
+    );
 }

@@ -444,11 +444,12 @@ impl DistributedHerder {
                 .and_then(plugin_of)
                 .is_some_and(|p| p.kind() == ConnectorType::Source)
         });
-        let stage = self.busy.enter("reading the offsets topic to its end");
-        if starts_a_source && let Err(e) = self.offsets_log.sync().await {
-            warn!("cannot read the offsets topic before starting tasks: {e}");
+        if starts_a_source {
+            let _stage = self.busy.enter("reading the offsets topic to its end");
+            if let Err(e) = self.offsets_log.sync().await {
+                warn!("cannot read the offsets topic before starting tasks: {e}");
+            }
         }
-        drop(stage);
         for ((c, t), tc) in to_start {
             if self.worker.lapsed() {
                 warn!(connector = %c, task = t, "not starting the task: this worker's group session ran out");

@@ -238,6 +238,22 @@ pub async fn health(url: &str) -> Option<(u16, Value)> {
     Some((status, answer.json().await.ok()?))
 }
 
+/// `PUT {url}/connectors/{name}/{action}` (`pause` or `resume`); fails the test unless 202.
+pub async fn set_target(url: &str, name: &str, action: &str) {
+    let resp = http()
+        .put(format!("{url}/connectors/{name}/{action}"))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    assert_eq!(
+        status,
+        202,
+        "{action} {name}: {}",
+        resp.text().await.unwrap()
+    );
+}
+
 /// `POST {url}/connectors` with `name` and `config`; fails the test unless 201.
 pub async fn create_connector(url: &str, name: &str, config: serde_json::Map<String, Value>) {
     let resp = http()
