@@ -8,6 +8,7 @@ import time
 from . import kafka, report, scenarios, util
 from .remote_s3 import LATENCY_MS, BANDWIDTH_KB_S, RemoteS3
 from .s3 import bench_session
+from .tls_s3 import TlsS3
 from .workers import FLUSH_BYTES, Peer, Skiff
 
 PARTITIONS = 4
@@ -50,8 +51,13 @@ def run(mode, with_peer):
         topics[size] = (topic, records)
 
     workers = [Skiff] + ([Peer] if with_peer else [])
+    tls = TlsS3(env) if with_peer else None
+    if tls:
+        util.say(f"both workers reach S3 over https in this run ({tls.endpoint}): see tls_s3.py")
+        res["s3_tls"] = True
+    worker_env = tls.worker_env(env) if tls else env
     for cls in workers:
-        w = cls(env).start()
+        w = cls(worker_env).start()
         util.say(f"{w.name} up in {w.startup_s:.2f} s (pid {w.pid}, log {w.dir}/worker.log)")
         if cls is Peer:
             time.sleep(2)
@@ -75,6 +81,8 @@ def run(mode, with_peer):
                     res["runs"] += [b, r]
         finally:
             w.stop()
+    if tls:
+        tls.stop()
 
     res["remote"] = remote_s3_backups(env, s3, bucket, run_id, topics[1024])
 

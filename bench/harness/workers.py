@@ -112,12 +112,16 @@ class Skiff(Worker):
                     f"listeners=http://127.0.0.1:{self.port}\n"
                     f"offset.storage.file.filename={self.dir}/offsets.json\n"
                     "offset.flush.interval.ms=1000\n")
-        return [skiff_binary(), "standalone", props], {
+        extra = {
             "AWS_ACCESS_KEY_ID": self.env["S3_ACCESS_KEY"],
             "AWS_SECRET_ACCESS_KEY": self.env["S3_SECRET_KEY"],
             "AWS_REGION": self.env["S3_REGION"],
             "AWS_ENDPOINT_URL": self.env["S3_ENDPOINT"],
         }
+        if "S3_CA_FILE" in self.env:
+            # The S3 client's roots come from rustls-native-certs, which reads SSL_CERT_FILE.
+            extra["SSL_CERT_FILE"] = self.env["S3_CA_FILE"]
+        return [skiff_binary(), "standalone", props], extra
 
     def sink_config(self, bucket, prefix, topic, tasks):
         return {"connector.class": SINK_CLASS, "aws.s3.bucket": bucket, "prefix": prefix,
@@ -141,10 +145,10 @@ def connect_home():
     return homes[-1]
 
 
-def connect_command(folder, cli, props, quiet=()):
+def connect_command(folder, cli, props, quiet=(), java_opts=()):
     """The java command line of an Apache Connect worker (`cli`: ConnectStandalone or
     ConnectDistributed) logging to stdout, its Log4j2 file written into `folder`; `quiet` names
-    loggers kept to errors."""
+    loggers kept to errors; `java_opts` go before the class path."""
     log4j = os.path.join(folder, "log4j2.properties")
     with open(log4j, "w") as f:
         f.write("rootLogger.level = info\nrootLogger.appenderRef.stdout.ref = STDOUT\n"
@@ -154,7 +158,7 @@ def connect_command(folder, cli, props, quiet=()):
         for i, logger in enumerate(quiet):
             f.write(f"logger.quiet{i}.name = {logger}\nlogger.quiet{i}.level = error\n")
     return ["java", "-Xms128m", "-Xmx512m", f"-Dlog4j2.configurationFile={log4j}",
-            "-cp", f"{connect_home()}/lib/*", f"org.apache.kafka.connect.cli.{cli}", props]
+            *java_opts, "-cp", f"{connect_home()}/lib/*", f"org.apache.kafka.connect.cli.{cli}", props]
 
 
 def peer_plugin():
@@ -178,7 +182,12 @@ class Peer(Worker):
                     f"offset.flush.interval.ms={FLUSH_INTERVAL_MS}\n"
                     f"key.converter={BYTES}\nvalue.converter={BYTES}\n"
                     f"plugin.path={peer_plugin()}\nplugin.discovery=hybrid_warn\n")
-        return connect_command(self.dir, "ConnectStandalone", props), {}
+        trust = []
+        if "S3_TRUST_STORE" in self.env:
+            trust = [f"-Djavax.net.ssl.trustStore={self.env['S3_TRUST_STORE']}",
+                     "-Djavax.net.ssl.trustStorePassword=changeit",
+                     "-Djavax.net.ssl.trustStoreType=PKCS12"]
+        return connect_command(self.dir, "ConnectStandalone", props, java_opts=trust), {}
 
     def ready(self):
         return util.http("GET", f"{self.url}/connector-plugins")[0] == 200 and super().ready()

@@ -29,6 +29,12 @@ async fn a_worker_out_of_its_group_too_long_is_unhealthy_until_it_is_back() {
         "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
         "file": dir.path().join("out").display().to_string(), "topics": topic});
     create_when_led(&url, "health-sink", sink).await;
+    // The cut must find the herder idle: cut while it still writes the task configurations,
+    // it reports that stage as stuck after 10 s, before the group check's 22 s (seen in CI).
+    eventually(60, "the sink's task to run", || async {
+        (task_states(&url, "health-sink").await == ["RUNNING"]).then_some(())
+    })
+    .await;
     assert_eq!(health(&url).await.map(|h| h.0), Some(200));
 
     for p in &proxies {
