@@ -5,10 +5,11 @@
 #   bash bench/run.sh quick   under two minutes once built (make bench-quick)
 #   bash bench/run.sh full    larger data, 100 KiB records, 10,000 partitions (make bench)
 #
-# The Java peer runs when SKIFF_BENCH_PEER_PLUGIN names a folder holding an S3 connector for
-# Apache Connect with Instaclustr's class names (its jars and their dependencies, built from
-# github.com/instaclustr/kafka-connect-connectors at 47760c7 with `mvn -pl s3 package`): Maven
-# Central, the only registry this machine reaches, serves none, so it is skipped by default and
+# The Java peer runs when SKIFF_BENCH_PEER_PLUGIN names a plugin.path folder holding an S3
+# connector for Apache Connect with Instaclustr's class names (a folder of its jars and their
+# dependencies, built from github.com/instaclustr/kafka-connect-connectors at 47760c7 with
+# `mvn -pl s3 package`); both workers then reach S3 over https (bench/README.md). Maven Central,
+# the only registry this machine reaches, serves none, so it is skipped by default and
 # the report says so. The release binary is built into target/bench-build
 # (SKIFF_BENCH_TARGET_DIR), apart from the workspace's target/, so it never waits on other builds.
 set -euo pipefail

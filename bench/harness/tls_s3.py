@@ -1,5 +1,5 @@
 """An https door to the test environment's S3 server, for the Java peer: a second versitygw on the
-same folders with a self-signed certificate for 127.0.0.1. Instaclustr's connector (AWS SDK v1)
+same folders with a certificate for 127.0.0.1 from a throwaway CA. Instaclustr's connector (AWS SDK v1)
 signs an upload's body in chunks over http and then never finishes an upload here (its task
 waits on its own PipedInputStream; see bench/README.md); over https the SDK sends the body
 unsigned. Both workers use this door in a run with the peer, so the comparison is like for like."""
@@ -32,7 +32,7 @@ def _run(cmd, what):
 
 
 class TlsS3:
-    """A running https gateway: `endpoint`, the certificate as PEM (`ca_file`, what a Rust
+    """A running https gateway: `endpoint`, its CA certificate as PEM (`ca_file`, what a Rust
     client trusts through SSL_CERT_FILE) and as a PKCS12 trust store (`trust_store`, password
     `changeit`, for Java)."""
 
@@ -42,12 +42,20 @@ class TlsS3:
         if not os.path.isdir(data):
             raise util.BenchError(f"{data} is missing: the test environment's s3 is not up")
         self.dir = tempfile.mkdtemp(prefix="skiff-bench-tls-s3-")
-        key = os.path.join(self.dir, "key.pem")
-        self.ca_file = os.path.join(self.dir, "cert.pem")
-        self.trust_store = os.path.join(self.dir, "trust.p12")
-        _run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-              "-nodes", "-keyout", key, "-out", self.ca_file, "-days", "2", "-subj", "/CN=127.0.0.1",
-              "-addext", "subjectAltName=IP:127.0.0.1"], "making a certificate with openssl")
+        path = lambda name: os.path.join(self.dir, name)  # noqa: E731
+        self.ca_file, self.trust_store = path("ca.pem"), path("trust.p12")
+        key, cert = path("key.pem"), path("cert.pem")
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        # rustls takes no CA certificate as a server's own, so a CA signs the server's.
+        _run(["openssl", "req", "-x509", *ec, "-keyout", path("ca-key.pem"), "-out", self.ca_file,
+              "-days", "2", "-subj", "/CN=skiff bench CA"], "making a CA with openssl")
+        _run(["openssl", "req", *ec, "-keyout", key, "-out", path("cert.csr"),
+              "-subj", "/CN=127.0.0.1"], "making a certificate request with openssl")
+        with open(path("ext.cnf"), "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+        _run(["openssl", "x509", "-req", "-in", path("cert.csr"), "-CA", self.ca_file,
+              "-CAkey", path("ca-key.pem"), "-CAcreateserial", "-days", "2", "-out", cert,
+              "-extfile", path("ext.cnf")], "signing the certificate with openssl")
         _run(["keytool", "-importcert", "-noprompt", "-alias", "s3", "-file", self.ca_file,
               "-keystore", self.trust_store, "-storetype", "PKCS12", "-storepass", "changeit"],
              "making a Java trust store with keytool")
@@ -57,7 +65,7 @@ class TlsS3:
         # The keys go through the environment, not the command line, so `ps` does not show them.
         self.proc = subprocess.Popen(
             [_versitygw(), "--port", f"127.0.0.1:{port}", "--region", env["S3_REGION"],
-             "--cert", self.ca_file, "--key", key, "--quiet", "posix", data],
+             "--cert", cert, "--key", key, "--quiet", "posix", data],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             env={**os.environ, "ROOT_ACCESS_KEY_ID": env["S3_ACCESS_KEY"],
                  "ROOT_SECRET_ACCESS_KEY": env["S3_SECRET_KEY"]})
