@@ -9,7 +9,9 @@ use common::{create_when_led, eventually, get_json, http, set_target};
 use serde_json::{Value, json};
 use skiff_worker::config::properties::Properties;
 use skiff_worker::config::worker::WorkerConfig;
-use skiff_worker::distributed::kafka_log::{KafkaLog, MakeReader, TopicSpec, assigned_reader};
+use skiff_worker::distributed::kafka_log::{
+    KafkaLog, MakeReader, TopicSpec, assigned_reader, topic_partitions,
+};
 use skiff_worker::distributed::{ConfigStore, StatusKey, StatusLog};
 use skiff_worker::rest::LogControl;
 use skiff_worker::standalone::Running;
@@ -155,6 +157,43 @@ async fn an_internal_topic_reader_that_stops_fetching_is_replaced() {
         "every record once, in order"
     );
     assert_eq!(built.load(Ordering::SeqCst), 2, "one replacement");
+}
+
+/// Right after a worker creates an internal topic, the metadata may list no partitions for it
+/// yet (a worker exited on that in CI): the lookup asks again until they show up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_that_shows_no_partitions_yet_is_asked_about_again() {
+    use rdkafka::consumer::BaseConsumer;
+    let worker = WorkerConfig::from_properties(props(&[(
+        "bootstrap.servers",
+        &skiff_testenv::kafka().bootstrap,
+    )]))
+    .unwrap();
+    let lookup: std::sync::Arc<BaseConsumer> = std::sync::Arc::new(
+        worker
+            .client(skiff_worker::config::client::ClientRole::Consumer)
+            .unwrap()
+            .to_rdkafka()
+            .create()
+            .unwrap(),
+    );
+    let topic = skiff_testenv::unique_name("late-topic");
+    let asking = {
+        let (lookup, topic) = (lookup.clone(), topic.clone());
+        tokio::spawn(async move { topic_partitions(&lookup, &topic).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(
+        !asking.is_finished(),
+        "it waits while the topic has no partitions"
+    );
+    skiff_testenv::create_topic(&topic, 3).await.unwrap();
+    let found = tokio::time::timeout(std::time::Duration::from_secs(30), asking)
+        .await
+        .expect("found once the topic exists")
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, vec![0, 1, 2]);
 }
 
 /// The properties of a distributed worker of `group` (fast sessions, small internal topics),

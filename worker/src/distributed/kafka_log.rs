@@ -329,6 +329,48 @@ async fn read_until_stuck(r: &mut Reader, consumer: &StreamConsumer, patience: D
     *r.positions.borrow() != started
 }
 
+/// How long a topic may show no partitions in the metadata before the worker gives up on it:
+/// right after a topic is created, a broker may not know its partitions yet.
+const PARTITIONS_WAIT: Duration = Duration::from_secs(30);
+
+/// The partition ids of `topic`, asking again with backoff while the metadata lists none (a
+/// distributed worker exited on a topic it had just created, in CI).
+pub async fn topic_partitions(
+    lookup: &Arc<BaseConsumer>,
+    topic: &str,
+) -> Result<Vec<i32>, DistributedError> {
+    let started = tokio::time::Instant::now();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let partitions = {
+            let (c, t) = (lookup.clone(), topic.to_string());
+            blocking(move || {
+                let md = c
+                    .fetch_metadata(Some(&t), TIMEOUT)
+                    .map_err(kafka("cannot read metadata", &t))?;
+                Ok(md
+                    .topics()
+                    .iter()
+                    .flat_map(|mt| mt.partitions().iter().map(|p| p.id()))
+                    .collect::<Vec<i32>>())
+            })
+            .await?
+        };
+        if !partitions.is_empty() {
+            return Ok(partitions);
+        }
+        if started.elapsed() >= PARTITIONS_WAIT {
+            return Err(DistributedError::Kafka(format!(
+                "internal topic {topic} has no partitions after {}s: check that it exists and that this worker may describe it",
+                PARTITIONS_WAIT.as_secs()
+            )));
+        }
+        warn!(%topic, "the internal topic shows no partitions yet; asking again");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
 impl KafkaLog {
     /// Creates the topic if needed, reads it to the end through `apply`, and keeps reading
     /// in the background.
@@ -367,26 +409,7 @@ impl KafkaLog {
                 .create()
                 .map_err(kafka("cannot create a consumer", &topic))?,
         );
-        let partitions = {
-            let c = lookup.clone();
-            let t = topic.clone();
-            blocking(move || {
-                let md = c
-                    .fetch_metadata(Some(&t), TIMEOUT)
-                    .map_err(kafka("cannot read metadata", &t))?;
-                Ok(md
-                    .topics()
-                    .iter()
-                    .flat_map(|mt| mt.partitions().iter().map(|p| p.id()))
-                    .collect::<Vec<i32>>())
-            })
-            .await?
-        };
-        if partitions.is_empty() {
-            return Err(DistributedError::Kafka(format!(
-                "internal topic {topic} has no partitions"
-            )));
-        }
+        let partitions = topic_partitions(&lookup, &topic).await?;
         let start: Positions = partitions.iter().map(|p| (*p, 0)).collect();
         let first = {
             let (make, start) = (make.clone(), start.clone());
