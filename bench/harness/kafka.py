@@ -25,7 +25,8 @@ def tool(cls, *args, timeout=TOOL_TIMEOUT_S):
     cmd = ["java", "-Xmx512m", "-cp", f"{kafka_lib()}/*", f"org.apache.kafka.tools.{cls}", *args]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if p.returncode != 0:
-        raise util.BenchError(f"{cls} failed: {p.stderr[-800:]}")
+        # TopicCommand prints its errors to stdout.
+        raise util.BenchError(f"{cls} failed: {(p.stderr or p.stdout)[-800:]}")
     return p.stdout
 
 
@@ -40,8 +41,43 @@ def create_topic(bootstrap, topic, partitions):
          "--partitions", str(step), "--replication-factor", "1")
     while step < partitions:
         step = min(partitions, step + PARTITIONS_PER_REQUEST)
-        tool("TopicCommand", "--bootstrap-server", bootstrap, "--alter", "--topic", topic,
-             "--partitions", str(step))
+        grow(bootstrap, topic, step)
+    wait_led(bootstrap, topic, partitions)
+
+
+def wait_led(bootstrap, topic, partitions, timeout_s=180):
+    """Waits until the broker answers for every partition of `topic` as its leader. A worker
+    started earlier met "not leader for partition" on thousands of partitions, and librdkafka
+    read the whole topic's metadata (1 MB at 10,000 partitions) again after each: hundreds of
+    MiB of the 10,000-partition case's peak came from that, not from the backup."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            out = tool("GetOffsetShell", "--bootstrap-server", bootstrap, "--topic", topic,
+                       "--time", "-1")
+        except util.BenchError:
+            out = ""
+        answered = sum(1 for line in out.splitlines() if line.startswith(f"{topic}:"))
+        if answered >= partitions:
+            return
+        if time.monotonic() > deadline:
+            raise util.BenchError(f"{topic}: the broker leads {answered} of {partitions} "
+                                  f"partitions after {timeout_s} s")
+        time.sleep(1)
+
+
+def grow(bootstrap, topic, partitions, attempts=10):
+    """Raises `topic` to `partitions`. The broker may not list a topic of thousands of
+    partitions yet right after creating it, so "does not exist" is asked again."""
+    for attempt in range(attempts):
+        try:
+            tool("TopicCommand", "--bootstrap-server", bootstrap, "--alter", "--topic", topic,
+                 "--partitions", str(partitions))
+            return
+        except util.BenchError as e:
+            if "does not exist" not in str(e) or attempt == attempts - 1:
+                raise
+            time.sleep(2)
 
 
 def delete_topic(bootstrap, topic):

@@ -10,7 +10,9 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{Value, json};
+use skiff_worker::config::worker::WorkerConfig;
 use skiff_worker::connectors::backup_metadata;
+use skiff_worker::herder::sink_offsets;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -40,6 +42,31 @@ fn committed(group: &str, topic: &str, partitions: &[i32]) -> Vec<Offset> {
         .iter()
         .map(|e| e.offset())
         .collect()
+}
+
+/// A worker configuration on the SASL_SSL listener, logged in with SCRAM.
+fn sasl_ssl_worker(offsets_file: &std::path::Path) -> WorkerConfig {
+    let secure = &skiff_testenv::kafka().secure;
+    let mut props = worker_props_on(&secure.bootstrap, offsets_file);
+    for (k, v) in [
+        ("security.protocol", "SASL_SSL".to_string()),
+        ("sasl.mechanism", "SCRAM-SHA-512".to_string()),
+        (
+            "sasl.jaas.config",
+            format!(
+                "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"{}\" password=\"{}\";",
+                secure.username, secure.password
+            ),
+        ),
+        ("ssl.truststore.type", "PEM".to_string()),
+        (
+            "ssl.truststore.location",
+            secure.ca_file.display().to_string(),
+        ),
+    ] {
+        props.insert(k.into(), v);
+    }
+    WorkerConfig::from_properties(props).unwrap()
 }
 
 /// Starts a worker on `offsets_file`, creates the `regroup` restore and waits until it is done;
@@ -332,9 +359,7 @@ async fn the_offsets_of_every_group_among_many_are_sampled() {
     .unwrap();
 
     let offsets_file = tempfile::NamedTempFile::new().unwrap().into_temp_path();
-    let worker =
-        skiff_worker::config::worker::WorkerConfig::from_properties(worker_props(&offsets_file))
-            .unwrap();
+    let worker = WorkerConfig::from_properties(worker_props(&offsets_file)).unwrap();
     let manifest = backup_metadata::TopicManifest {
         topic: topic.clone(),
         partitions: 3,
@@ -372,30 +397,68 @@ async fn the_offsets_of_every_group_among_many_are_sampled() {
     );
     assert_eq!(ours(batched), expected, "batched over the wire");
     // The same through the SASL_SSL listener, logged in with SCRAM.
-    let secure = &skiff_testenv::kafka().secure;
-    let mut props = worker_props_on(&secure.bootstrap, &offsets_file);
-    for (k, v) in [
-        ("security.protocol", "SASL_SSL".to_string()),
-        ("sasl.mechanism", "SCRAM-SHA-512".to_string()),
-        (
-            "sasl.jaas.config",
-            format!(
-                "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"{}\" password=\"{}\";",
-                secure.username, secure.password
-            ),
-        ),
-        ("ssl.truststore.type", "PEM".to_string()),
-        (
-            "ssl.truststore.location",
-            secure.ca_file.display().to_string(),
-        ),
-    ] {
-        props.insert(k.into(), v);
-    }
-    let secured = skiff_worker::config::worker::WorkerConfig::from_properties(props).unwrap();
+    let secured = sasl_ssl_worker(&offsets_file);
     let over_sasl_ssl = backup_metadata::group_offsets(&secured, &manifests, &own)
         .await
         .unwrap();
     assert_eq!(ours(over_sasl_ssl), expected, "batched over SASL_SSL");
     assert_eq!(ours(per_client), expected, "a client per group");
+}
+
+/// A sink connector's offsets (`GET /connectors/{c}/offsets`) are its group's committed offsets:
+/// read directly with one OffsetFetch, over PLAINTEXT and over SASL_SSL, they are those a
+/// librdkafka consumer reads, partitions without an offset are left out, and a connector
+/// whose group has none has an empty list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sink_connectors_offsets_are_read_directly_as_a_consumer_reads_them() {
+    let topic = skiff_testenv::unique_name("sink-offsets");
+    skiff_testenv::create_topic(&topic, 3).await.unwrap();
+    let name = skiff_testenv::unique_name("offsets-of");
+    let group = format!("connect-{name}");
+    let topic_for_commits = topic.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&topic_for_commits, 0, Offset::Offset(5))
+            .unwrap();
+        tpl.add_partition_offset(&topic_for_commits, 2, Offset::Offset(9))
+            .unwrap();
+        group_consumer(&group)
+            .commit(&tpl, CommitMode::Sync)
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    let offsets_file = tempfile::NamedTempFile::new().unwrap().into_temp_path();
+    let plain = WorkerConfig::from_properties(worker_props(&offsets_file)).unwrap();
+    let secured = sasl_ssl_worker(&offsets_file);
+    let ours = |listed: skiff_api::rest::ConnectorOffsets| {
+        serde_json::to_value(listed).unwrap()["offsets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["partition"]["kafka_topic"] == json!(topic))
+            .cloned()
+            .collect::<Vec<Value>>()
+    };
+    let expected: Vec<Value> = [(0, 5), (2, 9)]
+        .iter()
+        .map(|(p, o)| {
+            json!({"partition": {"kafka_topic": topic, "kafka_partition": p},
+                   "offset": {"kafka_offset": o}})
+        })
+        .collect();
+
+    let direct = sink_offsets::list_directly(&plain, &name).await.unwrap();
+    assert_eq!(ours(direct.unwrap()), expected, "directly over PLAINTEXT");
+    let direct = sink_offsets::list_directly(&secured, &name).await.unwrap();
+    assert_eq!(ours(direct.unwrap()), expected, "directly over SASL_SSL");
+    let through = sink_offsets::list_through_consumer(&plain, &name)
+        .await
+        .unwrap();
+    assert_eq!(ours(through), expected, "through a consumer");
+    let none = sink_offsets::list_directly(&plain, &skiff_testenv::unique_name("never-ran"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(none.offsets.is_empty(), "{none:?}");
 }

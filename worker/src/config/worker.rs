@@ -292,7 +292,10 @@ pub fn reference_markdown() -> String {
          Besides the Java client's keys, sink consumers take librdkafka's prefetch settings \
          (`consumer.queued.max.messages.kbytes`, default 16384 for sinks; \
          `consumer.queued.min.messages`, default 20000 for sinks; `consumer.fetch.queue.backoff.ms`, \
-         default 10 for sinks), and every client takes librdkafka's `debug` contexts \
+         default 10 for sinks). Sink consumers' group session is 10 s \
+         (`consumer.session.timeout.ms` 10000 with `consumer.heartbeat.interval.ms` 3000 unless \
+         set), not the Java consumer's 45 s, so a dead worker's partitions move on within 10 s. \
+         Every client takes librdkafka's `debug` contexts \
          (`consumer.debug=cgrp,fetch`, say; its lines are logged at debug level under \
          `librdkafka`, so set that logger to DEBUG through `/admin/loggers`). \
          `producer.buffer.memory` bounds what a producer holds unsent (default 33554432 bytes, \

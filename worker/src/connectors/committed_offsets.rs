@@ -1,9 +1,10 @@
-//! Every consumer group's committed offsets on the backed-up partitions, read with a few batched
-//! requests over one connection per broker: ListGroups to each broker, one FindCoordinator for
-//! all groups, and OffsetFetch for many groups at once to each coordinator. A librdkafka client
-//! per group meant a client (threads, connections, a login) for each group in the cluster at
-//! every sample: 17 s for 120 groups, so a cluster with a thousand groups never finished one
-//! within the sampling's time limit.
+//! Consumer groups' committed offsets, read with a few batched requests over one connection per
+//! broker. [`sample`]: every group's offsets on the backed-up partitions, through ListGroups to
+//! each broker, one FindCoordinator for all groups, and OffsetFetch for many groups at once to
+//! each coordinator. A librdkafka client per group meant a client (threads, connections, a
+//! login) for each group in the cluster at every sample: 17 s for 120 groups, so a cluster with
+//! a thousand groups never finished one within the sampling's time limit. [`of_group`]: one
+//! group's offsets on whatever partitions it has any, as a sink connector's offsets are read.
 
 use super::backup_metadata::GroupOffsets;
 use crate::distributed::group::{Connection, broker_addr, codes, named, s};
@@ -13,6 +14,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopics,
 };
+use kafka_protocol::messages::offset_fetch_response::OffsetFetchResponseGroup;
 use kafka_protocol::messages::{
     FindCoordinatorRequest, GroupId, ListGroupsRequest, MetadataRequest, OffsetFetchRequest,
     TopicName,
@@ -35,6 +37,16 @@ const RETRY_WAITS: [Duration; 3] = [
     Duration::from_millis(500),
     Duration::from_secs(1),
     Duration::from_secs(2),
+];
+/// The waits before asking again for one group whose coordinator is not ready: on a new
+/// cluster, creating the offsets topic alone takes seconds, which a librdkafka client waited out.
+const GROUP_RETRY_WAITS: [Duration; 6] = [
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(8),
 ];
 /// At most this many group-partition pairs are asked for in one OffsetFetch, which keeps a
 /// response under the connection's 64 MiB limit however many partitions are backed up, even
@@ -229,20 +241,8 @@ impl Brokers {
                         continue;
                     }
                 }
-                let offsets: BTreeMap<String, i64> = g
-                    .topics
-                    .iter()
-                    .flat_map(|t| {
-                        t.partitions
-                            .iter()
-                            .filter(|p| p.error_code == codes::NONE && p.committed_offset >= 0)
-                            .map(move |p| {
-                                (
-                                    format!("{}/{}", &*t.name, p.partition_index),
-                                    p.committed_offset,
-                                )
-                            })
-                    })
+                let offsets: BTreeMap<String, i64> = committed(&g)
+                    .map(|((topic, partition), offset)| (format!("{topic}/{partition}"), offset))
                     .collect();
                 if !offsets.is_empty() {
                     out.push(GroupOffsets { group, offsets });
@@ -302,6 +302,108 @@ pub async fn sample(
     }
     out.sort_by(|a, b| a.group.cmp(&b.group));
     Ok(out)
+}
+
+/// Why [`of_group`] has no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum GroupOffsetsError {
+    /// The brokers could not be asked: a connection, TLS or the login failed, or an answer
+    /// could not be read (a broker too old for the request's version).
+    #[error(transparent)]
+    Unreachable(#[from] TaskError),
+    /// The cluster answered with an error for the group, after retries where it may pass.
+    #[error("reading the committed offsets of consumer group {group}: {reason}")]
+    Refused { group: String, reason: String },
+}
+
+/// Every committed offset of `group`, by topic and partition: FindCoordinator, then one
+/// OffsetFetch that names no topics, so the coordinator answers with each partition the group
+/// has an offset on, as Apache Connect's admin client reads a sink connector's offsets. A group
+/// without offsets, or none at all, has an empty map.
+pub async fn of_group(
+    bootstrap: &[String],
+    security: GroupSecurity,
+    group: &str,
+) -> Result<BTreeMap<(String, i32), i64>, GroupOffsetsError> {
+    let mut brokers = Brokers {
+        security,
+        open: HashMap::new(),
+    };
+    let nodes = brokers.cluster(bootstrap).await?;
+    let mut waits = GROUP_RETRY_WAITS.iter();
+    loop {
+        let code = match brokers.offsets_of(&nodes, group).await? {
+            Ok(offsets) => return Ok(offsets),
+            Err(code) => code,
+        };
+        match waits.next() {
+            Some(wait) if retriable(code) => tokio::time::sleep(*wait).await,
+            _ => {
+                return Err(GroupOffsetsError::Refused {
+                    group: group.to_string(),
+                    reason: named(code),
+                });
+            }
+        }
+    }
+}
+
+impl Brokers {
+    /// One try of [`of_group`]: the offsets, or the error code of the coordinator's lookup or
+    /// of its answer.
+    async fn offsets_of(
+        &mut self,
+        nodes: &[String],
+        group: &str,
+    ) -> Result<Result<BTreeMap<(String, i32), i64>, i16>, TaskError> {
+        let request = FindCoordinatorRequest::default()
+            .with_key_type(0)
+            .with_coordinator_keys(vec![s(group)]);
+        let mut found = None;
+        let mut last = kafka("no brokers");
+        for addr in nodes {
+            match self.call(addr, &request, FIND_COORDINATOR_VERSION).await {
+                Ok(answer) => {
+                    found = Some(answer);
+                    break;
+                }
+                Err(e) => last = e,
+            }
+        }
+        let coordinator = match found.ok_or(last)?.coordinators.first() {
+            Some(c) if c.error_code == codes::NONE => broker_addr(&c.host, c.port),
+            Some(c) => return Ok(Err(c.error_code)),
+            None => return Err(kafka(format!("no coordinator named for group {group}"))),
+        };
+        let request = OffsetFetchRequest::default().with_groups(vec![
+            OffsetFetchRequestGroup::default()
+                .with_group_id(GroupId(s(group)))
+                .with_topics(None),
+        ]);
+        let answer = self
+            .call(&coordinator, &request, OFFSET_FETCH_VERSION)
+            .await?;
+        let Some(g) = answer.groups.first() else {
+            return Err(kafka(format!("{coordinator} answered for no group")));
+        };
+        match g.error_code {
+            codes::NONE => {}
+            codes::GROUP_ID_NOT_FOUND => return Ok(Ok(BTreeMap::new())),
+            code => return Ok(Err(code)),
+        }
+        Ok(Ok(committed(g).collect()))
+    }
+}
+
+/// The offsets a group's answer holds, by topic and partition; partitions that answered an
+/// error or hold no offset are left out.
+fn committed(group: &OffsetFetchResponseGroup) -> impl Iterator<Item = ((String, i32), i64)> + '_ {
+    group.topics.iter().flat_map(|t| {
+        t.partitions
+            .iter()
+            .filter(|p| p.error_code == codes::NONE && p.committed_offset >= 0)
+            .map(move |p| ((t.name.to_string(), p.partition_index), p.committed_offset))
+    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 pub mod backup_metadata;
 pub mod backup_progress;
 pub mod backup_upload;
-mod committed_offsets;
+pub(crate) mod committed_offsets;
 pub mod config_def;
 pub mod file;
 pub mod gaps;

@@ -8,7 +8,7 @@ mod active_topics;
 mod busy;
 mod checks;
 pub mod distributed;
-mod sink_offsets;
+pub mod sink_offsets;
 mod standalone;
 
 use crate::config::properties::Properties;

@@ -4,14 +4,18 @@
 use super::HerderError;
 use crate::config::client::ClientRole;
 use crate::config::worker::WorkerConfig;
+use crate::connectors::committed_offsets::{self, GroupOffsetsError};
+use crate::distributed::group::bootstrap_addrs;
+use crate::distributed::security::GroupSecurity;
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{Value, json};
 use skiff_api::rest::{ConnectorOffset, ConnectorOffsets};
+use std::collections::BTreeMap;
 use std::time::Duration;
-use tracing::debug;
+use tracing::{debug, warn};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// The waits before each retry of a group call that met a coordinator still loading or moving.
@@ -45,8 +49,59 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| HerderError::Internal(e.to_string()))?
 }
 
-/// The group's committed offsets for every partition of every topic in the cluster.
+/// The group's committed offsets, as Apache Connect lists a sink connector's: each partition the
+/// group has an offset on. Read directly ([`list_directly`]); through a librdkafka consumer
+/// ([`list_through_consumer`]) where the worker's own connection cannot be used (GSSAPI,
+/// OAUTHBEARER, a TLS setting only librdkafka knows) or reach the brokers. A coordinator that
+/// refuses, or is still not ready after the retries, is a 500 either way.
 pub async fn list(worker: &WorkerConfig, name: &str) -> Result<ConnectorOffsets, HerderError> {
+    match list_directly(worker, name).await {
+        Ok(Ok(offsets)) => Ok(offsets),
+        Ok(Err(refused)) => Err(HerderError::Internal(refused)),
+        Err(unusable) => {
+            debug!("reading the offsets of connector {name} through a consumer: {unusable}");
+            list_through_consumer(worker, name).await
+        }
+    }
+}
+
+/// [`list`] with one FindCoordinator and one OffsetFetch over the worker's own connection:
+/// the offsets or the cluster's refusal (`Ok`), or why that connection could not be used
+/// (`Err`).
+pub async fn list_directly(
+    worker: &WorkerConfig,
+    name: &str,
+) -> Result<Result<ConnectorOffsets, String>, String> {
+    let client = worker
+        .client(ClientRole::Consumer)
+        .map_err(|e| e.to_string())?;
+    let security =
+        GroupSecurity::from_client_settings(&client.settings).map_err(|e| e.to_string())?;
+    let bootstrap = client
+        .settings
+        .get("bootstrap.servers")
+        .map(|s| bootstrap_addrs(s))
+        .unwrap_or_default();
+    match committed_offsets::of_group(&bootstrap, security, &group(name)).await {
+        Ok(offsets) => Ok(Ok(connector_offsets(offsets))),
+        Err(GroupOffsetsError::Refused { group, reason }) => Ok(Err(format!(
+            "cannot read the offsets of consumer group {group}: {reason}"
+        ))),
+        Err(GroupOffsetsError::Unreachable(e)) => {
+            warn!("reading the offsets of connector {name} directly failed: {e}");
+            Err(e.to_string())
+        }
+    }
+}
+
+/// [`list`] through a librdkafka consumer: the committed offsets of every partition of every
+/// topic in the cluster but Kafka's internal ones. The consumer reads the metadata of every
+/// topic and asks for each partition: a client and megabytes per call with 10,000 partitions,
+/// which a UI polling the endpoint made the worker hold (up to 650 MiB in the benchmark).
+pub async fn list_through_consumer(
+    worker: &WorkerConfig,
+    name: &str,
+) -> Result<ConnectorOffsets, HerderError> {
     let c = consumer(worker, name)?;
     blocking(move || {
         let kafka =
@@ -60,22 +115,31 @@ pub async fn list(worker: &WorkerConfig, name: &str) -> Result<ConnectorOffsets,
         }
         let committed = with_coordinator_retries(|| c.committed_offsets(tpl.clone(), TIMEOUT))
             .map_err(kafka)?;
-        let offsets = committed
-            .elements()
-            .iter()
-            .filter_map(|e| match e.offset() {
-                Offset::Offset(o) => Some(ConnectorOffset {
-                    partition: as_map(
-                        json!({"kafka_topic": e.topic(), "kafka_partition": e.partition()}),
-                    ),
-                    offset: Some(as_map(json!({"kafka_offset": o}))),
-                }),
-                _ => None,
-            })
-            .collect();
-        Ok(ConnectorOffsets { offsets })
+        Ok(connector_offsets(
+            committed
+                .elements()
+                .iter()
+                .filter_map(|e| match e.offset() {
+                    Offset::Offset(o) => Some(((e.topic().to_string(), e.partition()), o)),
+                    _ => None,
+                })
+                .collect(),
+        ))
     })
     .await
+}
+
+/// The REST body of a sink connector's offsets.
+fn connector_offsets(offsets: BTreeMap<(String, i32), i64>) -> ConnectorOffsets {
+    ConnectorOffsets {
+        offsets: offsets
+            .into_iter()
+            .map(|((topic, partition), offset)| ConnectorOffset {
+                partition: as_map(json!({"kafka_topic": topic, "kafka_partition": partition})),
+                offset: Some(as_map(json!({"kafka_offset": offset}))),
+            })
+            .collect(),
+    }
 }
 
 fn as_map(v: Value) -> serde_json::Map<String, Value> {

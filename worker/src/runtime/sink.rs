@@ -88,16 +88,19 @@ impl Commits {
         }
     }
 
-    /// What of `offsets` to commit now: the partitions whose offset moved since it was last
-    /// committed, or all of them every [`FULL_COMMIT_EVERY`]. Counts them as committed.
+    /// What of `offsets` (those of every partition the task owns) to commit now: the partitions
+    /// whose offset moved since it was last committed, or all of them every
+    /// [`FULL_COMMIT_EVERY`]. Counts them as committed; a full commit also forgets the
+    /// partitions the task no longer owns.
     fn due(&mut self, offsets: BTreeMap<TopicPartition, i64>) -> BTreeMap<TopicPartition, i64> {
-        let full = self.last_full.elapsed() >= FULL_COMMIT_EVERY;
-        if full {
+        if self.last_full.elapsed() >= FULL_COMMIT_EVERY {
             self.last_full = Instant::now();
+            self.last.clone_from(&offsets);
+            return offsets;
         }
         let due: BTreeMap<TopicPartition, i64> = offsets
             .into_iter()
-            .filter(|(tp, o)| full || self.last.get(tp) != Some(o))
+            .filter(|(tp, o)| self.last.get(tp) != Some(o))
             .collect();
         self.last.extend(due.iter().map(|(tp, o)| (tp.clone(), *o)));
         due
@@ -116,6 +119,8 @@ struct RebalanceForwarder {
     revoked: mpsc::Sender<Vec<TopicPartition>>,
     barrier: Option<RevocationBarrier>,
     health: Arc<GroupHealth>,
+    /// The task's span, so that rebalance lines from librdkafka's thread name the task.
+    span: tracing::Span,
 }
 
 impl ClientContext for RebalanceForwarder {
@@ -127,12 +132,26 @@ impl ClientContext for RebalanceForwarder {
 impl ConsumerContext for RebalanceForwarder {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
+            let _span = self.span.enter();
             let parts = partitions_of(tpl);
+            let started = Instant::now();
             if let Some(barrier) = &self.barrier {
                 barrier(&parts);
             }
+            info!(
+                partitions = parts.len(),
+                waited_ms = started.elapsed().as_millis() as u64,
+                "partitions revoked, after their uploads ended"
+            );
             // The loop may be gone when the consumer closes; nothing to tell then.
             let _ = self.revoked.send(parts);
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            let _span = self.span.enter();
+            info!(partitions = tpl.count(), "partitions assigned");
         }
     }
 }
@@ -173,11 +192,18 @@ fn apply_consumer_defaults(cfg: &mut rdkafka::ClientConfig) {
     if cfg.get("queued.min.messages").is_none() {
         cfg.set("queued.min.messages", "20000");
     }
-    // The group session stays librdkafka's 45 s, the Java consumer's too: a 10 s default made
-    // every broker restart time the sessions out, and librdkafka's rejoin after that sometimes
-    // never completed (a backup stalled for good in CI). A dead worker's partitions therefore
-    // wait up to 45 s for the task that took over, as in Apache Connect;
-    // `consumer.session.timeout.ms` shortens that where brokers never restart for long.
+    // A dead worker's partitions wait for its consumer's session to end before the group gives
+    // them to the task that took over: with librdkafka's (and the Java consumer's) 45 s, a
+    // backup stalled 45 s after a kill, against 10 s for Connect's own group session.
+    // librdkafka heartbeats from its own thread, so a busy task never misses one. A broker
+    // restart longer than the session now times it out and the consumer rejoins; a rejoin that
+    // never completes is the stuck group `group_health` replaces the consumer for.
+    if cfg.get("session.timeout.ms").is_none() {
+        cfg.set("session.timeout.ms", "10000");
+        if cfg.get("heartbeat.interval.ms").is_none() {
+            cfg.set("heartbeat.interval.ms", "3000");
+        }
+    }
 }
 
 /// Adjusts the settings of the `n`th consumer a sink task builds (0 first): a seam for tests
@@ -341,6 +367,7 @@ fn build_consumer<T: SinkTask>(
         revoked: tx,
         barrier: task.revocation_barrier(),
         health: health.clone(),
+        span: tracing::Span::current(),
     })?;
     Ok(GroupConsumer {
         consumer: Arc::new(consumer),
@@ -715,24 +742,30 @@ mod tests {
             "all, after a while"
         );
         assert_eq!(commits.due(offsets(5, 9)), BTreeMap::new());
+        commits.last_full -= FULL_COMMIT_EVERY;
+        let kept = BTreeMap::from([(tp(0), 5)]);
+        assert_eq!(commits.due(kept.clone()), kept, "all that is still owned");
+        assert_eq!(commits.last, kept, "a revoked partition is forgotten");
     }
 
     #[test]
     fn consumer_defaults_apply_only_where_nothing_is_configured() {
         let mut cfg = rdkafka::ClientConfig::new();
         apply_consumer_defaults(&mut cfg);
-        assert_eq!(
-            cfg.get("session.timeout.ms"),
-            None,
-            "librdkafka's own 45 s, as the Java consumer's"
-        );
+        assert_eq!(cfg.get("session.timeout.ms"), Some("10000"));
+        assert_eq!(cfg.get("heartbeat.interval.ms"), Some("3000"));
         assert_eq!(cfg.get("fetch.queue.backoff.ms"), Some("10"));
         assert_eq!(cfg.get("auto.offset.reset"), Some("earliest"));
         let mut cfg = rdkafka::ClientConfig::new();
-        cfg.set("session.timeout.ms", "10000")
+        cfg.set("session.timeout.ms", "45000")
             .set("auto.offset.reset", "latest");
         apply_consumer_defaults(&mut cfg);
-        assert_eq!(cfg.get("session.timeout.ms"), Some("10000"));
+        assert_eq!(cfg.get("session.timeout.ms"), Some("45000"));
+        assert_eq!(
+            cfg.get("heartbeat.interval.ms"),
+            None,
+            "librdkafka's own, fitting the session given"
+        );
         assert_eq!(cfg.get("auto.offset.reset"), Some("latest"));
     }
 
