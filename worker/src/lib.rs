@@ -5,6 +5,7 @@ pub mod allocator;
 pub mod config;
 pub mod connectors;
 pub mod distributed;
+pub mod groups;
 pub mod herder;
 pub mod logging;
 pub mod rest;

@@ -4,6 +4,11 @@
 //! session to expire, and the bucket ends up with every record exactly once. A second connector
 //! created before the kill makes the worker's last assignment (an increment) hold something
 //! else than its backup task, so a restart that got back only that increment would fail.
+//!
+//! The sink consumers' sessions are 60 s here: the restarted task's consumer is a static member
+//! of the connector's group under the task's own instance id, so it takes the killed consumer's
+//! partitions back at once. A new dynamic member would wait for the killed one's session to
+//! end, and the backup would not be complete within 45 s of the kill.
 
 mod common;
 
@@ -13,7 +18,12 @@ async fn a_restarted_static_member_gets_its_own_task_back() {
     let (group, topic, bucket) = fresh_group_topic_and_bucket("dist-static", 2).await;
     let dir = tempfile::tempdir().unwrap();
     let (port_a, port_b) = (free_port(), free_port());
-    let identity = |name: &str| format!("group.instance.id={name}\nsession.timeout.ms=30000\n");
+    let identity = |name: &str| {
+        format!(
+            "group.instance.id={name}\nsession.timeout.ms=30000\n\
+             consumer.session.timeout.ms=60000\nconsumer.heartbeat.interval.ms=3000\n"
+        )
+    };
     let a = spawn_distributed_with(dir.path(), &group, port_a, &identity("worker-a"));
     let b = spawn_distributed_with(dir.path(), &group, port_b, &identity("worker-b"));
     let url_a = format!("http://127.0.0.1:{port_a}");
@@ -64,13 +74,14 @@ async fn a_restarted_static_member_gets_its_own_task_back() {
     let b = spawn_distributed_with(dir.path(), &group, port_b, &identity("worker-b"));
     produce(&topic, &halves[1]).await;
     // The task the restarted worker owned has no other owner while its session lasts: every
-    // record is committed only once the restarted worker runs it again.
-    eventually(120, "every record to be committed", || async {
+    // record is committed only once the restarted worker runs it again, and before the killed
+    // consumer's 60 s session could have ended.
+    eventually(45, "every record to be committed", || async {
         (committed_records(&url_b, "static-backup", &topic).await? >= 2000).then_some(())
     })
     .await;
     println!(
-        "every record committed {:?} after the kill (session 30 s)",
+        "every record committed {:?} after the kill (worker session 30 s, sink consumers' 60 s)",
         killed.elapsed()
     );
     let after = task_workers(&url_a, "static-backup").await;

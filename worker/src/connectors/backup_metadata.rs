@@ -3,12 +3,11 @@
 //! committed offsets of the consumer groups that read those topics (`groups/<group>.json`),
 //! sampled periodically by the backup.
 
-use super::committed_offsets;
 use super::s3_source::METADATA_FOLDER;
 use crate::config::client::ClientRole;
 use crate::config::worker::WorkerConfig;
-use crate::distributed::group::bootstrap_addrs;
-use crate::distributed::security::GroupSecurity;
+use crate::groups::brokers::GroupAccess;
+use crate::groups::committed_offsets;
 use crate::runtime::TaskError;
 use crate::storage::Store;
 use rdkafka::admin::{AdminClient, AdminOptions, ConfigSource, ResourceSpecifier};
@@ -125,19 +124,15 @@ pub async fn group_offsets(
     manifests: &[TopicManifest],
     skip_group: &str,
 ) -> Result<Vec<GroupOffsets>, TaskError> {
-    let client = worker.client(ClientRole::Consumer)?;
-    match GroupSecurity::from_client_settings(&client.settings) {
-        Ok(security) => {
-            let bootstrap = client
-                .settings
-                .get("bootstrap.servers")
-                .map(|s| bootstrap_addrs(s))
-                .unwrap_or_default();
+    match GroupAccess::of(worker) {
+        Ok(access) => {
             let topics: BTreeMap<String, Vec<i32>> = manifests
                 .iter()
                 .map(|m| (m.topic.clone(), (0..m.partitions).collect()))
                 .collect();
-            match committed_offsets::sample(&bootstrap, security, &topics, skip_group).await {
+            match committed_offsets::sample(&access.bootstrap, access.security, &topics, skip_group)
+                .await
+            {
                 Ok(sampled) => Ok(sampled),
                 Err(e) => {
                     warn!(

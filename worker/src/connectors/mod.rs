@@ -5,7 +5,6 @@
 pub mod backup_metadata;
 pub mod backup_progress;
 pub mod backup_upload;
-pub(crate) mod committed_offsets;
 pub mod config_def;
 pub mod file;
 pub mod gaps;

@@ -4,9 +4,8 @@
 use super::HerderError;
 use crate::config::client::ClientRole;
 use crate::config::worker::WorkerConfig;
-use crate::connectors::committed_offsets::{self, GroupOffsetsError};
-use crate::distributed::group::bootstrap_addrs;
-use crate::distributed::security::GroupSecurity;
+use crate::groups::brokers::GroupAccess;
+use crate::groups::committed_offsets::{self, GroupOffsetsError};
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -56,41 +55,30 @@ async fn blocking<T: Send + 'static>(
 /// refuses, or is still not ready after the retries, is a 500 either way.
 pub async fn list(worker: &WorkerConfig, name: &str) -> Result<ConnectorOffsets, HerderError> {
     match list_directly(worker, name).await {
-        Ok(Ok(offsets)) => Ok(offsets),
-        Ok(Err(refused)) => Err(HerderError::Internal(refused)),
-        Err(unusable) => {
-            debug!("reading the offsets of connector {name} through a consumer: {unusable}");
+        Ok(offsets) => Ok(offsets),
+        Err(refused @ GroupOffsetsError::Refused { .. }) => {
+            Err(HerderError::Internal(refused.to_string()))
+        }
+        Err(GroupOffsetsError::Unreachable(e)) => {
+            debug!("reading the offsets of connector {name} through a consumer: {e}");
             list_through_consumer(worker, name).await
         }
     }
 }
 
-/// [`list`] with one FindCoordinator and one OffsetFetch over the worker's own connection:
-/// the offsets or the cluster's refusal (`Ok`), or why that connection could not be used
-/// (`Err`).
+/// [`list`] with one FindCoordinator and one OffsetFetch over the worker's own connection;
+/// `Unreachable` when that connection cannot be used or reach the brokers.
 pub async fn list_directly(
     worker: &WorkerConfig,
     name: &str,
-) -> Result<Result<ConnectorOffsets, String>, String> {
-    let client = worker
-        .client(ClientRole::Consumer)
-        .map_err(|e| e.to_string())?;
-    let security =
-        GroupSecurity::from_client_settings(&client.settings).map_err(|e| e.to_string())?;
-    let bootstrap = client
-        .settings
-        .get("bootstrap.servers")
-        .map(|s| bootstrap_addrs(s))
-        .unwrap_or_default();
-    match committed_offsets::of_group(&bootstrap, security, &group(name)).await {
-        Ok(offsets) => Ok(Ok(connector_offsets(offsets))),
-        Err(GroupOffsetsError::Refused { group, reason }) => Ok(Err(format!(
-            "cannot read the offsets of consumer group {group}: {reason}"
-        ))),
+) -> Result<ConnectorOffsets, GroupOffsetsError> {
+    let access = GroupAccess::of(worker)?;
+    match committed_offsets::of_group(&access.bootstrap, access.security, &group(name)).await {
         Err(GroupOffsetsError::Unreachable(e)) => {
             warn!("reading the offsets of connector {name} directly failed: {e}");
-            Err(e.to_string())
+            Err(GroupOffsetsError::Unreachable(e))
         }
+        read => read.map(connector_offsets),
     }
 }
 

@@ -12,6 +12,8 @@
 use super::group_health::{GroupHealth, STATS_INTERVAL_MS, StallLimits};
 use super::{TaskContext, TaskError, TopicPartition};
 use crate::config::client::ClientRole;
+use crate::groups::brokers::GroupAccess;
+use crate::groups::static_member;
 use async_trait::async_trait;
 use futures::FutureExt;
 use rdkafka::consumer::{
@@ -27,7 +29,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// One consumed record and where it came from.
 #[derive(Debug, Clone)]
@@ -300,7 +302,8 @@ pub async fn run_with<T: SinkTask>(
     tune: TuneConsumer,
 ) -> Result<(), TaskError> {
     let mut cfg = ctx.worker.client(ClientRole::Consumer)?.to_rdkafka();
-    cfg.set("group.id", format!("connect-{}", ctx.connector))
+    let group_id = format!("connect-{}", ctx.connector);
+    cfg.set("group.id", &group_id)
         .set(
             "client.id",
             format!("connector-consumer-{}", ctx.task_name()),
@@ -310,6 +313,7 @@ pub async fn run_with<T: SinkTask>(
         .set("enable.partition.eof", "false")
         .set("statistics.interval.ms", STATS_INTERVAL_MS.to_string());
     apply_consumer_defaults(&mut cfg);
+    let membership = static_membership(&ctx, group_id, &mut cfg);
     let limits = StallLimits::of(&cfg);
     let internal: BTreeSet<String> = [
         "config.storage.topic",
@@ -328,10 +332,11 @@ pub async fn run_with<T: SinkTask>(
         let mut settings = cfg.clone();
         tune(&mut settings, built);
         built += 1;
+        remove_member(&ctx, membership.as_ref(), true).await;
         let mut group = build_consumer(&settings, &task, limits.backed_off(unsettled_in_a_row))?;
         let ended = consume(&mut ctx, &mut task, &mut group, &subscription, &internal).await;
         match ended {
-            Ok(Ended::Stopped) => return finish(&ctx, task, group).await,
+            Ok(Ended::Stopped) => return finish(&ctx, task, group, membership.as_ref()).await,
             Ok(Ended::Stuck(why)) => {
                 if group.health.ever_settled() {
                     unsettled_in_a_row = 0;
@@ -351,6 +356,80 @@ pub async fn run_with<T: SinkTask>(
                 return Err(e);
             }
         }
+    }
+}
+
+/// A sink task's static membership of its consumer group: its instance id, and the worker's
+/// own group connection to take it out with.
+struct StaticMembership {
+    access: GroupAccess,
+    group: String,
+    instance: String,
+}
+
+/// Makes the task's consumer a static member of its group (`group.instance.id`, see
+/// [`static_member`]; it replaces a `consumer.group.instance.id` of the worker's, which would
+/// give every task the same id and have them fence each other). Only where the worker's own
+/// group connection can take the member out: with SASL mechanisms it does not speak (GSSAPI,
+/// OAUTHBEARER) the consumer stays a dynamic member.
+fn static_membership(
+    ctx: &TaskContext,
+    group: String,
+    cfg: &mut rdkafka::ClientConfig,
+) -> Option<StaticMembership> {
+    let access = match GroupAccess::of(&ctx.worker) {
+        Ok(access) => access,
+        Err(e) => {
+            debug!(task = %ctx.task_name(), "the sink consumer is a dynamic group member: {e}");
+            cfg.remove("group.instance.id");
+            return None;
+        }
+    };
+    let instance = static_member::instance_id(&ctx.connector, ctx.task);
+    cfg.set("group.instance.id", &instance);
+    Some(StaticMembership {
+        access,
+        group,
+        instance,
+    })
+}
+
+/// How long taking a member out of the group may take before the task goes on without.
+const REMOVAL_LIMIT: Duration = Duration::from_secs(10);
+
+/// Takes the task's static member out of its group. Before a consumer joins: a previous
+/// consumer of the task that was killed (its worker died, or it was stuck) is out at once, and
+/// the group rebalances without waiting for that consumer's session to end. Joining under its
+/// id without this would hand the new consumer the old one's assignment as it was, also when
+/// the task's topics changed meanwhile. After a graceful stop: a static member does not leave
+/// by itself, and the group's other consumers, or a changed offset, should not wait a session.
+async fn remove_member(ctx: &TaskContext, membership: Option<&StaticMembership>, joining: bool) {
+    let Some(m) = membership else { return };
+    let removed = tokio::time::timeout(
+        REMOVAL_LIMIT,
+        static_member::remove(&m.access, &m.group, &m.instance),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(TaskError::Kafka(format!(
+            "no answer within {REMOVAL_LIMIT:?}"
+        )))
+    });
+    match removed {
+        Ok(()) => {
+            debug!(task = %ctx.task_name(), joining, "static member {} out of group {}", m.instance, m.group)
+        }
+        // Before the first join of a new group its coordinator may not be there yet.
+        Err(e) if joining => info!(
+            task = %ctx.task_name(),
+            "static member {} not taken out of group {} before joining; a consumer of the task killed earlier would keep its partitions until its session (consumer.session.timeout.ms) ends: {e}",
+            m.instance, m.group
+        ),
+        Err(e) => warn!(
+            task = %ctx.task_name(),
+            "the stopped sink consumer {} could not be taken out of group {}, so its partitions wait for its session (consumer.session.timeout.ms) to end: {e}",
+            m.instance, m.group
+        ),
     }
 }
 
@@ -490,6 +569,7 @@ async fn finish<T: SinkTask>(
     ctx: &TaskContext,
     mut task: T,
     group: GroupConsumer,
+    membership: Option<&StaticMembership>,
 ) -> Result<(), TaskError> {
     if !ctx.abandoned() {
         info!(task = %ctx.task_name(), "sink task stopping: flushing and committing");
@@ -499,6 +579,9 @@ async fn finish<T: SinkTask>(
         if !ctx.abandoned() {
             let committed = commit(&group.consumer, offsets, CommitMode::Sync).await;
             close(task, group, &ctx.task_name()).await;
+            if !ctx.abandoned() {
+                remove_member(ctx, membership, false).await;
+            }
             return committed;
         }
     }

@@ -6,8 +6,9 @@
 //! a thousand groups never finished one within the sampling's time limit. [`of_group`]: one
 //! group's offsets on whatever partitions it has any, as a sink connector's offsets are read.
 
-use super::backup_metadata::GroupOffsets;
-use crate::distributed::group::{Connection, broker_addr, codes, named, s};
+use super::brokers::{Brokers, kafka, retriable};
+use crate::connectors::backup_metadata::GroupOffsets;
+use crate::distributed::group::{codes, named, s};
 use crate::distributed::security::GroupSecurity;
 use crate::runtime::TaskError;
 use kafka_protocol::error::ResponseError;
@@ -15,23 +16,15 @@ use kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopics,
 };
 use kafka_protocol::messages::offset_fetch_response::OffsetFetchResponseGroup;
-use kafka_protocol::messages::{
-    FindCoordinatorRequest, GroupId, ListGroupsRequest, MetadataRequest, OffsetFetchRequest,
-    TopicName,
-};
-use kafka_protocol::protocol::Request;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use kafka_protocol::messages::{GroupId, ListGroupsRequest, OffsetFetchRequest, TopicName};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tracing::warn;
 
-/// Versions every broker since Kafka 3.0 serves: OffsetFetch v8 and FindCoordinator v4 carry
-/// many groups in one request.
-const METADATA_VERSION: i16 = 9;
+/// Versions every broker since Kafka 3.0 serves: OffsetFetch v8 carries many groups in one
+/// request.
 const LIST_GROUPS_VERSION: i16 = 3;
-const FIND_COORDINATOR_VERSION: i16 = 4;
 const OFFSET_FETCH_VERSION: i16 = 8;
-/// How long one request may take.
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The waits before asking again for groups whose coordinator was loading or had moved.
 const RETRY_WAITS: [Duration; 3] = [
     Duration::from_millis(500),
@@ -62,68 +55,7 @@ fn left_out(code: i16) -> bool {
     code == ResponseError::GroupAuthorizationFailed.code() || code == codes::GROUP_ID_NOT_FOUND
 }
 
-fn kafka(what: impl std::fmt::Display) -> TaskError {
-    TaskError::Kafka(what.to_string())
-}
-
-fn retriable(code: i16) -> bool {
-    matches!(
-        code,
-        codes::COORDINATOR_LOAD_IN_PROGRESS
-            | codes::COORDINATOR_NOT_AVAILABLE
-            | codes::NOT_COORDINATOR
-    )
-}
-
-/// Open connections by broker address; one that failed a call is dropped, not reused.
-struct Brokers {
-    security: GroupSecurity,
-    open: HashMap<String, Connection>,
-}
-
 impl Brokers {
-    async fn call<R: Request>(
-        &mut self,
-        addr: &str,
-        request: &R,
-        version: i16,
-    ) -> Result<R::Response, TaskError> {
-        let mut conn = match self.open.remove(addr) {
-            Some(c) => c,
-            None => Connection::open(addr, &self.security)
-                .await
-                .map_err(kafka)?,
-        };
-        let answer = conn
-            .call(request, version, CALL_TIMEOUT)
-            .await
-            .map_err(kafka)?;
-        self.open.insert(addr.to_string(), conn);
-        Ok(answer)
-    }
-
-    /// Every broker's address, from the first bootstrap server that answers.
-    async fn cluster(&mut self, bootstrap: &[String]) -> Result<Vec<String>, TaskError> {
-        let request = MetadataRequest::default()
-            .with_topics(Some(Vec::new()))
-            .with_allow_auto_topic_creation(false);
-        let mut last = kafka("no bootstrap servers");
-        for addr in bootstrap {
-            match self.call(addr, &request, METADATA_VERSION).await {
-                Ok(md) if !md.brokers.is_empty() => {
-                    return Ok(md
-                        .brokers
-                        .iter()
-                        .map(|b| broker_addr(&b.host, b.port))
-                        .collect());
-                }
-                Ok(_) => last = kafka(format!("{addr} named no brokers")),
-                Err(e) => last = e,
-            }
-        }
-        Err(last)
-    }
-
     /// The names of the groups every broker coordinates; a broker still loading its groups is
     /// asked again.
     async fn groups(&mut self, brokers: &[String]) -> Result<BTreeSet<String>, TaskError> {
@@ -155,38 +87,20 @@ impl Brokers {
     /// Each group's coordinator; groups whose coordinator is not known yet go to `retry`.
     async fn coordinators(
         &mut self,
-        brokers: &[String],
+        nodes: &[String],
         groups: &[String],
         retry: &mut Vec<String>,
     ) -> Result<BTreeMap<String, Vec<String>>, TaskError> {
-        let request = FindCoordinatorRequest::default()
-            .with_key_type(0)
-            .with_coordinator_keys(groups.iter().map(|g| s(g)).collect());
-        let mut last = kafka("no brokers");
-        for addr in brokers {
-            let found = match self.call(addr, &request, FIND_COORDINATOR_VERSION).await {
-                Ok(found) => found,
-                Err(e) => {
-                    last = e;
-                    continue;
-                }
-            };
-            let mut by_coordinator: BTreeMap<String, Vec<String>> = BTreeMap::new();
-            for c in found.coordinators {
-                let group = c.key.to_string();
-                match c.error_code {
-                    codes::NONE => by_coordinator
-                        .entry(broker_addr(&c.host, c.port))
-                        .or_default()
-                        .push(group),
-                    code if retriable(code) => retry.push(group),
-                    code if left_out(code) => {}
-                    code => warn!("no coordinator for consumer group {group}: {}", named(code)),
-                }
+        let mut by_coordinator: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (group, at) in self.find_coordinators(nodes, groups).await? {
+            match at {
+                Ok(coordinator) => by_coordinator.entry(coordinator).or_default().push(group),
+                Err(code) if retriable(code) => retry.push(group),
+                Err(code) if left_out(code) => {}
+                Err(code) => warn!("no coordinator for consumer group {group}: {}", named(code)),
             }
-            return Ok(by_coordinator);
         }
-        Err(last)
+        Ok(by_coordinator)
     }
 
     /// Asks one coordinator for its groups' offsets on `topics`; groups it no longer
@@ -260,10 +174,7 @@ pub async fn sample(
     topics: &BTreeMap<String, Vec<i32>>,
     skip_group: &str,
 ) -> Result<Vec<GroupOffsets>, TaskError> {
-    let mut brokers = Brokers {
-        security,
-        open: HashMap::new(),
-    };
+    let mut brokers = Brokers::new(security);
     let nodes = brokers.cluster(bootstrap).await?;
     let mut pending: Vec<String> = brokers
         .groups(&nodes)
@@ -325,10 +236,7 @@ pub async fn of_group(
     security: GroupSecurity,
     group: &str,
 ) -> Result<BTreeMap<(String, i32), i64>, GroupOffsetsError> {
-    let mut brokers = Brokers {
-        security,
-        open: HashMap::new(),
-    };
+    let mut brokers = Brokers::new(security);
     let nodes = brokers.cluster(bootstrap).await?;
     let mut waits = GROUP_RETRY_WAITS.iter();
     loop {
@@ -356,24 +264,9 @@ impl Brokers {
         nodes: &[String],
         group: &str,
     ) -> Result<Result<BTreeMap<(String, i32), i64>, i16>, TaskError> {
-        let request = FindCoordinatorRequest::default()
-            .with_key_type(0)
-            .with_coordinator_keys(vec![s(group)]);
-        let mut found = None;
-        let mut last = kafka("no brokers");
-        for addr in nodes {
-            match self.call(addr, &request, FIND_COORDINATOR_VERSION).await {
-                Ok(answer) => {
-                    found = Some(answer);
-                    break;
-                }
-                Err(e) => last = e,
-            }
-        }
-        let coordinator = match found.ok_or(last)?.coordinators.first() {
-            Some(c) if c.error_code == codes::NONE => broker_addr(&c.host, c.port),
-            Some(c) => return Ok(Err(c.error_code)),
-            None => return Err(kafka(format!("no coordinator named for group {group}"))),
+        let coordinator = match self.coordinator_of(nodes, group).await? {
+            Ok(coordinator) => coordinator,
+            Err(code) => return Ok(Err(code)),
         };
         let request = OffsetFetchRequest::default().with_groups(vec![
             OffsetFetchRequestGroup::default()

@@ -1,0 +1,166 @@
+//! Connections to a cluster's brokers for consumer-group requests, and the coordinator lookup
+//! every such request starts with.
+
+use crate::config::client::ClientRole;
+use crate::config::worker::WorkerConfig;
+use crate::distributed::group::{Connection, bootstrap_addrs, broker_addr, codes, s};
+use crate::distributed::security::GroupSecurity;
+use crate::runtime::TaskError;
+use kafka_protocol::messages::{FindCoordinatorRequest, MetadataRequest};
+use kafka_protocol::protocol::Request;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Versions every broker since Kafka 3.0 serves; FindCoordinator v4 carries many groups in one
+/// request.
+const METADATA_VERSION: i16 = 9;
+const FIND_COORDINATOR_VERSION: i16 = 4;
+/// How long one request may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A failure to reach or read the cluster, as a task error.
+pub(crate) fn kafka(what: impl std::fmt::Display) -> TaskError {
+    TaskError::Kafka(what.to_string())
+}
+
+/// The coordinator answers that pass by themselves: it is loading its groups, or they moved.
+pub(crate) fn retriable(code: i16) -> bool {
+    matches!(
+        code,
+        codes::COORDINATOR_LOAD_IN_PROGRESS
+            | codes::COORDINATOR_NOT_AVAILABLE
+            | codes::NOT_COORDINATOR
+    )
+}
+
+/// Where and how the worker's own group connection reaches the cluster: the consumer clients'
+/// bootstrap servers and security, read once for every group request.
+pub struct GroupAccess {
+    pub bootstrap: Vec<String>,
+    pub security: GroupSecurity,
+}
+
+impl GroupAccess {
+    /// The worker's consumer settings as a group connection; an error where that connection
+    /// cannot log in as librdkafka would (GSSAPI, OAUTHBEARER, a TLS setting only librdkafka
+    /// understands), so callers go through a librdkafka client instead.
+    pub fn of(worker: &WorkerConfig) -> Result<GroupAccess, TaskError> {
+        let client = worker.client(ClientRole::Consumer)?;
+        let security = GroupSecurity::from_client_settings(&client.settings)
+            .map_err(|e| TaskError::Other(e.to_string()))?;
+        let bootstrap = client
+            .settings
+            .get("bootstrap.servers")
+            .map(|s| bootstrap_addrs(s))
+            .unwrap_or_default();
+        Ok(GroupAccess {
+            bootstrap,
+            security,
+        })
+    }
+}
+
+/// Open connections by broker address; one that failed a call is dropped, not reused.
+pub(crate) struct Brokers {
+    security: GroupSecurity,
+    open: HashMap<String, Connection>,
+}
+
+impl Brokers {
+    /// No connection yet: each opens at its first call.
+    pub(crate) fn new(security: GroupSecurity) -> Self {
+        Brokers {
+            security,
+            open: HashMap::new(),
+        }
+    }
+
+    /// Sends one request to the broker at `addr`, within [`CALL_TIMEOUT`].
+    pub(crate) async fn call<R: Request>(
+        &mut self,
+        addr: &str,
+        request: &R,
+        version: i16,
+    ) -> Result<R::Response, TaskError> {
+        let mut conn = match self.open.remove(addr) {
+            Some(c) => c,
+            None => Connection::open(addr, &self.security)
+                .await
+                .map_err(kafka)?,
+        };
+        let answer = conn
+            .call(request, version, CALL_TIMEOUT)
+            .await
+            .map_err(kafka)?;
+        self.open.insert(addr.to_string(), conn);
+        Ok(answer)
+    }
+
+    /// Every broker's address, from the first bootstrap server that answers.
+    pub(crate) async fn cluster(&mut self, bootstrap: &[String]) -> Result<Vec<String>, TaskError> {
+        let request = MetadataRequest::default()
+            .with_topics(Some(Vec::new()))
+            .with_allow_auto_topic_creation(false);
+        let mut last = kafka("no bootstrap servers");
+        for addr in bootstrap {
+            match self.call(addr, &request, METADATA_VERSION).await {
+                Ok(md) if !md.brokers.is_empty() => {
+                    return Ok(md
+                        .brokers
+                        .iter()
+                        .map(|b| broker_addr(&b.host, b.port))
+                        .collect());
+                }
+                Ok(_) => last = kafka(format!("{addr} named no brokers")),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Each group's coordinator address, or the error code of its lookup, from the first of
+    /// `nodes` that answers.
+    pub(crate) async fn find_coordinators(
+        &mut self,
+        nodes: &[String],
+        groups: &[String],
+    ) -> Result<Vec<(String, Result<String, i16>)>, TaskError> {
+        let request = FindCoordinatorRequest::default()
+            .with_key_type(0)
+            .with_coordinator_keys(groups.iter().map(|g| s(g)).collect());
+        let mut last = kafka("no brokers");
+        for addr in nodes {
+            match self.call(addr, &request, FIND_COORDINATOR_VERSION).await {
+                Ok(found) => {
+                    return Ok(found
+                        .coordinators
+                        .into_iter()
+                        .map(|c| {
+                            let at = match c.error_code {
+                                codes::NONE => Ok(broker_addr(&c.host, c.port)),
+                                code => Err(code),
+                            };
+                            (c.key.to_string(), at)
+                        })
+                        .collect());
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// One group's coordinator address, or the error code of its lookup.
+    pub(crate) async fn coordinator_of(
+        &mut self,
+        nodes: &[String],
+        group: &str,
+    ) -> Result<Result<String, i16>, TaskError> {
+        self.find_coordinators(nodes, &[group.to_string()])
+            .await?
+            .into_iter()
+            .next()
+            .map(|(_, at)| at)
+            .ok_or_else(|| kafka(format!("no coordinator named for group {group}")))
+    }
+}
