@@ -5,10 +5,10 @@
 //! created before the kill makes the worker's last assignment (an increment) hold something
 //! else than its backup task, so a restart that got back only that increment would fail.
 //!
-//! The sink consumers' sessions are 60 s here: the restarted task's consumer is a static member
-//! of the connector's group under the task's own instance id, so it takes the killed consumer's
-//! partitions back at once. A new dynamic member would wait for the killed one's session to
-//! end, and the backup would not be complete within 45 s of the kill.
+//! The sink consumers' sessions are 60 s here: the restarted task takes its killed consumer out
+//! of the connector's group before its new consumer joins, so the group rebalances at once.
+//! Otherwise the rebalance would wait for the killed consumer's session to end, and the backup
+//! would not be complete within 45 s of the kill.
 
 mod common;
 

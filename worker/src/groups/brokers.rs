@@ -11,9 +11,9 @@ use kafka_protocol::protocol::Request;
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// Versions every broker since Kafka 3.0 serves; FindCoordinator v4 carries many groups in one
-/// request.
+/// A Metadata version every broker since Kafka 2.4 serves.
 const METADATA_VERSION: i16 = 9;
+/// FindCoordinator v4 (Kafka 3.0) carries many groups in one request.
 const FIND_COORDINATOR_VERSION: i16 = 4;
 /// How long one request may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -36,7 +36,9 @@ pub(crate) fn retriable(code: i16) -> bool {
 /// Where and how the worker's own group connection reaches the cluster: the consumer clients'
 /// bootstrap servers and security, read once for every group request.
 pub struct GroupAccess {
+    /// `host:port` of each bootstrap server, asked in turn for the cluster's brokers.
     pub bootstrap: Vec<String>,
+    /// TLS and SASL as the consumer clients have them.
     pub security: GroupSecurity,
 }
 

@@ -13,7 +13,7 @@ use super::group_health::{GroupHealth, STATS_INTERVAL_MS, StallLimits};
 use super::{TaskContext, TaskError, TopicPartition};
 use crate::config::client::ClientRole;
 use crate::groups::brokers::GroupAccess;
-use crate::groups::static_member;
+use crate::groups::previous_consumer;
 use async_trait::async_trait;
 use futures::FutureExt;
 use rdkafka::consumer::{
@@ -303,17 +303,17 @@ pub async fn run_with<T: SinkTask>(
 ) -> Result<(), TaskError> {
     let mut cfg = ctx.worker.client(ClientRole::Consumer)?.to_rdkafka();
     let group_id = format!("connect-{}", ctx.connector);
+    let client_id = format!("connector-consumer-{}", ctx.task_name());
     cfg.set("group.id", &group_id)
-        .set(
-            "client.id",
-            format!("connector-consumer-{}", ctx.task_name()),
-        )
+        .set("client.id", &client_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
         .set("statistics.interval.ms", STATS_INTERVAL_MS.to_string());
     apply_consumer_defaults(&mut cfg);
-    let membership = static_membership(&ctx, group_id, &mut cfg);
+    // One `consumer.group.instance.id` for every task would have them fence each other.
+    cfg.remove("group.instance.id");
+    let previous = PreviousConsumer::of(&ctx, group_id, client_id);
     let limits = StallLimits::of(&cfg);
     let internal: BTreeSet<String> = [
         "config.storage.topic",
@@ -332,11 +332,11 @@ pub async fn run_with<T: SinkTask>(
         let mut settings = cfg.clone();
         tune(&mut settings, built);
         built += 1;
-        remove_member(&ctx, membership.as_ref(), true).await;
+        remove_previous_consumer(&ctx, previous.as_ref()).await;
         let mut group = build_consumer(&settings, &task, limits.backed_off(unsettled_in_a_row))?;
         let ended = consume(&mut ctx, &mut task, &mut group, &subscription, &internal).await;
         match ended {
-            Ok(Ended::Stopped) => return finish(&ctx, task, group, membership.as_ref()).await,
+            Ok(Ended::Stopped) => return finish(&ctx, task, group).await,
             Ok(Ended::Stuck(why)) => {
                 if group.health.ever_settled() {
                     unsettled_in_a_row = 0;
@@ -359,55 +359,44 @@ pub async fn run_with<T: SinkTask>(
     }
 }
 
-/// A sink task's static membership of its consumer group: its instance id, and the worker's
-/// own group connection to take it out with.
-struct StaticMembership {
+/// Where a sink task's previous consumer is found: the task's group and client id, and the
+/// worker's own group connection to remove it with. None where that connection cannot log in as
+/// librdkafka would (GSSAPI, OAUTHBEARER): a killed consumer then holds its partitions until its
+/// session ends, as before.
+struct PreviousConsumer {
     access: GroupAccess,
     group: String,
-    instance: String,
+    client_id: String,
 }
 
-/// Makes the task's consumer a static member of its group (`group.instance.id`, see
-/// [`static_member`]; it replaces a `consumer.group.instance.id` of the worker's, which would
-/// give every task the same id and have them fence each other). Only where the worker's own
-/// group connection can take the member out: with SASL mechanisms it does not speak (GSSAPI,
-/// OAUTHBEARER) the consumer stays a dynamic member.
-fn static_membership(
-    ctx: &TaskContext,
-    group: String,
-    cfg: &mut rdkafka::ClientConfig,
-) -> Option<StaticMembership> {
-    let access = match GroupAccess::of(&ctx.worker) {
-        Ok(access) => access,
-        Err(e) => {
-            debug!(task = %ctx.task_name(), "the sink consumer is a dynamic group member: {e}");
-            cfg.remove("group.instance.id");
-            return None;
+impl PreviousConsumer {
+    fn of(ctx: &TaskContext, group: String, client_id: String) -> Option<Self> {
+        match GroupAccess::of(&ctx.worker) {
+            Ok(access) => Some(PreviousConsumer {
+                access,
+                group,
+                client_id,
+            }),
+            Err(e) => {
+                debug!(task = %ctx.task_name(), "a killed consumer of the task is left to its session: {e}");
+                None
+            }
         }
-    };
-    let instance = static_member::instance_id(&ctx.connector, ctx.task);
-    cfg.set("group.instance.id", &instance);
-    Some(StaticMembership {
-        access,
-        group,
-        instance,
-    })
+    }
 }
 
-/// How long taking a member out of the group may take before the task goes on without.
-const REMOVAL_LIMIT: Duration = Duration::from_secs(10);
+/// How long taking a previous consumer out of the group may take before the task goes on.
+const REMOVAL_LIMIT: Duration = Duration::from_secs(15);
 
-/// Takes the task's static member out of its group. Before a consumer joins: a previous
-/// consumer of the task that was killed (its worker died, or it was stuck) is out at once, and
-/// the group rebalances without waiting for that consumer's session to end. Joining under its
-/// id without this would hand the new consumer the old one's assignment as it was, also when
-/// the task's topics changed meanwhile. After a graceful stop: a static member does not leave
-/// by itself, and the group's other consumers, or a changed offset, should not wait a session.
-async fn remove_member(ctx: &TaskContext, membership: Option<&StaticMembership>, joining: bool) {
-    let Some(m) = membership else { return };
+/// Before a consumer of the task joins its group: takes out a previous consumer of the task
+/// that is still a member (see [`previous_consumer`]), so the group rebalances at once rather
+/// than when that consumer's session ends. On failure the task goes on, and the group waits for
+/// the session as it would have.
+async fn remove_previous_consumer(ctx: &TaskContext, previous: Option<&PreviousConsumer>) {
+    let Some(p) = previous else { return };
     let removed = tokio::time::timeout(
         REMOVAL_LIMIT,
-        static_member::remove(&m.access, &m.group, &m.instance),
+        previous_consumer::remove(&p.access, &p.group, &p.client_id),
     )
     .await
     .unwrap_or_else(|_| {
@@ -416,19 +405,16 @@ async fn remove_member(ctx: &TaskContext, membership: Option<&StaticMembership>,
         )))
     });
     match removed {
-        Ok(()) => {
-            debug!(task = %ctx.task_name(), joining, "static member {} out of group {}", m.instance, m.group)
-        }
-        // Before the first join of a new group its coordinator may not be there yet.
-        Err(e) if joining => info!(
+        Ok(0) => {}
+        Ok(n) => info!(
             task = %ctx.task_name(),
-            "static member {} not taken out of group {} before joining; a consumer of the task killed earlier would keep its partitions until its session (consumer.session.timeout.ms) ends: {e}",
-            m.instance, m.group
+            "took {n} earlier consumer(s) of the task out of group {}, so its partitions move at once",
+            p.group
         ),
-        Err(e) => warn!(
+        Err(e) => info!(
             task = %ctx.task_name(),
-            "the stopped sink consumer {} could not be taken out of group {}, so its partitions wait for its session (consumer.session.timeout.ms) to end: {e}",
-            m.instance, m.group
+            "could not look for an earlier consumer of the task in group {}; one killed before would keep its partitions until its session (consumer.session.timeout.ms) ends: {e}",
+            p.group
         ),
     }
 }
@@ -569,7 +555,6 @@ async fn finish<T: SinkTask>(
     ctx: &TaskContext,
     mut task: T,
     group: GroupConsumer,
-    membership: Option<&StaticMembership>,
 ) -> Result<(), TaskError> {
     if !ctx.abandoned() {
         info!(task = %ctx.task_name(), "sink task stopping: flushing and committing");
@@ -579,9 +564,6 @@ async fn finish<T: SinkTask>(
         if !ctx.abandoned() {
             let committed = commit(&group.consumer, offsets, CommitMode::Sync).await;
             close(task, group, &ctx.task_name()).await;
-            if !ctx.abandoned() {
-                remove_member(ctx, membership, false).await;
-            }
             return committed;
         }
     }
