@@ -479,17 +479,39 @@ pub async fn forget_previous_incarnation(
         .call(&req, LEAVE_GROUP_VERSION, Duration::from_secs(10))
         .await?;
     // No such member or no such group yet (a first start): nothing to forget.
-    match r.error_code {
-        codes::NONE | codes::UNKNOWN_MEMBER_ID | codes::GROUP_ID_NOT_FOUND => Ok(()),
-        code => Err(DistributedError::Group(format!(
-            "removing the previous member with group.instance.id '{instance}' failed with error {code}"
+    let refused = std::iter::once(r.error_code)
+        .chain(r.members.iter().map(|m| m.error_code))
+        .find(|code| !removed_or_gone(*code));
+    match refused {
+        None => Ok(()),
+        Some(code) => Err(DistributedError::Group(format!(
+            "removing the previous member with group.instance.id '{instance}' failed: {}",
+            named(code)
         ))),
     }
+}
+
+/// Whether a LeaveGroup answer (the request's, or one member's) means the member is out:
+/// removed now, or not in the group, or no such group.
+pub fn removed_or_gone(code: i16) -> bool {
+    matches!(
+        code,
+        codes::NONE | codes::UNKNOWN_MEMBER_ID | codes::GROUP_ID_NOT_FOUND
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_member_or_group_that_is_gone_already_counts_as_removed() {
+        assert!(removed_or_gone(codes::NONE));
+        assert!(removed_or_gone(codes::UNKNOWN_MEMBER_ID));
+        assert!(removed_or_gone(codes::GROUP_ID_NOT_FOUND));
+        assert!(!removed_or_gone(codes::NOT_COORDINATOR));
+        assert!(!removed_or_gone(codes::REBALANCE_IN_PROGRESS));
+    }
 
     #[test]
     fn error_codes_are_named_for_users() {

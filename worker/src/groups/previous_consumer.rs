@@ -9,7 +9,7 @@
 //! follows a session that timed out during a broker restart (seen in `broker_restart.rs`).
 
 use super::brokers::{Brokers, GroupAccess, retriable};
-use crate::distributed::group::{codes, named, s};
+use crate::distributed::group::{codes, named, removed_or_gone, s};
 use crate::runtime::TaskError;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::{DescribeGroupsRequest, GroupId, LeaveGroupRequest};
@@ -100,33 +100,15 @@ async fn try_remove(
             LEAVE_GROUP_VERSION,
         )
         .await?;
-    if !gone(answer.error_code) {
+    if !removed_or_gone(answer.error_code) {
         return Ok(Err(answer.error_code));
     }
-    match answer.members.iter().find(|m| !gone(m.error_code)) {
+    match answer
+        .members
+        .iter()
+        .find(|m| !removed_or_gone(m.error_code))
+    {
         Some(refused) => Ok(Err(refused.error_code)),
         None => Ok(Ok(count)),
-    }
-}
-
-/// Whether an answer to a removal means the member is out: removed now, or gone already.
-fn gone(code: i16) -> bool {
-    matches!(
-        code,
-        codes::NONE | codes::UNKNOWN_MEMBER_ID | codes::GROUP_ID_NOT_FOUND
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_member_or_group_that_is_gone_already_counts_as_removed() {
-        assert!(gone(codes::NONE));
-        assert!(gone(codes::UNKNOWN_MEMBER_ID));
-        assert!(gone(codes::GROUP_ID_NOT_FOUND));
-        assert!(!gone(codes::NOT_COORDINATOR));
-        assert!(!gone(codes::REBALANCE_IN_PROGRESS));
     }
 }
