@@ -439,6 +439,7 @@ fn task_context(
         status: Default::default(),
         stop: stop_rx,
         lapsed: lapsed_rx,
+        reclaims: false,
     };
     (ctx, stop)
 }

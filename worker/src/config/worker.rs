@@ -295,9 +295,13 @@ pub fn reference_markdown() -> String {
          default 10 for sinks). Sink consumers' group session is 10 s \
          (`consumer.session.timeout.ms` 10000 with `consumer.heartbeat.interval.ms` 3000 unless \
          set), not the Java consumer's 45 s, so a dead worker's partitions move on within 10 s. \
-         When a sink task starts, on a restarted worker or another one, it takes a consumer of \
-         its own that was killed (client id `connector-consumer-<connector>-<task>`) out of the \
-         group, so the partitions move at once instead of a session later. Sink consumers are \
+         When a standalone worker, or a distributed worker restarted under its \
+         `group.instance.id`, starts a sink task again, the task takes its consumer killed with \
+         the earlier process (client id `connector-consumer-<connector>-<task>`) out of the group, \
+         so the partitions move at once instead of a session later (not with GSSAPI or \
+         OAUTHBEARER logins, which the worker's own group connection does not speak). A task \
+         moved from another worker waits for the group instead, so that a live consumer there \
+         gives its partitions up after its last uploads. Sink consumers are \
          dynamic members: `consumer.group.instance.id` is not applied to them, since it would \
          give every task the same id. \
          Every client takes librdkafka's `debug` contexts \

@@ -53,6 +53,9 @@ pub async fn start(worker_props: Properties, logs: LogControl) -> anyhow::Result
         .await
         .context("offsets topic")?;
     let worker = Arc::new(Worker::new(config.clone(), StatusStore::default(), offsets));
+    // Only a worker with a stable identity can tell its own earlier consumers from those of a
+    // live worker whose tasks it is given.
+    worker.set_reclaims(settings.instance_id.is_some());
     let herder = DistributedHerder::start(Parts {
         worker,
         url,

@@ -45,7 +45,7 @@ pub struct GroupAccess {
 impl GroupAccess {
     /// The worker's consumer settings as a group connection; an error where that connection
     /// cannot log in as librdkafka would (GSSAPI, OAUTHBEARER, a TLS setting only librdkafka
-    /// understands), so callers go through a librdkafka client instead.
+    /// understands), where callers read through a librdkafka client instead, or do without.
     pub fn of(worker: &WorkerConfig) -> Result<GroupAccess, TaskError> {
         let client = worker.client(ClientRole::Consumer)?;
         let security = GroupSecurity::from_client_settings(&client.settings)

@@ -1,7 +1,7 @@
 //! Taking a sink task's previous consumer out of its group before the task's new consumer joins.
 //! A consumer killed with its worker (SIGKILL, a lost node, an OOM kill) stays in the group until
 //! its session ends, and a rebalance waits for it: the task's partitions sat unread that long
-//! after the task started again on a restarted worker or on another one. Each task's consumer
+//! after the restarted worker started the task again. Each task's consumer
 //! has a client id of its own (`connector-consumer-<connector>-<task>`), so the task finds its
 //! previous consumer among the group's members and removes it with LeaveGroup, as Kafka's admin
 //! client removes members; the group rebalances at once. The consumers stay dynamic members:
@@ -15,8 +15,8 @@ use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::{DescribeGroupsRequest, GroupId, LeaveGroupRequest};
 use std::time::Duration;
 
-/// DescribeGroups v5 and LeaveGroup v4 (which names members to remove) are served since
-/// Kafka 2.4.
+/// DescribeGroups v5 and LeaveGroup v4 (which names members to remove), served since Kafka
+/// 2.4; the coordinator lookup before them needs Kafka 3.0.
 const DESCRIBE_GROUPS_VERSION: i16 = 5;
 const LEAVE_GROUP_VERSION: i16 = 4;
 /// The waits before asking again while the group's coordinator is loading or moving. Short: a

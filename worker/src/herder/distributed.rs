@@ -1101,6 +1101,11 @@ impl GroupHandler for DistributedHerder {
         self.set_owned(&mut local, allocation(&owned));
         let snapshot = self.config.snapshot();
         self.reconcile_locked(&mut local, &snapshot).await;
+        // The tasks of this worker's previous incarnation come back with its first tasks; any
+        // later one may come from a live worker.
+        if owned.iter().any(|(_, t)| *t != CONNECTOR_TASK) {
+            self.worker.set_reclaims(false);
+        }
     }
 
     fn lease_lapsed(&self) {

@@ -74,6 +74,12 @@ pub struct TaskContext {
     /// Set when this worker's group session ran out: every task is about to be abandoned, and
     /// one already stopping gracefully must write nothing more either.
     pub lapsed: watch::Receiver<bool>,
+    /// The task's earlier consumers, if any are still in its group, belonged to a process that
+    /// is gone (this worker before a restart under the same identity, or a standalone worker's
+    /// earlier run): a sink task takes them out of the group as it starts. Not for a task that
+    /// moved from another live worker, whose consumer must give its partitions up through a
+    /// rebalance, after its last uploads.
+    pub reclaims: bool,
 }
 
 /// Whether, and how, a task is asked to stop.
@@ -125,6 +131,7 @@ impl TaskContext {
             status: StatusStore::default(),
             stop: stop_rx,
             lapsed: lapsed_rx,
+            reclaims: false,
         };
         (ctx, stop, lapsed)
     }

@@ -332,7 +332,16 @@ pub async fn run_with<T: SinkTask>(
         let mut settings = cfg.clone();
         tune(&mut settings, built);
         built += 1;
-        remove_previous_consumer(&ctx, previous.as_ref()).await;
+        // A replaced consumer was this task's own; the first one's predecessors only when they
+        // are known to be gone.
+        if built > 1 || ctx.reclaims {
+            let asking = ctx.clone();
+            tokio::select! {
+                // A stop goes on at once: the consumer built next sees it before consuming.
+                _ = ctx.stopped() => {}
+                _ = remove_previous_consumer(&asking, previous.as_ref()) => {}
+            }
+        }
         let mut group = build_consumer(&settings, &task, limits.backed_off(unsettled_in_a_row))?;
         let ended = consume(&mut ctx, &mut task, &mut group, &subscription, &internal).await;
         match ended {
@@ -390,8 +399,9 @@ const REMOVAL_LIMIT: Duration = Duration::from_secs(15);
 
 /// Before a consumer of the task joins its group: takes out a previous consumer of the task
 /// that is still a member (see [`previous_consumer`]), so the group rebalances at once rather
-/// than when that consumer's session ends. On failure the task goes on, and the group waits for
-/// the session as it would have.
+/// than when that consumer's session ends. Only for consumers known to be gone: the task's own
+/// replaced one, or those of a process that is gone ([`TaskContext::reclaims`]). On failure the
+/// task goes on, and the group waits for the session as it would have.
 async fn remove_previous_consumer(ctx: &TaskContext, previous: Option<&PreviousConsumer>) {
     let Some(p) = previous else { return };
     let removed = tokio::time::timeout(

@@ -11,6 +11,7 @@ use crate::connectors::Plugin;
 use skiff_api::rest::State;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -28,6 +29,9 @@ pub struct Worker {
     tasks: Mutex<BTreeMap<(String, u32), RunningTask>>,
     /// This worker's group session ran out (distributed mode): its tasks write nothing more.
     lapsed: watch::Sender<bool>,
+    /// Whether tasks started now may take their earlier consumers out of their groups
+    /// ([`TaskContext::reclaims`]).
+    reclaims: AtomicBool,
 }
 
 /// Returns what stopped tasks freed to the system, in the background (see
@@ -45,7 +49,15 @@ impl Worker {
             offsets,
             tasks: Mutex::new(BTreeMap::new()),
             lapsed: watch::Sender::new(false),
+            reclaims: AtomicBool::new(true),
         }
+    }
+
+    /// Says whether tasks started from now on may take their earlier consumers out of their
+    /// groups: a standalone worker always may; a distributed worker only until it has been given
+    /// its first tasks after starting under a stable identity.
+    pub fn set_reclaims(&self, reclaims: bool) {
+        self.reclaims.store(reclaims, Ordering::Relaxed);
     }
 
     /// Marks this worker's group session as run out (`true`), so its tasks, also those already
@@ -72,6 +84,7 @@ impl Worker {
             status: self.status.clone(),
             stop: stop_rx,
             lapsed: self.lapsed.subscribe(),
+            reclaims: self.reclaims.load(Ordering::Relaxed),
         };
         let abandoned = ctx.clone();
         let status = self.status.clone();
