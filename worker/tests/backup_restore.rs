@@ -200,32 +200,6 @@ async fn records_deleted_before_they_were_backed_up_are_reported() {
     worker.running.stop().await;
 }
 
-/// The errors `PUT .../config/validate` reports per key.
-async fn validation_errors(
-    url: &str,
-    plugin: &str,
-    config: &serde_json::Map<String, Value>,
-) -> BTreeMap<String, Vec<String>> {
-    let v: Value = http()
-        .put(format!("{url}/connector-plugins/{plugin}/config/validate"))
-        .json(config)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["configs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|c| {
-            let errors: Vec<String> = serde_json::from_value(c["value"]["errors"].clone()).ok()?;
-            (!errors.is_empty()).then(|| (c["value"]["name"].as_str().unwrap().to_string(), errors))
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn validate_checks_the_bucket_and_the_access_each_connector_needs() {
     let bucket = skiff_testenv::unique_name("validate");

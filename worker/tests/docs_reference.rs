@@ -77,7 +77,20 @@ fn render(docs: &[PluginDoc]) -> String {
          connector's `config` (REST) or a `KafkaConnector`'s `spec.config`; `connector.class` \
          and `tasks.max` are `spec.class` and `spec.tasksMax` there. Values may reference \
          secrets as `${env:VAR}` or `${file:/path:key}` where the worker enables those config \
-         providers (`config.providers`; the operator enables them on every ConnectCluster).\n\n",
+         providers (`config.providers`; the operator enables them on every ConnectCluster).\n\n\
+         A connector may also set its own Kafka client settings, on top of the worker's, as in \
+         Apache Connect: `consumer.override.<setting>` for the consumers of a sink (and the \
+         restore's reads), `producer.override.<setting>` for a restore's producer, \
+         `admin.override.<setting>` for the admin clients both use. The usual one is a \
+         connector's own login (`consumer.override.sasl.jaas.config`), so that Kafka's ACLs can \
+         grant each backup only its topics; its offsets endpoints and consumer-group reads use \
+         it too. `consumer.override.group.id` names the group a sink keeps its offsets in \
+         (default `connect-<name>`). The worker's `connector.client.config.override.policy` \
+         decides which settings connectors may set (`All` by default; `None`, `Principal` or \
+         `Allowlist` with `connector.client.config.override.allowlist`); a refused one, or one \
+         Skiff sets itself (`client.id`, `group.instance.id`, and a restore's `acks`, \
+         `enable.idempotence`, `retries` and delivery time-outs, which keep it free of gaps \
+         and duplicates), is a 400 naming the key.\n\n",
     );
     for doc in docs {
         out.push_str(&format!(

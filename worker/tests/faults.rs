@@ -431,10 +431,14 @@ fn task_context(
     let (stop, stop_rx) = tokio::sync::watch::channel(StopRequest::None);
     // Never lapses: the sender may go.
     let (_, lapsed_rx) = tokio::sync::watch::channel(false);
+    let worker = std::sync::Arc::new(worker);
     let ctx = TaskContext {
         connector: skiff_testenv::unique_name(name),
         task: 0,
-        worker: std::sync::Arc::new(worker),
+        clients: skiff_worker::config::connector_clients::ConnectorClients::of_worker(
+            worker.clone(),
+        ),
+        worker,
         offsets: skiff_worker::runtime::offsets::OffsetStore::open(None).unwrap(),
         status: Default::default(),
         stop: stop_rx,

@@ -10,6 +10,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{Value, json};
+use skiff_worker::config::connector_clients::ConnectorClients;
 use skiff_worker::config::worker::WorkerConfig;
 use skiff_worker::connectors::backup_metadata;
 use skiff_worker::herder::sink_offsets;
@@ -57,8 +58,8 @@ fn committed(group: &str, topic: &str, partitions: &[i32]) -> Vec<Offset> {
         .collect()
 }
 
-/// A worker configuration on the SASL_SSL listener, logged in with SCRAM.
-fn sasl_ssl_worker(offsets_file: &std::path::Path) -> WorkerConfig {
+/// The clients of a connector on the SASL_SSL listener, logged in with SCRAM.
+fn sasl_ssl_worker(offsets_file: &std::path::Path) -> ConnectorClients {
     let secure = &skiff_testenv::kafka().secure;
     let mut props = worker_props_on(&secure.bootstrap, offsets_file);
     for (k, v) in [
@@ -79,7 +80,12 @@ fn sasl_ssl_worker(offsets_file: &std::path::Path) -> WorkerConfig {
     ] {
         props.insert(k.into(), v);
     }
-    WorkerConfig::from_properties(props).unwrap()
+    as_connector(WorkerConfig::from_properties(props).unwrap())
+}
+
+/// The clients of a connector that overrides none of `worker`'s settings.
+fn as_connector(worker: WorkerConfig) -> ConnectorClients {
+    ConnectorClients::of_worker(std::sync::Arc::new(worker))
 }
 
 /// Starts a worker on `offsets_file`, creates the `regroup` restore and waits until it is done;
@@ -365,7 +371,7 @@ async fn the_offsets_of_every_group_among_many_are_sampled() {
     .unwrap();
 
     let offsets_file = tempfile::NamedTempFile::new().unwrap().into_temp_path();
-    let worker = WorkerConfig::from_properties(worker_props(&offsets_file)).unwrap();
+    let worker = as_connector(WorkerConfig::from_properties(worker_props(&offsets_file)).unwrap());
     let manifest = backup_metadata::TopicManifest {
         topic: topic.clone(),
         partitions: 3,
@@ -428,7 +434,7 @@ async fn a_sink_connectors_offsets_are_read_directly_as_a_consumer_reads_them() 
     .await
     .unwrap();
     let offsets_file = tempfile::NamedTempFile::new().unwrap().into_temp_path();
-    let plain = WorkerConfig::from_properties(worker_props(&offsets_file)).unwrap();
+    let plain = as_connector(WorkerConfig::from_properties(worker_props(&offsets_file)).unwrap());
     let secured = sasl_ssl_worker(&offsets_file);
     let ours = |listed: skiff_api::rest::ConnectorOffsets| {
         serde_json::to_value(listed).unwrap()["offsets"]

@@ -19,11 +19,28 @@ pub enum ClientRole {
 }
 
 impl ClientRole {
+    /// Every role, in the order their settings are checked and reported.
+    pub const ALL: [ClientRole; 3] = [
+        ClientRole::Consumer,
+        ClientRole::Producer,
+        ClientRole::Admin,
+    ];
+
     fn prefix(self) -> &'static str {
         match self {
             ClientRole::Consumer => "consumer.",
             ClientRole::Producer => "producer.",
             ClientRole::Admin => "admin.",
+        }
+    }
+
+    /// The prefix of a connector's own settings for this client (KIP-458), such as
+    /// `consumer.override.max.poll.records`.
+    pub fn override_prefix(self) -> &'static str {
+        match self {
+            ClientRole::Consumer => "consumer.override.",
+            ClientRole::Producer => "producer.override.",
+            ClientRole::Admin => "admin.override.",
         }
     }
 }
@@ -128,17 +145,31 @@ fn is_client_key(key: &str) -> bool {
 /// Maps worker properties onto librdkafka settings for one client role: the shared client keys
 /// first, then the role's prefixed overrides.
 pub fn client_config(worker: &Properties, role: ClientRole) -> Result<ClientConfig, ConfigError> {
+    connector_client_config(worker, role, &Properties::new())
+}
+
+/// [`client_config`] for one connector's client: its `<role>.override.` settings go on top of
+/// the worker's, as Connect applies them.
+pub fn connector_client_config(
+    worker: &Properties,
+    role: ClientRole,
+    connector: &Properties,
+) -> Result<ClientConfig, ConfigError> {
     let mut java: BTreeMap<String, String> = BTreeMap::new();
     let mut origins: BTreeMap<String, String> = BTreeMap::new();
     for (k, v) in worker.iter().filter(|(k, _)| is_client_key(k)) {
         java.insert(k.clone(), v.clone());
         origins.insert(k.clone(), k.clone());
     }
-    for (k, v) in worker {
-        if let Some(stripped) = k.strip_prefix(role.prefix()) {
-            java.insert(stripped.to_string(), v.clone());
-            origins.insert(stripped.to_string(), k.clone());
-        }
+    let prefixed = worker
+        .iter()
+        .filter_map(|(k, v)| Some((k, k.strip_prefix(role.prefix())?, v)));
+    let overridden = connector
+        .iter()
+        .filter_map(|(k, v)| Some((k, k.strip_prefix(role.override_prefix())?, v)));
+    for (k, stripped, v) in prefixed.chain(overridden) {
+        java.insert(stripped.to_string(), v.clone());
+        origins.insert(stripped.to_string(), k.clone());
     }
     let mut out = translate(&java, &origins)?;
     if role == ClientRole::Producer {

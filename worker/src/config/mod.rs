@@ -3,6 +3,8 @@
 //! librdkafka.
 
 pub mod client;
+pub mod connector_clients;
+pub mod override_policy;
 pub mod properties;
 pub mod providers;
 pub mod rest;

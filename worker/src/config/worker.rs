@@ -2,7 +2,8 @@
 //! Kafka Connect users already have. Unknown keys are warnings naming the key.
 
 use super::ConfigError;
-use super::client::{ClientConfig, ClientRole, client_config};
+use super::client::{ClientConfig, ClientRole, connector_client_config};
+use super::override_policy::OverridePolicy;
 use super::properties::Properties;
 use super::providers::ConfigProviders;
 use super::rest::RestSettings;
@@ -241,7 +242,13 @@ pub const WORKER_KEYS: &[WorkerKey] = &[
         "connector.client.config.override.policy",
         "All",
         "both",
-        "Accepted, ignored: connectors may override their clients' settings.",
+        "Which of their Kafka clients' settings connectors may set with `consumer.override.`, `producer.override.` and `admin.override.` keys: `All`, `None`, `Principal` (`sasl.jaas.config`, `sasl.mechanism`, `security.protocol`) or `Allowlist`; Apache's class names work too.",
+    ),
+    key(
+        "connector.client.config.override.allowlist",
+        "",
+        "both",
+        "The client settings (comma-separated, without prefix) the `Allowlist` policy lets connectors override.",
     ),
     key(
         "log.format",
@@ -344,6 +351,8 @@ pub struct WorkerConfig {
     pub task_shutdown_timeout: Duration,
     pub group_id: Option<String>,
     pub providers: ConfigProviders,
+    /// Which client settings connectors may override (`connector.client.config.override.policy`).
+    pub override_policy: OverridePolicy,
     /// Notes for the operator of the worker (ignored keys, ...), logged at start.
     pub warnings: Vec<String>,
 }
@@ -432,6 +441,7 @@ impl WorkerConfig {
             task_shutdown_timeout,
             group_id: get("group.id").map(str::to_string),
             providers,
+            override_policy: OverridePolicy::from_worker(&raw)?,
             warnings,
             raw,
         };
@@ -454,8 +464,18 @@ impl WorkerConfig {
     /// librdkafka settings for one client role, with `bootstrap.servers` resolved through config
     /// providers (so `${file:...}` references to mounted Secrets work in client settings too).
     pub fn client(&self, role: ClientRole) -> Result<ClientConfig, ConfigError> {
+        self.connector_client(role, &Properties::new())
+    }
+
+    /// [`WorkerConfig::client`] with a connector's `<role>.override.` settings (resolved) on top;
+    /// see `ConnectorClients`.
+    pub fn connector_client(
+        &self,
+        role: ClientRole,
+        overrides: &Properties,
+    ) -> Result<ClientConfig, ConfigError> {
         let resolved = self.providers.resolve(&self.raw)?;
-        let mut c = client_config(&resolved, role)?;
+        let mut c = connector_client_config(&resolved, role, overrides)?;
         c.settings
             .entry("bootstrap.servers".into())
             .or_insert_with(|| self.bootstrap_servers.clone());

@@ -5,7 +5,7 @@
 
 use super::s3_source::METADATA_FOLDER;
 use crate::config::client::ClientRole;
-use crate::config::worker::WorkerConfig;
+use crate::config::connector_clients::ConnectorClients;
 use crate::groups::brokers::GroupAccess;
 use crate::groups::committed_offsets;
 use crate::runtime::TaskError;
@@ -53,10 +53,10 @@ fn kafka(e: rdkafka::error::KafkaError) -> TaskError {
 
 /// Reads the topics' partition counts and non-default configs from the cluster.
 pub async fn topic_manifests(
-    worker: &WorkerConfig,
+    clients: &ConnectorClients,
     topics: &[String],
 ) -> Result<Vec<TopicManifest>, TaskError> {
-    let admin: AdminClient<DefaultClientContext> = worker
+    let admin: AdminClient<DefaultClientContext> = clients
         .client(ClientRole::Admin)?
         .to_rdkafka()
         .create()
@@ -84,7 +84,7 @@ pub async fn topic_manifests(
                 .collect(),
         );
     }
-    let cfg = worker.client(ClientRole::Admin)?.to_rdkafka();
+    let cfg = clients.client(ClientRole::Admin)?.to_rdkafka();
     let names = topics.to_vec();
     let counts =
         tokio::task::spawn_blocking(move || -> Result<BTreeMap<String, i32>, TaskError> {
@@ -120,11 +120,11 @@ pub async fn topic_manifests(
 /// per group with SASL mechanisms that connection does not speak (GSSAPI, OAUTHBEARER), or when
 /// it fails (a broker older than Kafka 3.0, a TLS setting only librdkafka understands).
 pub async fn group_offsets(
-    worker: &WorkerConfig,
+    clients: &ConnectorClients,
     manifests: &[TopicManifest],
     skip_group: &str,
 ) -> Result<Vec<GroupOffsets>, TaskError> {
-    match GroupAccess::of(worker) {
+    match GroupAccess::of(clients) {
         Ok(access) => {
             let topics: BTreeMap<String, Vec<i32>> = manifests
                 .iter()
@@ -138,13 +138,13 @@ pub async fn group_offsets(
                     warn!(
                         "reading consumer group offsets in batches failed ({e}); reading them with a client per group"
                     );
-                    group_offsets_per_client(worker, manifests, skip_group).await
+                    group_offsets_per_client(clients, manifests, skip_group).await
                 }
             }
         }
         Err(e) => {
             debug!("reading consumer group offsets with a client per group: {e}");
-            group_offsets_per_client(worker, manifests, skip_group).await
+            group_offsets_per_client(clients, manifests, skip_group).await
         }
     }
 }
@@ -152,11 +152,11 @@ pub async fn group_offsets(
 /// [`group_offsets`] through one librdkafka client per consumer group in the cluster, for when
 /// the batched read cannot be used.
 pub async fn group_offsets_per_client(
-    worker: &WorkerConfig,
+    clients: &ConnectorClients,
     manifests: &[TopicManifest],
     skip_group: &str,
 ) -> Result<Vec<GroupOffsets>, TaskError> {
-    let base = worker.client(ClientRole::Consumer)?.to_rdkafka();
+    let base = clients.client(ClientRole::Consumer)?.to_rdkafka();
     let manifests = manifests.to_vec();
     let skip = skip_group.to_string();
     tokio::task::spawn_blocking(move || -> Result<Vec<GroupOffsets>, TaskError> {
@@ -205,13 +205,13 @@ pub async fn group_offsets_per_client(
 
 /// Samples and writes the metadata of `topics` to the bucket.
 pub async fn write(
-    worker: &WorkerConfig,
+    clients: &ConnectorClients,
     store: &Store,
     topics: &[String],
     own_group: &str,
 ) -> Result<(), TaskError> {
     let prefix = store.settings.prefix.clone();
-    let manifests = topic_manifests(worker, topics).await?;
+    let manifests = topic_manifests(clients, topics).await?;
     for m in &manifests {
         store
             .put_json(
@@ -220,7 +220,7 @@ pub async fn write(
             )
             .await?;
     }
-    for g in group_offsets(worker, &manifests, own_group).await? {
+    for g in group_offsets(clients, &manifests, own_group).await? {
         store
             .put_json(
                 &group_key(&prefix, &g.group),

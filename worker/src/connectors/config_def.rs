@@ -1,6 +1,7 @@
 //! Declarative definitions of connector settings: what `GET /connector-plugins/{p}/config`
 //! lists and what validation checks, with a message per key that names the fix.
 
+use crate::config::display_value;
 use crate::config::properties::Properties;
 use skiff_api::rest::{ConfigInfo, ConfigInfos, ConfigKeyInfo, ConfigValueInfo};
 
@@ -222,7 +223,7 @@ pub fn config_infos(
                 definition: undefined_key_info(key),
                 value: ConfigValueInfo {
                     name: key.clone(),
-                    value: config.get(key).cloned(),
+                    value: config.get(key).map(|v| display_value(key, v).to_string()),
                     recommended_values: Vec::new(),
                     errors: vec![err.clone()],
                     visible: true,
@@ -252,5 +253,20 @@ fn undefined_key_info(key: &str) -> ConfigKeyInfo {
         width: "NONE".to_string(),
         display_name: key.to_string(),
         dependents: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::properties::props;
+
+    #[test]
+    fn an_error_on_a_secret_key_outside_the_definitions_does_not_show_its_value() {
+        let key = "consumer.override.sasl.jaas.config";
+        let config = props(&[(key, "PlainLoginModule required password=\"s3cret\";")]);
+        let infos = config_infos("C", &[], &config, &[(key.into(), "refused".into())]);
+        assert_eq!(infos.error_count, 1);
+        assert_eq!(infos.configs[0].value.value.as_deref(), Some("[hidden]"));
     }
 }

@@ -3,7 +3,7 @@
 //! looked complete. The restore warns about it as soon as it writes such a record.
 
 use crate::config::client::ClientRole;
-use crate::config::worker::WorkerConfig;
+use crate::config::connector_clients::ConnectorClients;
 use crate::runtime::TaskError;
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
@@ -13,9 +13,12 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The topic's `retention.ms` when the broker deletes records by time (`cleanup.policy`
 /// includes `delete` and `retention.ms` is not -1); `None` when it keeps them.
-pub async fn time_retention(worker: &WorkerConfig, topic: &str) -> Result<Option<i64>, TaskError> {
+pub async fn time_retention(
+    clients: &ConnectorClients,
+    topic: &str,
+) -> Result<Option<i64>, TaskError> {
     let admin: AdminClient<DefaultClientContext> =
-        worker.client(ClientRole::Admin)?.to_rdkafka().create()?;
+        clients.client(ClientRole::Admin)?.to_rdkafka().create()?;
     let results = admin
         .describe_configs(
             &[ResourceSpecifier::Topic(topic)],

@@ -325,7 +325,7 @@ impl S3SinkTask {
             None => {
                 let made = self
                     .ctx
-                    .worker
+                    .clients
                     .client(ClientRole::Consumer)
                     .map_err(|e| e.to_string())
                     .and_then(|c| {
@@ -482,16 +482,16 @@ impl S3SinkTask {
         let mut topics: Vec<String> = self.partitions.keys().map(|(t, _)| t.clone()).collect();
         topics.sort();
         topics.dedup();
-        let own_group = format!("connect-{}", self.ctx.connector);
-        let (worker, store, interval) = (
-            self.ctx.worker.clone(),
+        let own_group = self.ctx.clients.sink_group(&self.ctx.connector);
+        let (clients, store, interval) = (
+            self.ctx.clients.clone(),
             self.calls.store.clone(),
             self.metadata_interval,
         );
         self.metadata_job = Some(tokio::spawn(async move {
             let sampled = tokio::time::timeout(
                 METADATA_TIMEOUT,
-                backup_metadata::write(&worker, &store, &topics, &own_group),
+                backup_metadata::write(&clients, &store, &topics, &own_group),
             )
             .await;
             match sampled {

@@ -358,7 +358,7 @@ struct Counters {
 
 /// The consumer a task reads the target partitions' end offsets with.
 fn probe(ctx: &TaskContext) -> Result<BaseConsumer, TaskError> {
-    let mut cfg = ctx.worker.client(ClientRole::Consumer)?.to_rdkafka();
+    let mut cfg = ctx.clients.client(ClientRole::Consumer)?.to_rdkafka();
     cfg.set("group.id", format!("connect-{}-probe", ctx.connector))
         .set("enable.auto.commit", "false");
     Ok(cfg.create()?)
@@ -533,7 +533,7 @@ impl S3SourceTask {
         };
         let admin: AdminClient<DefaultClientContext> = self
             .ctx
-            .worker
+            .clients
             .client(ClientRole::Admin)?
             .to_rdkafka()
             .create()?;
@@ -613,7 +613,7 @@ impl S3SourceTask {
             .map(|(g, _, t)| (g, t.unwrap_or(end)))
             .collect();
         for (group, offset) in done {
-            let mut cfg = match self.ctx.worker.client(ClientRole::Consumer) {
+            let mut cfg = match self.ctx.clients.client(ClientRole::Consumer) {
                 Ok(c) => c.to_rdkafka(),
                 Err(e) => {
                     self.group_results
@@ -686,7 +686,7 @@ impl S3SourceTask {
         };
         let end = self.target_end(&topic, &target, partition).await?;
         if !self.retention.contains_key(&target) {
-            let r = retention::time_retention(&self.ctx.worker, &target)
+            let r = retention::time_retention(&self.ctx.clients, &target)
                 .await
                 .unwrap_or_else(|e| {
                     warn!(%target, "cannot read the target topic's retention: {e}");

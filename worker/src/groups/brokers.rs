@@ -2,7 +2,7 @@
 //! every such request starts with.
 
 use crate::config::client::ClientRole;
-use crate::config::worker::WorkerConfig;
+use crate::config::connector_clients::ConnectorClients;
 use crate::distributed::group::{Connection, bootstrap_addrs, broker_addr, codes, s};
 use crate::distributed::security::GroupSecurity;
 use crate::runtime::TaskError;
@@ -33,8 +33,8 @@ pub(crate) fn retriable(code: i16) -> bool {
     )
 }
 
-/// Where and how the worker's own group connection reaches the cluster: the consumer clients'
-/// bootstrap servers and security, read once for every group request.
+/// Where and how the worker's own group connection reaches the cluster: a connector's consumer
+/// clients' bootstrap servers and security, read once for every group request.
 pub struct GroupAccess {
     /// `host:port` of each bootstrap server, asked in turn for the cluster's brokers.
     pub bootstrap: Vec<String>,
@@ -43,11 +43,11 @@ pub struct GroupAccess {
 }
 
 impl GroupAccess {
-    /// The worker's consumer settings as a group connection; an error where that connection
+    /// A connector's consumer settings as a group connection; an error where that connection
     /// cannot log in as librdkafka would (GSSAPI, OAUTHBEARER, a TLS setting only librdkafka
     /// understands), where callers read through a librdkafka client instead, or do without.
-    pub fn of(worker: &WorkerConfig) -> Result<GroupAccess, TaskError> {
-        let client = worker.client(ClientRole::Consumer)?;
+    pub fn of(clients: &ConnectorClients) -> Result<GroupAccess, TaskError> {
+        let client = clients.client(ClientRole::Consumer)?;
         let security = GroupSecurity::from_client_settings(&client.settings)
             .map_err(|e| TaskError::Other(e.to_string()))?;
         let bootstrap = client

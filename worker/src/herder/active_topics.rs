@@ -3,6 +3,7 @@
 
 use super::HerderError;
 use super::checks::{self, SinkOffsets};
+use crate::config::connector_clients::ConnectorClients;
 use crate::runtime::offsets::JsonMap;
 use crate::runtime::worker::Worker;
 use skiff_api::rest::ConnectorOffset;
@@ -18,17 +19,18 @@ pub(super) struct ActiveTopics {
 }
 
 impl ActiveTopics {
-    /// The connector's active topics, sorted.
+    /// The connector's active topics, sorted. `sink` holds a sink's client settings; `None`
+    /// for a source.
     pub async fn list(
         &self,
         worker: &Worker,
         name: &str,
-        is_sink: bool,
+        sink: Option<ConnectorClients>,
     ) -> Result<Vec<String>, HerderError> {
-        if !is_sink {
+        let Some(clients) = sink else {
             return Ok(worker.status.topics(name));
-        }
-        let now = checks::sink_offsets(super::sink_offsets::list(&worker.config, name).await?);
+        };
+        let now = checks::sink_offsets(super::sink_offsets::list(&clients, name).await?);
         let baseline = self
             .baseline
             .lock()
@@ -50,13 +52,14 @@ impl ActiveTopics {
         &self,
         worker: &Worker,
         name: &str,
-        is_sink: bool,
+        sink: Option<ConnectorClients>,
     ) -> Result<(), HerderError> {
-        if is_sink {
-            let now = checks::sink_offsets(super::sink_offsets::list(&worker.config, name).await?);
-            self.baseline.lock().await.insert(name.to_string(), now);
-        } else {
-            worker.status.reset_topics(name);
+        match sink {
+            Some(clients) => {
+                let now = checks::sink_offsets(super::sink_offsets::list(&clients, name).await?);
+                self.baseline.lock().await.insert(name.to_string(), now);
+            }
+            None => worker.status.reset_topics(name),
         }
         Ok(())
     }
@@ -68,17 +71,18 @@ impl ActiveTopics {
     }
 
     /// Changes (`Some`) or resets (`None`) a stopped connector's offsets: a sink's in its
-    /// consumer group, a source's in the worker's offset store. Returns Connect's message.
+    /// consumer group (`sink` holds a sink's client settings), a source's in the worker's
+    /// offset store. Returns Connect's message.
     pub async fn alter_offsets(
         &self,
         worker: &Worker,
         name: &str,
-        is_sink: bool,
+        sink: Option<ConnectorClients>,
         changes: Option<Vec<ConnectorOffset>>,
     ) -> Result<String, HerderError> {
         let reset = changes.is_none();
-        if is_sink {
-            super::sink_offsets::alter(&worker.config, name, changes).await?;
+        if let Some(clients) = sink {
+            super::sink_offsets::alter(&clients, name, changes).await?;
             self.baseline.lock().await.remove(name);
         } else {
             match changes {

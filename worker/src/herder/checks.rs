@@ -2,7 +2,12 @@
 //! way Connect does, the task class Connect records, and plugin validation.
 
 use super::HerderError;
+use crate::config::ConfigError;
+use crate::config::client::ClientRole;
+use crate::config::connector_clients::ConnectorClients;
+use crate::config::override_policy;
 use crate::config::properties::Properties;
+use crate::config::worker::WorkerConfig;
 use crate::connectors::Plugin;
 use crate::connectors::config_def::config_infos;
 use crate::connectors::s3_source::METADATA_FOLDER;
@@ -55,8 +60,49 @@ pub(super) fn sink_offsets(offsets: ConnectorOffsets) -> SinkOffsets {
         .collect()
 }
 
+/// The Kafka client settings of a stored connector: the worker's, with the connector's own
+/// overrides, its `${...}` references resolved.
+pub(super) fn connector_clients(
+    worker: &Worker,
+    config: &Properties,
+) -> Result<ConnectorClients, HerderError> {
+    let resolved = worker
+        .config
+        .providers
+        .resolve(config)
+        .map_err(|e| HerderError::Internal(e.to_string()))?;
+    ConnectorClients::new(worker.config.clone(), &resolved)
+        .map_err(|e| HerderError::Internal(e.to_string()))
+}
+
+/// The connector's client overrides (`consumer.override.` and the like) that the worker's
+/// policy refuses or that Skiff cannot honour, as (key, message) pairs. References that cannot
+/// be resolved yet are left to the task that resolves them.
+fn client_override_errors(worker: &WorkerConfig, config: &Properties) -> Vec<(String, String)> {
+    let refused = override_policy::check(&worker.override_policy, config);
+    if !refused.is_empty() {
+        return refused;
+    }
+    let Ok(resolved) = worker.providers.resolve(config) else {
+        return Vec::new();
+    };
+    ClientRole::ALL
+        .iter()
+        .filter_map(|role| match worker.connector_client(*role, &resolved) {
+            Err(ConfigError::Invalid { key, message }) if key.contains(".override.") => {
+                Some((key, message))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Validates a configuration the way create and update do: 400 with every error listed.
-pub(super) fn check_config(name: &str, config: &mut Properties) -> Result<Plugin, HerderError> {
+pub(super) fn check_config(
+    worker: &WorkerConfig,
+    name: &str,
+    config: &mut Properties,
+) -> Result<Plugin, HerderError> {
     check_name(name)?;
     config.insert("name".into(), name.to_string());
     let class = config
@@ -73,7 +119,8 @@ pub(super) fn check_config(name: &str, config: &mut Properties) -> Result<Plugin
             Plugin::listings().iter().map(|p| format!("PluginDesc{{klass=class {}, type={}}}", p.class, p.plugin_type)).collect::<Vec<_>>().join(", ")
         ))
     })?;
-    let errors = plugin.validate(config);
+    let mut errors = plugin.validate(config);
+    errors.extend(client_override_errors(worker, config));
     if !errors.is_empty() {
         let msgs: Vec<String> = errors.iter().map(|(_, e)| e.clone()).collect();
         return Err(HerderError::BadRequest(format!(
@@ -104,6 +151,7 @@ pub(super) async fn validate(
     // Connect names the result after `connector.class` as given (an alias stays an alias).
     let class = class.clone();
     let mut errors = plugin.rule_errors(config);
+    errors.extend(client_override_errors(&worker.config, config));
     let defs = plugin.defs();
     let fields_ok = defs
         .iter()

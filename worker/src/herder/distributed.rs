@@ -7,6 +7,7 @@ use super::HerderError;
 use super::active_topics::{ActiveTopics, not_stopped};
 use super::busy::{Busy, STUCK_AFTER};
 use super::checks;
+use crate::config::connector_clients::ConnectorClients;
 use crate::config::properties::Properties;
 use crate::connectors::Plugin;
 use crate::distributed::{
@@ -510,7 +511,7 @@ impl DistributedHerder {
         initial: Option<TargetState>,
     ) -> Result<ConnectorInfo, HerderError> {
         self.require_leader()?;
-        let plugin = checks::check_config(name, &mut config)?;
+        let plugin = checks::check_config(&self.worker.config, name, &mut config)?;
         let snapshot = self.config.sync().await.map_err(kafka)?;
         if snapshot.connectors.contains_key(name) {
             return Err(HerderError::Conflict(format!(
@@ -541,7 +542,7 @@ impl DistributedHerder {
         mut config: Properties,
     ) -> Result<(bool, ConnectorInfo), HerderError> {
         self.require_leader()?;
-        checks::check_config(name, &mut config)?;
+        checks::check_config(&self.worker.config, name, &mut config)?;
         let snapshot = self.config.sync().await.map_err(kafka)?;
         let created = !snapshot.connectors.contains_key(name);
         if snapshot.connectors.get(name) != Some(&config) {
@@ -834,10 +835,22 @@ impl DistributedHerder {
         Ok(plugin_of(config).map_or(ConnectorType::Unknown, Plugin::kind))
     }
 
+    /// A sink's client settings; `None` for a source or an unknown connector.
+    fn sink_clients(&self, name: &str) -> Result<Option<ConnectorClients>, HerderError> {
+        let snapshot = self.config.snapshot();
+        match snapshot.connectors.get(name) {
+            Some(config) if plugin_of(config).map(Plugin::kind) == Some(ConnectorType::Sink) => {
+                checks::connector_clients(&self.worker, config).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Source offsets (from the offsets topic) or sink offsets (from the consumer group).
     pub async fn offsets(&self, name: &str) -> Result<ConnectorOffsets, HerderError> {
-        if self.kind(name)? == ConnectorType::Sink {
-            return super::sink_offsets::list(&self.worker.config, name).await;
+        self.kind(name)?;
+        if let Some(clients) = self.sink_clients(name)? {
+            return super::sink_offsets::list(&clients, name).await;
         }
         self.offsets_log.sync().await.map_err(kafka)?;
         let offsets = self
@@ -856,14 +869,14 @@ impl DistributedHerder {
     /// `GET /connectors/{c}/topics`, as this worker has seen them since the last reset.
     pub async fn active_topics(&self, name: &str) -> Result<Vec<String>, HerderError> {
         // For a source: the topics this worker's tasks wrote to; other workers' are not included.
-        let is_sink = self.kind(name).ok() == Some(ConnectorType::Sink);
-        self.active_topics.list(&self.worker, name, is_sink).await
+        let sink = self.sink_clients(name)?;
+        self.active_topics.list(&self.worker, name, sink).await
     }
 
     /// `PUT /connectors/{c}/topics/reset`.
     pub async fn reset_active_topics(&self, name: &str) -> Result<(), HerderError> {
-        let is_sink = self.kind(name).ok() == Some(ConnectorType::Sink);
-        self.active_topics.reset(&self.worker, name, is_sink).await
+        let sink = self.sink_clients(name)?;
+        self.active_topics.reset(&self.worker, name, sink).await
     }
 
     /// `PATCH`/`DELETE /connectors/{c}/offsets` (leader only, connector STOPPED).
@@ -873,16 +886,16 @@ impl DistributedHerder {
         changes: Option<Vec<ConnectorOffset>>,
     ) -> Result<String, HerderError> {
         self.require_leader()?;
-        let kind = self.kind(name)?;
+        self.kind(name)?;
         if self.config.snapshot().target(name) != TargetState::Stopped {
             return Err(not_stopped(name));
         }
-        let is_sink = kind == ConnectorType::Sink;
-        if !is_sink {
+        let sink = self.sink_clients(name)?;
+        if sink.is_none() {
             self.offsets_log.sync().await.map_err(kafka)?;
         }
         self.active_topics
-            .alter_offsets(&self.worker, name, is_sink, changes)
+            .alter_offsets(&self.worker, name, sink, changes)
             .await
     }
 

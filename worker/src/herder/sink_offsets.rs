@@ -3,7 +3,7 @@
 
 use super::HerderError;
 use crate::config::client::ClientRole;
-use crate::config::worker::WorkerConfig;
+use crate::config::connector_clients::ConnectorClients;
 use crate::groups::brokers::GroupAccess;
 use crate::groups::committed_offsets::{self, GroupOffsetsError};
 use rdkafka::admin::{AdminClient, AdminOptions};
@@ -25,16 +25,12 @@ const COORDINATOR_WAITS: [Duration; 4] = [
     Duration::from_secs(2),
 ];
 
-fn group(name: &str) -> String {
-    format!("connect-{name}")
-}
-
-fn consumer(worker: &WorkerConfig, name: &str) -> Result<BaseConsumer, HerderError> {
-    let mut cfg = worker
+fn consumer(clients: &ConnectorClients, name: &str) -> Result<BaseConsumer, HerderError> {
+    let mut cfg = clients
         .client(ClientRole::Consumer)
         .map_err(|e| HerderError::Internal(e.to_string()))?
         .to_rdkafka();
-    cfg.set("group.id", group(name))
+    cfg.set("group.id", clients.sink_group(name))
         .set("enable.auto.commit", "false");
     cfg.create()
         .map_err(|e| HerderError::Internal(format!("cannot create a Kafka consumer: {e}")))
@@ -53,15 +49,15 @@ async fn blocking<T: Send + 'static>(
 /// ([`list_through_consumer`]) where the worker's own connection cannot be used (GSSAPI,
 /// OAUTHBEARER, a TLS setting only librdkafka knows) or reach the brokers. A coordinator that
 /// refuses, or is still not ready after the retries, is a 500 either way.
-pub async fn list(worker: &WorkerConfig, name: &str) -> Result<ConnectorOffsets, HerderError> {
-    match list_directly(worker, name).await {
+pub async fn list(clients: &ConnectorClients, name: &str) -> Result<ConnectorOffsets, HerderError> {
+    match list_directly(clients, name).await {
         Ok(offsets) => Ok(offsets),
         Err(refused @ GroupOffsetsError::Refused { .. }) => {
             Err(HerderError::Internal(refused.to_string()))
         }
         Err(GroupOffsetsError::Unreachable(e)) => {
             debug!("reading the offsets of connector {name} through a consumer: {e}");
-            list_through_consumer(worker, name).await
+            list_through_consumer(clients, name).await
         }
     }
 }
@@ -69,11 +65,17 @@ pub async fn list(worker: &WorkerConfig, name: &str) -> Result<ConnectorOffsets,
 /// [`list`] with one FindCoordinator and one OffsetFetch over the worker's own connection;
 /// `Unreachable` when that connection cannot be used or reach the brokers.
 pub async fn list_directly(
-    worker: &WorkerConfig,
+    clients: &ConnectorClients,
     name: &str,
 ) -> Result<ConnectorOffsets, GroupOffsetsError> {
-    let access = GroupAccess::of(worker)?;
-    match committed_offsets::of_group(&access.bootstrap, access.security, &group(name)).await {
+    let access = GroupAccess::of(clients)?;
+    match committed_offsets::of_group(
+        &access.bootstrap,
+        access.security,
+        &clients.sink_group(name),
+    )
+    .await
+    {
         Err(GroupOffsetsError::Unreachable(e)) => {
             warn!("reading the offsets of connector {name} directly failed: {e}");
             Err(GroupOffsetsError::Unreachable(e))
@@ -87,10 +89,10 @@ pub async fn list_directly(
 /// topic and asks for each partition: a client and megabytes per call with 10,000 partitions,
 /// which a UI polling the endpoint made the worker hold (up to 650 MiB in the benchmark).
 pub async fn list_through_consumer(
-    worker: &WorkerConfig,
+    clients: &ConnectorClients,
     name: &str,
 ) -> Result<ConnectorOffsets, HerderError> {
-    let c = consumer(worker, name)?;
+    let c = consumer(clients, name)?;
     blocking(move || {
         let kafka =
             |e: rdkafka::error::KafkaError| HerderError::Internal(format!("Kafka error: {e}"));
@@ -139,18 +141,18 @@ fn as_map(v: Value) -> serde_json::Map<String, Value> {
 
 /// Commits the given offsets for the group, or deletes the group (`None`: reset).
 pub async fn alter(
-    worker: &WorkerConfig,
+    clients: &ConnectorClients,
     name: &str,
     changes: Option<Vec<ConnectorOffset>>,
 ) -> Result<(), HerderError> {
     let Some(changes) = changes else {
-        let admin: AdminClient<DefaultClientContext> = worker
+        let admin: AdminClient<DefaultClientContext> = clients
             .client(ClientRole::Admin)
             .map_err(|e| HerderError::Internal(e.to_string()))?
             .to_rdkafka()
             .create()
             .map_err(|e| HerderError::Internal(e.to_string()))?;
-        let g = group(name);
+        let g = clients.sink_group(name);
         let res = admin
             .delete_groups(
                 &[g.as_str()],
@@ -206,7 +208,7 @@ pub async fn alter(
         tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
             .map_err(|e| HerderError::BadRequest(e.to_string()))?;
     }
-    let c = consumer(worker, name)?;
+    let c = consumer(clients, name)?;
     blocking(move || {
         with_coordinator_retries(|| c.commit(&tpl, CommitMode::Sync)).map_err(commit_error)
     })
@@ -257,6 +259,7 @@ fn commit_error(e: rdkafka::error::KafkaError) -> HerderError {
 mod tests {
     use super::*;
     use crate::config::properties::props;
+    use crate::config::worker::WorkerConfig;
     use rdkafka::error::KafkaError;
     use rdkafka::types::RDKafkaErrorCode;
 
@@ -273,12 +276,13 @@ mod tests {
         // No broker listens here: a request that reached Kafka would fail differently.
         let worker =
             WorkerConfig::from_properties(props(&[("bootstrap.servers", "127.0.0.1:1")])).unwrap();
+        let clients = ConnectorClients::of_worker(std::sync::Arc::new(worker));
         for (partition, offset, says) in [
             (json!(3662296178190374897i64), json!(1), "kafka_partition"),
             (json!(-1), json!(1), "kafka_partition"),
             (json!(0), json!(-5), "negative"),
         ] {
-            let e = alter(&worker, "c", Some(vec![change(partition, offset)]))
+            let e = alter(&clients, "c", Some(vec![change(partition, offset)]))
                 .await
                 .unwrap_err();
             assert!(

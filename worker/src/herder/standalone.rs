@@ -3,6 +3,7 @@
 use super::HerderError;
 use super::active_topics::{ActiveTopics, not_stopped};
 use super::checks;
+use crate::config::connector_clients::ConnectorClients;
 use crate::config::properties::Properties;
 use crate::connectors::Plugin;
 use crate::runtime::worker::Worker;
@@ -64,7 +65,7 @@ impl StandaloneHerder {
         mut config: Properties,
         initial: Option<TargetState>,
     ) -> Result<ConnectorInfo, HerderError> {
-        let plugin = checks::check_config(name, &mut config)?;
+        let plugin = checks::check_config(&self.worker.config, name, &mut config)?;
         let mut map = self.connectors.lock().await;
         if map.contains_key(name) {
             return Err(HerderError::Conflict(format!(
@@ -90,7 +91,7 @@ impl StandaloneHerder {
         name: &str,
         mut config: Properties,
     ) -> Result<(bool, ConnectorInfo), HerderError> {
-        let plugin = checks::check_config(name, &mut config)?;
+        let plugin = checks::check_config(&self.worker.config, name, &mut config)?;
         let mut map = self.connectors.lock().await;
         let (created, target) = match map.get(name) {
             Some(e) => (false, e.target),
@@ -401,10 +402,11 @@ impl StandaloneHerder {
 
     /// Source offsets (from the offsets store) or sink offsets (from the consumer group).
     pub async fn offsets(&self, name: &str) -> Result<ConnectorOffsets, HerderError> {
-        let map = self.connectors.lock().await;
-        let entry = map.get(name).ok_or_else(|| not_found(name))?;
-        if entry.plugin.kind() == ConnectorType::Sink {
-            return crate::herder::sink_offsets::list(&self.worker.config, name).await;
+        if !self.connectors.lock().await.contains_key(name) {
+            return Err(not_found(name));
+        }
+        if let Some(clients) = self.sink_clients(name).await? {
+            return crate::herder::sink_offsets::list(&clients, name).await;
         }
         let offsets = self
             .worker
@@ -423,23 +425,25 @@ impl StandaloneHerder {
     /// last reset (those its consumer group committed offsets for since then), sorted. Unknown
     /// connectors and source connectors have none, as in Connect.
     pub async fn active_topics(&self, name: &str) -> Result<Vec<String>, HerderError> {
-        let is_sink = self.is_sink(name).await;
-        self.active_topics.list(&self.worker, name, is_sink).await
+        let sink = self.sink_clients(name).await?;
+        self.active_topics.list(&self.worker, name, sink).await
     }
 
     /// `PUT /connectors/{c}/topics/reset`: forgets the active topics; a topic is listed again
     /// once the connector uses it anew.
     pub async fn reset_active_topics(&self, name: &str) -> Result<(), HerderError> {
-        let is_sink = self.is_sink(name).await;
-        self.active_topics.reset(&self.worker, name, is_sink).await
+        let sink = self.sink_clients(name).await?;
+        self.active_topics.reset(&self.worker, name, sink).await
     }
 
-    async fn is_sink(&self, name: &str) -> bool {
-        self.connectors
-            .lock()
-            .await
-            .get(name)
-            .is_some_and(|e| e.plugin.kind() == ConnectorType::Sink)
+    /// A sink's client settings; `None` for a source or an unknown connector.
+    async fn sink_clients(&self, name: &str) -> Result<Option<ConnectorClients>, HerderError> {
+        match self.connectors.lock().await.get(name) {
+            Some(e) if e.plugin.kind() == ConnectorType::Sink => {
+                checks::connector_clients(&self.worker, &e.config).map(Some)
+            }
+            _ => Ok(None),
+        }
     }
 
     /// `PATCH`/`DELETE /connectors/{c}/offsets`: only while STOPPED, as in Kafka.
@@ -453,9 +457,12 @@ impl StandaloneHerder {
         if entry.target != TargetState::Stopped {
             return Err(not_stopped(name));
         }
-        let is_sink = entry.plugin.kind() == ConnectorType::Sink;
+        let sink = match entry.plugin.kind() {
+            ConnectorType::Sink => Some(checks::connector_clients(&self.worker, &entry.config)?),
+            _ => None,
+        };
         self.active_topics
-            .alter_offsets(&self.worker, name, is_sink, changes)
+            .alter_offsets(&self.worker, name, sink, changes)
             .await
     }
 

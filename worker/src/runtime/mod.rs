@@ -8,6 +8,7 @@ pub mod source;
 pub mod status;
 pub mod worker;
 
+use crate::config::connector_clients::ConnectorClients;
 use crate::config::worker::WorkerConfig;
 use offsets::OffsetStore;
 use status::StatusStore;
@@ -67,6 +68,9 @@ pub struct TaskContext {
     pub connector: String,
     pub task: u32,
     pub worker: Arc<WorkerConfig>,
+    /// The settings of every Kafka client the task builds: the worker's, with the connector's
+    /// own overrides.
+    pub clients: ConnectorClients,
     pub offsets: Arc<OffsetStore>,
     pub status: StatusStore,
     /// Leaves [`StopRequest::None`] when the task must stop.
@@ -123,10 +127,12 @@ impl TaskContext {
         .expect("a valid worker config");
         let (stop, stop_rx) = watch::channel(StopRequest::None);
         let (lapsed, lapsed_rx) = watch::channel(false);
+        let worker = Arc::new(worker);
         let ctx = TaskContext {
             connector: connector.into(),
             task: 0,
-            worker: Arc::new(worker),
+            clients: ConnectorClients::of_worker(worker.clone()),
+            worker,
             offsets: OffsetStore::open(None).expect("offsets in memory"),
             status: StatusStore::default(),
             stop: stop_rx,

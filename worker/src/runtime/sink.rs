@@ -301,8 +301,8 @@ pub async fn run_with<T: SinkTask>(
     subscription: Subscription,
     tune: TuneConsumer,
 ) -> Result<(), TaskError> {
-    let mut cfg = ctx.worker.client(ClientRole::Consumer)?.to_rdkafka();
-    let group_id = format!("connect-{}", ctx.connector);
+    let mut cfg = ctx.clients.client(ClientRole::Consumer)?.to_rdkafka();
+    let group_id = ctx.clients.sink_group(&ctx.connector);
     let client_id = format!("connector-consumer-{}", ctx.task_name());
     cfg.set("group.id", &group_id)
         .set("client.id", &client_id)
@@ -380,7 +380,7 @@ struct PreviousConsumer {
 
 impl PreviousConsumer {
     fn of(ctx: &TaskContext, group: String, client_id: String) -> Option<Self> {
-        match GroupAccess::of(&ctx.worker) {
+        match GroupAccess::of(&ctx.clients) {
             Ok(access) => Some(PreviousConsumer {
                 access,
                 group,

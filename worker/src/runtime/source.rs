@@ -21,7 +21,8 @@
 use super::offsets::JsonMap;
 use super::{TaskContext, TaskError};
 use crate::config::client::ClientRole;
-use crate::config::worker::WorkerConfig;
+use crate::config::connector_clients::ConnectorClients;
+use crate::config::override_policy::KEPT_PRODUCER_SETTINGS;
 use async_trait::async_trait;
 use futures::future::try_join_all;
 use rdkafka::ClientConfig;
@@ -96,7 +97,7 @@ struct Producers {
 impl Producers {
     fn new(ctx: &TaskContext, tune: TuneProducer) -> Result<Self, TaskError> {
         Ok(Producers {
-            config: producer_config(&ctx.worker, &ctx.task_name())?,
+            config: producer_config(&ctx.clients, &ctx.task_name())?,
             tune,
             built: 0,
         })
@@ -112,16 +113,9 @@ impl Producers {
 
 /// The source producer's settings: no delivery time-out, and a fatal error rather than a gap
 /// when a batch fails (see the module comment).
-fn producer_config(worker: &WorkerConfig, task_name: &str) -> Result<ClientConfig, TaskError> {
-    let mut cfg = worker.client(ClientRole::Producer)?.to_rdkafka();
-    for key in [
-        "delivery.timeout.ms",
-        "message.timeout.ms",
-        "retries",
-        "message.send.max.retries",
-        "max.in.flight.requests.per.connection",
-        "max.in.flight",
-    ] {
+fn producer_config(clients: &ConnectorClients, task_name: &str) -> Result<ClientConfig, TaskError> {
+    let mut cfg = clients.client(ClientRole::Producer)?.to_rdkafka();
+    for key in KEPT_PRODUCER_SETTINGS {
         if cfg.get(key).is_some() {
             warn!(
                 "producer.{key} is ignored for source tasks: they retry a record until Kafka \
@@ -437,6 +431,7 @@ async fn deliver<T: SourceTask>(
 mod tests {
     use super::*;
     use crate::config::properties::props;
+    use crate::config::worker::WorkerConfig;
 
     #[test]
     fn the_source_producer_is_set_never_to_time_out_and_to_be_gapless() {
@@ -448,7 +443,8 @@ mod tests {
             ("producer.linger.ms", "20"),
         ]))
         .unwrap();
-        let cfg = producer_config(&worker, "restore-0").unwrap();
+        let clients = ConnectorClients::of_worker(Arc::new(worker));
+        let cfg = producer_config(&clients, "restore-0").unwrap();
         assert_eq!(cfg.get("message.timeout.ms"), Some("0"));
         assert_eq!(
             cfg.get("delivery.timeout.ms"),

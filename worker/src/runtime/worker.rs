@@ -5,6 +5,7 @@
 use super::offsets::OffsetStore;
 use super::status::StatusStore;
 use super::{StopRequest, TaskContext};
+use crate::config::connector_clients::ConnectorClients;
 use crate::config::properties::Properties;
 use crate::config::worker::WorkerConfig;
 use crate::connectors::Plugin;
@@ -72,7 +73,8 @@ impl Worker {
     }
 
     /// Starts one task. Its `${...}` references are resolved now, so a rotated secret is picked
-    /// up by a restart; a reference that cannot be resolved fails the task with the key named.
+    /// up by a restart; a reference that cannot be resolved, or a client override this worker's
+    /// policy refuses, fails the task with the key named.
     pub async fn start_task(&self, connector: &str, task: u32, plugin: Plugin, config: Properties) {
         self.stop_task(connector, task).await;
         let (stop_tx, stop_rx) = watch::channel(StopRequest::None);
@@ -80,6 +82,7 @@ impl Worker {
             connector: connector.to_string(),
             task,
             worker: self.config.clone(),
+            clients: ConnectorClients::of_worker(self.config.clone()),
             offsets: self.offsets.clone(),
             status: self.status.clone(),
             stop: stop_rx,
@@ -95,10 +98,14 @@ impl Worker {
         self.status.set_task(connector, task, State::Running, None);
         let handle = tokio::spawn(
             async move {
-                let result = match providers.resolve(&config) {
-                    Ok(resolved) => plugin.run_task(ctx, resolved).await,
-                    Err(e) => Err(e.into()),
-                };
+                let result = async {
+                    let resolved = providers.resolve(&config)?;
+                    let clients = ConnectorClients::new(ctx.worker.clone(), &resolved)?;
+                    plugin
+                        .run_task(TaskContext { clients, ..ctx }, resolved)
+                        .await
+                }
+                .await;
                 match result {
                     Ok(()) => info!("task stopped"),
                     // Another worker may run it now: its status is that worker's to report.

@@ -554,3 +554,29 @@ impl Drop for LogOnFailure {
         }
     }
 }
+
+/// The errors `PUT .../config/validate` reports per key.
+pub async fn validation_errors(
+    url: &str,
+    plugin: &str,
+    config: &serde_json::Map<String, Value>,
+) -> BTreeMap<String, Vec<String>> {
+    let v: Value = http()
+        .put(format!("{url}/connector-plugins/{plugin}/config/validate"))
+        .json(config)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| {
+            let errors: Vec<String> = serde_json::from_value(c["value"]["errors"].clone()).ok()?;
+            (!errors.is_empty()).then(|| (c["value"]["name"].as_str().unwrap().to_string(), errors))
+        })
+        .collect()
+}

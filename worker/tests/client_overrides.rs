@@ -1,0 +1,162 @@
+//! A connector's own Kafka client settings (`consumer.override.*` and the like, KIP-458) against
+//! the real broker: a backup that logs in with its own credentials and keeps its offsets in the
+//! consumer group it names, and a worker whose policy refuses overrides it does not allow.
+
+mod common;
+
+use common::*;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// The SASL_SSL listener's settings, as a worker or connector gives them, with `password`.
+fn sasl_ssl(prefix: &str, password: &str) -> Vec<(String, String)> {
+    let secure = &skiff_testenv::kafka().secure;
+    let jaas = format!(
+        "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"{}\" password=\"{password}\";",
+        secure.username
+    );
+    [
+        ("bootstrap.servers", secure.bootstrap.clone()),
+        ("security.protocol", "SASL_SSL".to_string()),
+        ("sasl.mechanism", "PLAIN".to_string()),
+        ("sasl.jaas.config", jaas),
+        ("ssl.truststore.type", "PEM".to_string()),
+        (
+            "ssl.truststore.location",
+            secure.ca_file.display().to_string(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (format!("{prefix}{k}"), v))
+    .collect()
+}
+
+/// The offsets committed in `group` on `topic`'s partitions, summed, read by the test itself.
+fn committed_in_group(group: &str, topic: &str, partitions: i32) -> i64 {
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &skiff_testenv::kafka().bootstrap)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .unwrap()
+        .elements()
+        .iter()
+        .filter_map(|e| e.offset().to_raw().filter(|o| *o >= 0))
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backup_logs_in_with_its_own_credentials_and_names_its_consumer_group() {
+    let topic = skiff_testenv::unique_name("own-login");
+    let bucket = skiff_testenv::unique_name("own-login");
+    let group = skiff_testenv::unique_name("team-a-backup");
+    skiff_testenv::create_topic(&topic, 2).await.unwrap();
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let records = sample_records(2, 150);
+    produce(&topic, &records).await;
+
+    // The worker's consumers would log in with a wrong password: only a backup that uses its
+    // own `consumer.override.` credentials can read the topic.
+    let wrong = sasl_ssl("consumer.", "not-the-password");
+    let wrong: Vec<(&str, &str)> = wrong
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let worker = start_worker_with(&skiff_testenv::kafka().bootstrap, &wrong).await;
+    let mut config = backup_config(&bucket, &topic);
+    config.insert("flush.interval.ms".into(), "1000".into());
+    let password = &skiff_testenv::kafka().secure.password;
+    for (k, v) in sasl_ssl("consumer.override.", password) {
+        config.insert(k, v.into());
+    }
+    config.insert("consumer.override.group.id".into(), group.clone().into());
+    create_connector(&worker.url, "own-login", config).await;
+
+    eventually(90, "the backup to commit every record", || async {
+        let sum = committed_records(&worker.url, "own-login", &topic).await?;
+        (sum >= 300).then_some(())
+    })
+    .await;
+    assert_bucket_holds_exactly(&bucket, "", &topic, &records).await;
+    assert_eq!(
+        committed_in_group(&group, &topic, 2),
+        300,
+        "the offsets are in the group the connector named"
+    );
+    assert_eq!(
+        committed_in_group(&format!("connect-{}", "own-login"), &topic, 2),
+        0,
+        "and not in Connect's default group"
+    );
+
+    // The password never comes back through the REST API.
+    let shown = get_json(format!("{}/connectors/own-login/config", worker.url))
+        .await
+        .unwrap();
+    assert_eq!(
+        shown["consumer.override.sasl.jaas.config"],
+        json!("[hidden]")
+    );
+    assert!(!shown.to_string().contains(password.as_str()));
+    worker.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_refuses_the_overrides_its_policy_does_not_allow() {
+    let worker = start_worker_with(
+        &skiff_testenv::kafka().bootstrap,
+        &[
+            ("connector.client.config.override.policy", "Allowlist"),
+            (
+                "connector.client.config.override.allowlist",
+                "sasl.jaas.config",
+            ),
+        ],
+    )
+    .await;
+    let bucket = skiff_testenv::unique_name("policy");
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let mut config = backup_config(&bucket, "policy-topic");
+    config.insert(
+        "consumer.override.sasl.jaas.config".into(),
+        "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"a\" password=\"s3cret\";".into(),
+    );
+    config.insert("consumer.override.max.poll.records".into(), "10".into());
+
+    let resp = http()
+        .post(format!("{}/connectors", worker.url))
+        .json(&json!({"name": "refused", "config": config}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message
+            .contains("The 'Allowlist' policy does not allow 'max.poll.records' to be overridden")
+            && message.contains("consumer.override.max.poll.records"),
+        "{message}"
+    );
+
+    let mut named = config.clone();
+    named.insert("name".into(), "refused".into());
+    let errors = validation_errors(&worker.url, "AwsStorageSinkConnector", &named).await;
+    assert_eq!(
+        errors.keys().collect::<Vec<_>>(),
+        ["consumer.override.max.poll.records"],
+        "{errors:?}"
+    );
+
+    // What the allowlist names passes.
+    config.remove("consumer.override.max.poll.records");
+    create_connector(&worker.url, "allowed", config).await;
+    worker.running.stop().await;
+}
