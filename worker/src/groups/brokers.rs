@@ -33,6 +33,22 @@ pub(crate) fn retriable(code: i16) -> bool {
     )
 }
 
+/// Before another try of a group request that answered `code`: waits the next of `waits` and
+/// says true when the code passes by itself ([`retriable`]) and a wait is left; false when the
+/// answer stands.
+pub(crate) async fn wait_to_retry(waits: &mut std::slice::Iter<'_, Duration>, code: i16) -> bool {
+    if !retriable(code) {
+        return false;
+    }
+    match waits.next() {
+        Some(wait) => {
+            tokio::time::sleep(*wait).await;
+            true
+        }
+        None => false,
+    }
+}
+
 /// Where and how the worker's own group connection reaches the cluster: a connector's consumer
 /// clients' bootstrap servers and security, read once for every group request.
 pub struct GroupAccess {
@@ -164,5 +180,24 @@ impl Brokers {
             .next()
             .map(|(_, at)| at)
             .ok_or_else(|| kafka(format!("no coordinator named for group {group}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_group_request_is_tried_again_only_while_its_answer_passes_and_waits_are_left() {
+        let waits = [Duration::ZERO, Duration::ZERO];
+        let mut left = waits.iter();
+        assert!(!wait_to_retry(&mut left, codes::GROUP_ID_NOT_FOUND).await);
+        assert_eq!(left.len(), 2, "an answer that stands uses no wait");
+        assert!(wait_to_retry(&mut left, codes::NOT_COORDINATOR).await);
+        assert!(wait_to_retry(&mut left, codes::COORDINATOR_LOAD_IN_PROGRESS).await);
+        assert!(
+            !wait_to_retry(&mut left, codes::NOT_COORDINATOR).await,
+            "no wait left"
+        );
     }
 }

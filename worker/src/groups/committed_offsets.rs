@@ -6,7 +6,7 @@
 //! a thousand groups never finished one within the sampling's time limit. [`of_group`]: one
 //! group's offsets on whatever partitions it has any, as a sink connector's offsets are read.
 
-use super::brokers::{Brokers, kafka, retriable};
+use super::brokers::{Brokers, kafka, retriable, wait_to_retry};
 use crate::connectors::backup_metadata::GroupOffsets;
 use crate::distributed::group::{codes, named, s};
 use crate::distributed::security::GroupSecurity;
@@ -66,13 +66,13 @@ impl Brokers {
                 let listed = self
                     .call(addr, &ListGroupsRequest::default(), LIST_GROUPS_VERSION)
                     .await?;
-                match (listed.error_code, waits.next()) {
-                    (codes::NONE, _) => {
+                match listed.error_code {
+                    codes::NONE => {
                         names.extend(listed.groups.iter().map(|g| g.group_id.to_string()));
                         break;
                     }
-                    (code, Some(wait)) if retriable(code) => tokio::time::sleep(*wait).await,
-                    (code, _) => {
+                    code if wait_to_retry(&mut waits, code).await => {}
+                    code => {
                         return Err(kafka(format!(
                             "listing the consumer groups of broker {addr}: {}",
                             named(code)
@@ -240,13 +240,10 @@ pub async fn of_group(
     let nodes = brokers.cluster(bootstrap).await?;
     let mut waits = GROUP_RETRY_WAITS.iter();
     loop {
-        let code = match brokers.offsets_of(&nodes, group).await? {
+        match brokers.offsets_of(&nodes, group).await? {
             Ok(offsets) => return Ok(offsets),
-            Err(code) => code,
-        };
-        match waits.next() {
-            Some(wait) if retriable(code) => tokio::time::sleep(*wait).await,
-            _ => {
+            Err(code) if wait_to_retry(&mut waits, code).await => {}
+            Err(code) => {
                 return Err(GroupOffsetsError::Refused {
                     group: group.to_string(),
                     reason: named(code),

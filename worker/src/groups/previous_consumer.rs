@@ -8,7 +8,7 @@
 //! librdkafka's static members (KIP-345) fail for good with FENCED_INSTANCE_ID when a commit
 //! follows a session that timed out during a broker restart (seen in `broker_restart.rs`).
 
-use super::brokers::{Brokers, GroupAccess, retriable};
+use super::brokers::{Brokers, GroupAccess, wait_to_retry};
 use crate::distributed::group::{codes, named, removed_or_gone, s};
 use crate::runtime::TaskError;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
@@ -38,13 +38,10 @@ pub async fn remove(
     let nodes = brokers.cluster(&access.bootstrap).await?;
     let mut waits = COORDINATOR_WAITS.iter();
     loop {
-        let code = match try_remove(&mut brokers, &nodes, group, client_id).await? {
+        match try_remove(&mut brokers, &nodes, group, client_id).await? {
             Ok(removed) => return Ok(removed),
-            Err(code) => code,
-        };
-        match waits.next() {
-            Some(wait) if retriable(code) => tokio::time::sleep(*wait).await,
-            _ => {
+            Err(code) if wait_to_retry(&mut waits, code).await => {}
+            Err(code) => {
                 return Err(TaskError::Kafka(format!(
                     "removing consumer {client_id} from consumer group {group}: {}",
                     named(code)
