@@ -63,17 +63,26 @@ async fn a_backup_logs_in_with_its_own_credentials_and_names_its_consumer_group(
     produce(&topic, &records).await;
 
     // The worker's consumers would log in with a wrong password: only a backup that uses its
-    // own `consumer.override.` credentials can read the topic.
-    let wrong = sasl_ssl("consumer.", "not-the-password");
-    let wrong: Vec<(&str, &str)> = wrong
+    // own `consumer.override.` credentials can read the topic. Its password is a file, as in a
+    // mounted Secret's folder, read through the `dir` provider.
+    let mut extra = sasl_ssl("consumer.", "not-the-password");
+    extra.push(("config.providers".into(), "dir".into()));
+    extra.push((
+        "config.providers.dir.class".into(),
+        "org.apache.kafka.common.config.provider.DirectoryConfigProvider".into(),
+    ));
+    let extra: Vec<(&str, &str)> = extra
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let worker = start_worker_with(&skiff_testenv::kafka().bootstrap, &wrong).await;
+    let worker = start_worker_with(&skiff_testenv::kafka().bootstrap, &extra).await;
+    let secret_dir = tempfile::tempdir().unwrap();
+    let password = &skiff_testenv::kafka().secure.password;
+    std::fs::write(secret_dir.path().join("password"), password).unwrap();
+    let reference = format!("${{dir:{}:password}}", secret_dir.path().display());
     let mut config = backup_config(&bucket, &topic);
     config.insert("flush.interval.ms".into(), "1000".into());
-    let password = &skiff_testenv::kafka().secure.password;
-    for (k, v) in sasl_ssl("consumer.override.", password) {
+    for (k, v) in sasl_ssl("consumer.override.", &reference) {
         config.insert(k, v.into());
     }
     config.insert("consumer.override.group.id".into(), group.clone().into());
@@ -96,14 +105,14 @@ async fn a_backup_logs_in_with_its_own_credentials_and_names_its_consumer_group(
         "and not in Connect's default group"
     );
 
-    // The password never comes back through the REST API.
+    // The REST API shows where the password lives, never the password.
     let shown = get_json(format!("{}/connectors/own-login/config", worker.url))
         .await
         .unwrap();
-    assert_eq!(
-        shown["consumer.override.sasl.jaas.config"],
-        json!("[hidden]")
-    );
+    let jaas = shown["consumer.override.sasl.jaas.config"]
+        .as_str()
+        .unwrap();
+    assert!(jaas.contains(&reference), "{jaas}");
     assert!(!shown.to_string().contains(password.as_str()));
     worker.running.stop().await;
 }
