@@ -264,6 +264,22 @@ async fn invalid_resources_are_refused_with_the_field_named() {
         .await
         .expect_err("refused");
     assert!(err.to_string().contains("spec.replicas"), "{err}");
+    for (name, names, says) in [
+        ("bad-secret", vec!["Team_A"], "spec.connectorSecrets[0]"),
+        (
+            "twice",
+            vec!["a", "a"],
+            "spec.connectorSecrets[1]: Duplicate value",
+        ),
+    ] {
+        let mut bad = cluster(name);
+        bad.spec.connector_secrets = names.into_iter().map(String::from).collect();
+        let err = clusters
+            .create(&PostParams::default(), &bad)
+            .await
+            .expect_err("refused");
+        assert!(err.to_string().contains(says), "{err}");
+    }
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use super::properties::{PropertyMap, property_map_schema};
 use k8s_openapi::api::core::v1::{Affinity, ResourceRequirements, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -62,6 +62,13 @@ pub struct ConnectClusterSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(schema_with = "property_map_schema")]
     pub config: PropertyMap,
+    /// Secrets every worker mounts for connectors' own settings, each at
+    /// `/var/run/skiff/secrets/<name>/` with a file per key, so a KafkaConnector can reference
+    /// them as `${dir:/var/run/skiff/secrets/<name>:<key>}`: a connector's own Kafka login
+    /// (`consumer.override.sasl.jaas.config`) or S3 keys, never written into the resource.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "secret_names_schema")]
+    pub connector_secrets: Vec<String>,
     /// SASL authentication to Kafka.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authentication: Option<KafkaAuthentication>,
@@ -365,4 +372,19 @@ pub struct ConnectorPlugin {
     /// Plugin version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+}
+
+/// `spec.connectorSecrets`: distinct Secret names, checked by the API server as the user applies
+/// the resource (a set, each a DNS subdomain), within the bounds CEL-free schemas need.
+fn secret_names_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "array",
+        "maxItems": 64,
+        "x-kubernetes-list-type": "set",
+        "items": {
+            "type": "string",
+            "maxLength": 253,
+            "pattern": "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+        }
+    })
 }

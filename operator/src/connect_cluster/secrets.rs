@@ -18,6 +18,8 @@ pub const CLIENT_CERT_DIR: &str = "/var/run/skiff/kafka-client";
 pub const REST_TLS_DIR: &str = "/var/run/skiff/rest-tls";
 /// Directory holding the REST basic-auth user as the files `username` and `password`.
 pub const REST_AUTH_DIR: &str = "/var/run/skiff/rest-auth";
+/// Directory under which each of `spec.connectorSecrets` is mounted, in a folder of its name.
+pub const CONNECTOR_SECRETS_DIR: &str = "/var/run/skiff/secrets";
 
 /// The value of `key` in a Secret; an empty value counts as missing.
 pub fn secret_value<'a>(secret: &'a Secret, key: &str) -> Option<&'a [u8]> {
@@ -89,6 +91,7 @@ pub fn referenced_secrets(spec: &ConnectClusterSpec) -> BTreeSet<String> {
         names.extend(rest.tls.iter().map(|t| t.secret_name.clone()));
         names.extend(rest.basic_auth.iter().map(|a| a.secret_name.clone()));
     }
+    names.extend(spec.connector_secrets.iter().cloned());
     names
 }
 
@@ -183,6 +186,14 @@ pub fn secret_volumes(spec: &ConnectClusterSpec) -> Vec<(Volume, VolumeMount)> {
                 REST_AUTH_DIR,
             ));
         }
+    }
+    for (i, name) in spec.connector_secrets.iter().enumerate() {
+        out.push(secret_volume(
+            &format!("connector-secret-{i}"),
+            name,
+            Vec::new(),
+            &format!("{CONNECTOR_SECRETS_DIR}/{name}"),
+        ));
     }
     out
 }
@@ -282,6 +293,7 @@ mod tests {
                     password_key: "pass".into(),
                 }),
             }),
+            connector_secrets: vec!["team-a-login".into()],
             ..Default::default()
         }
     }
@@ -292,7 +304,15 @@ mod tests {
         let names: Vec<_> = referenced_secrets(&spec).into_iter().collect();
         assert_eq!(
             names,
-            ["ca", "client", "rest-cert", "rest-user", "s3", "sasl"]
+            [
+                "ca",
+                "client",
+                "rest-cert",
+                "rest-user",
+                "s3",
+                "sasl",
+                "team-a-login"
+            ]
         );
         let volumes = secret_volumes(&spec);
         let dirs: Vec<_> = volumes.iter().map(|(_, m)| m.mount_path.as_str()).collect();
@@ -303,8 +323,18 @@ mod tests {
                 CA_DIR,
                 CLIENT_CERT_DIR,
                 REST_TLS_DIR,
-                REST_AUTH_DIR
+                REST_AUTH_DIR,
+                "/var/run/skiff/secrets/team-a-login"
             ]
+        );
+        let connector_secret = volumes[5].0.secret.as_ref().unwrap();
+        assert_eq!(
+            (
+                connector_secret.secret_name.as_deref(),
+                &connector_secret.items
+            ),
+            (Some("team-a-login"), &None),
+            "every key, as a file of its name"
         );
         let rest_tls = volumes[3].0.secret.as_ref().unwrap();
         assert_eq!(
