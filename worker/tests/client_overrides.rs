@@ -169,3 +169,60 @@ async fn a_worker_refuses_the_overrides_its_policy_does_not_allow() {
     create_connector(&worker.url, "allowed", config).await;
     worker.running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backup_whose_own_login_is_refused_fails_with_the_brokers_reason() {
+    let topic = skiff_testenv::unique_name("bad-login");
+    let bucket = skiff_testenv::unique_name("bad-login");
+    skiff_testenv::create_topic(&topic, 1).await.unwrap();
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let worker = start_worker_with(&skiff_testenv::kafka().bootstrap, &[]).await;
+    let mut config = backup_config(&bucket, &topic);
+    for (k, v) in sasl_ssl("consumer.override.", "not-the-password") {
+        config.insert(k, v.into());
+    }
+    create_connector(&worker.url, "bad-login", config).await;
+    let trace = eventually(60, "the task to fail", || async {
+        let v = get_json(format!("{}/connectors/bad-login/status", worker.url)).await?;
+        (v["tasks"][0]["state"] == "FAILED").then(|| v["tasks"][0]["trace"].to_string())
+    })
+    .await;
+    assert!(trace.contains("uthentication"), "{trace}");
+    assert!(!trace.contains("not-the-password"), "{trace}");
+    worker.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restore_whose_own_login_is_refused_fails_with_the_brokers_reason() {
+    let topic = skiff_testenv::unique_name("bad-producer");
+    let target = format!("{topic}-restored");
+    let bucket = skiff_testenv::unique_name("bad-producer");
+    skiff_testenv::create_topic(&topic, 1).await.unwrap();
+    skiff_testenv::create_topic(&target, 1).await.unwrap();
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    produce(&topic, &sample_records(1, 50)).await;
+    let worker = start_worker_with(&skiff_testenv::kafka().bootstrap, &[]).await;
+    let mut backup = backup_config(&bucket, &topic);
+    backup.insert("flush.interval.ms".into(), "500".into());
+    create_connector(&worker.url, "backup", backup).await;
+    eventually(60, "the backup to commit", || async {
+        (committed_records(&worker.url, "backup", &topic).await? >= 50).then_some(())
+    })
+    .await;
+
+    let mut restore = restore_config(&bucket, &topic, &target);
+    for (k, v) in sasl_ssl("producer.override.", "not-the-password") {
+        restore.insert(k, v.into());
+    }
+    create_connector(&worker.url, "restore", restore).await;
+    let trace = eventually(60, "the restore task to fail", || async {
+        let v = get_json(format!("{}/connectors/restore/status", worker.url)).await?;
+        (v["tasks"][0]["state"] == "FAILED").then(|| v["tasks"][0]["trace"].to_string())
+    })
+    .await;
+    assert!(
+        trace.contains("uthentication") && trace.contains("producer.override.sasl.jaas.config"),
+        "{trace}"
+    );
+    worker.running.stop().await;
+}

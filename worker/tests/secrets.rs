@@ -1,6 +1,7 @@
-//! A full backup with S3 keys in the connector configuration: no log line (at debug level), REST
-//! response, status or metric contains a key, and a configuration read back with `[hidden]`
-//! values can be written again unchanged.
+//! A full backup with S3 keys and a Kafka login (`consumer.override.sasl.jaas.config`) in the
+//! connector configuration: no log line (at debug level), REST response, status or metric
+//! contains a key or a password, and a configuration read back with `[hidden]` values can be
+//! written again unchanged.
 
 mod common;
 
@@ -72,6 +73,52 @@ async fn credentials_never_leave_the_worker() {
     })
     .await;
 
+    // A backup that logs in to Kafka as its own user, with the password written in its
+    // configuration, and one whose password is wrong.
+    let secure = &skiff_testenv::kafka().secure;
+    let login = |password: &str| {
+        let mut c = config.clone();
+        for (k, v) in [
+            ("bootstrap.servers", secure.bootstrap.clone()),
+            ("security.protocol", "SASL_SSL".into()),
+            ("sasl.mechanism", "PLAIN".into()),
+            (
+                "sasl.jaas.config",
+                format!(
+                    "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"{}\" password=\"{password}\";",
+                    secure.username
+                ),
+            ),
+            ("ssl.truststore.type", "PEM".into()),
+            (
+                "ssl.truststore.location",
+                secure.ca_file.display().to_string(),
+            ),
+        ] {
+            c.insert(format!("consumer.override.{k}"), v.into());
+        }
+        c.insert("prefix".into(), "login".into());
+        c
+    };
+    let wrong_login = "WRONG-kafka-password-0123456789";
+    for (name, c) in [
+        ("secret-login", login(&secure.password)),
+        ("secret-bad-login", login(wrong_login)),
+    ] {
+        let resp = http
+            .post(format!("{url}/connectors"))
+            .json(&json!({"name": name, "config": c}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+        responses.push(resp.text().await.unwrap());
+    }
+    eventually(60, "the backup with its own login to commit", || async {
+        (committed_records(&url, "secret-login", &topic).await? >= 400).then_some(())
+    })
+    .await;
+
     // A wrong secret fails the task; the failure trace must not echo it either.
     let wrong = "WRONG-secret-value-0123456789";
     let mut bad = config.clone();
@@ -113,6 +160,9 @@ async fn credentials_never_leave_the_worker() {
         "/connectors/secret-backup/status",
         "/connectors/secret-backup/progress",
         "/connectors/secret-bad/status",
+        "/connectors/secret-login/config",
+        "/connectors/secret-login/offsets",
+        "/connectors/secret-bad-login/status",
         "/metrics",
     ] {
         responses.push(
@@ -164,7 +214,13 @@ async fn credentials_never_leave_the_worker() {
         logs.lines().count() > 20,
         "expected debug logs, got:\n{logs}"
     );
-    for secret in [s3.secret_key.as_str(), s3.access_key.as_str(), wrong] {
+    for secret in [
+        s3.secret_key.as_str(),
+        s3.access_key.as_str(),
+        wrong,
+        secure.password.as_str(),
+        wrong_login,
+    ] {
         for (i, r) in responses.iter().enumerate() {
             assert!(
                 !r.contains(secret),

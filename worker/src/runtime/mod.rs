@@ -3,6 +3,7 @@
 
 pub(crate) mod group_health;
 pub mod offsets;
+pub(crate) mod refusal;
 pub mod sink;
 pub mod source;
 pub mod status;

@@ -10,6 +10,7 @@
 //! the new assignment.
 
 use super::group_health::{GroupHealth, STATS_INTERVAL_MS, StallLimits};
+use super::refusal::{Refusal, refused, refused_for_good};
 use super::{TaskContext, TaskError, TopicPartition};
 use crate::config::client::ClientRole;
 use crate::groups::brokers::GroupAccess;
@@ -123,11 +124,18 @@ struct RebalanceForwarder {
     health: Arc<GroupHealth>,
     /// The task's span, so that rebalance lines from librdkafka's thread name the task.
     span: tracing::Span,
+    /// A login or permission the cluster refused, which fails the task.
+    refusal: Refusal,
 }
 
 impl ClientContext for RebalanceForwarder {
     fn stats_raw(&self, statistics: &[u8]) {
         self.health.report(statistics);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        let _span = self.span.enter();
+        self.refusal.note(&error, reason);
     }
 }
 
@@ -443,6 +451,7 @@ fn build_consumer<T: SinkTask>(
         barrier: task.revocation_barrier(),
         health: health.clone(),
         span: tracing::Span::current(),
+        refusal: Refusal::new(ClientRole::Consumer),
     })?;
     Ok(GroupConsumer {
         consumer: Arc::new(consumer),
@@ -480,6 +489,9 @@ async fn consume<T: SinkTask>(
             biased;
             _ = ctx.stopped() => return Ok(Ended::Stopped),
             _ = flush_tick.tick() => {
+                if let Some(refused) = consumer.context().refusal.take() {
+                    return Err(refused);
+                }
                 apply_revocations(rx, task);
                 let offsets = task.flush(false).await?;
                 commit(consumer, commits.due(offsets), CommitMode::Async).await?;
@@ -622,6 +634,9 @@ impl ConsumeErrors {
     fn failed_at(&mut self, e: KafkaError, now: Instant) -> Result<(), TaskError> {
         if matches!(e, KafkaError::MessageConsumptionFatal(_)) {
             return Err(e.into());
+        }
+        if refused_for_good(&e) {
+            return Err(refused(ClientRole::Consumer, &e.to_string()));
         }
         let first = match self.run {
             Some((first, latest)) if now.duration_since(latest) < CONSUME_ERROR_GAP => first,

@@ -19,6 +19,7 @@
 //! is purged and destroyed first, so what it wrote is settled before the task resumes.
 
 use super::offsets::JsonMap;
+use super::refusal::Refusal;
 use super::{TaskContext, TaskError};
 use crate::config::client::ClientRole;
 use crate::config::connector_clients::ConnectorClients;
@@ -26,6 +27,7 @@ use crate::config::override_policy::KEPT_PRODUCER_SETTINGS;
 use async_trait::async_trait;
 use futures::future::try_join_all;
 use rdkafka::ClientConfig;
+use rdkafka::ClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer, PurgeConfig};
@@ -87,11 +89,29 @@ const RETIRE_WAIT: Duration = Duration::from_secs(30);
 /// most half its graceful timeout), so their offsets are stored and they are not sent again.
 const STOP_ACK_WAIT: Duration = Duration::from_secs(2);
 
+/// A source task's producer, whose errors go through the task's [`Refusal`].
+type SourceProducer = FutureProducer<ProducerErrors>;
+
+/// The producer's context: librdkafka's errors are logged, and a refused login or permission
+/// is kept for the task, which fails on it instead of waiting for acknowledgements for good.
+struct ProducerErrors(Arc<Refusal>);
+
+impl ClientContext for ProducerErrors {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.0.note(&error, reason);
+    }
+}
+
+/// How often a task waiting for acknowledgements looks for a refusal.
+const REFUSAL_CHECK: Duration = Duration::from_millis(250);
+
 /// Builds the idempotent producers of one source task, each passed through `tune` last.
 struct Producers {
     config: ClientConfig,
     tune: TuneProducer,
     built: u32,
+    /// What the cluster refused any of them, for good.
+    refusal: Arc<Refusal>,
 }
 
 impl Producers {
@@ -100,14 +120,15 @@ impl Producers {
             config: producer_config(&ctx.clients, &ctx.task_name())?,
             tune,
             built: 0,
+            refusal: Arc::new(Refusal::new(ClientRole::Producer)),
         })
     }
 
-    fn next(&mut self) -> Result<FutureProducer, TaskError> {
+    fn next(&mut self) -> Result<SourceProducer, TaskError> {
         let mut config = self.config.clone();
         (self.tune)(&mut config, self.built);
         self.built += 1;
-        Ok(config.create()?)
+        Ok(config.create_with_context(ProducerErrors(self.refusal.clone()))?)
     }
 }
 
@@ -173,14 +194,19 @@ pub async fn run_with<T: SourceTask>(
             }
         } else {
             let latest =
-                match deliver(&mut ctx, &mut task, &producer, &mut producers, &records).await? {
-                    Delivery::Acknowledged(latest) => latest,
-                    Delivery::Stopped => break,
-                    Delivery::Replaced(next) => {
+                match deliver(&mut ctx, &mut task, &producer, &mut producers, &records).await {
+                    Ok(Delivery::Acknowledged(latest)) => latest,
+                    Ok(Delivery::Stopped) => break,
+                    Ok(Delivery::Replaced(next)) => {
                         retire(std::mem::replace(&mut producer, next)).await;
                         task.rewind();
                         task.delivery_waiting(None);
                         continue;
+                    }
+                    Err(e) => {
+                        // Nothing of a failed task reaches Kafka after it is FAILED.
+                        retire(producer).await;
+                        return Err(e);
                     }
                 };
             let topics: std::collections::BTreeSet<&str> =
@@ -210,7 +236,7 @@ pub async fn run_with<T: SourceTask>(
 
 /// Purges what `producer` has not delivered and destroys it, on a thread of its own: destroying
 /// a client blocks, and a stuck one may block long. Waits for that up to [`RETIRE_WAIT`].
-async fn retire(producer: FutureProducer) {
+async fn retire(producer: SourceProducer) {
     producer.purge(PurgeConfig::default().queue().inflight());
     let (destroyed, waiting) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new()
@@ -234,7 +260,7 @@ async fn retire(producer: FutureProducer) {
 async fn replacement(
     producers: &mut Producers,
     records: &[SourceRecord],
-) -> Result<Option<FutureProducer>, TaskError> {
+) -> Result<Option<SourceProducer>, TaskError> {
     let candidate = producers.next()?;
     let wanted: BTreeMap<&str, Vec<Option<i32>>> =
         records.iter().fold(BTreeMap::new(), |mut m, r| {
@@ -291,7 +317,7 @@ enum Delivery {
     /// The task was asked to stop first; nothing of the batch is stored.
     Stopped,
     /// The producer stopped delivering and this one replaces it; nothing of the batch is stored.
-    Replaced(FutureProducer),
+    Replaced(SourceProducer),
 }
 
 /// Produces every record and waits for all acknowledgements, or for a replacement producer
@@ -299,7 +325,7 @@ enum Delivery {
 async fn deliver<T: SourceTask>(
     ctx: &mut TaskContext,
     task: &mut T,
-    producer: &FutureProducer,
+    producer: &SourceProducer,
     producers: &mut Producers,
     records: &[SourceRecord],
 ) -> Result<Delivery, TaskError> {
@@ -366,10 +392,16 @@ async fn deliver<T: SourceTask>(
         pending.push(fut);
     }
     let mut all = try_join_all(pending);
+    let mut refusal_check = tokio::time::interval(REFUSAL_CHECK);
     let results = loop {
         let until_report = next_report.saturating_sub(started.elapsed());
         tokio::select! {
             r = &mut all => break r,
+            _ = refusal_check.tick() => {
+                if let Some(refused) = producers.refusal.take() {
+                    return Err(refused);
+                }
+            }
             _ = ctx.stopped() => {
                 // An abandoned task's records may no longer be sent: the purge follows at once.
                 let wait = if ctx.abandoned() {
