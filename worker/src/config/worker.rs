@@ -297,7 +297,7 @@ pub fn reference_markdown() -> String {
          reads. Client settings (`security.protocol`, `sasl.*`, `ssl.*`, ...) apply to every Kafka \
          client of the worker; `consumer.`, `producer.` and `admin.` prefixes set one kind only. \
          Besides the Java client's keys, sink consumers take librdkafka's prefetch settings \
-         (`consumer.queued.max.messages.kbytes`, default 16384 for sinks; \
+         (`consumer.queued.max.messages.kbytes`, default 8192 for sinks; \
          `consumer.queued.min.messages`, default 20000 for sinks; `consumer.fetch.queue.backoff.ms`, \
          default 10 for sinks). Sink consumers' group session is 10 s \
          (`consumer.session.timeout.ms` 10000 with `consumer.heartbeat.interval.ms` 3000 unless \
