@@ -170,6 +170,15 @@ async fn a_worker_refuses_the_overrides_its_policy_does_not_allow() {
     worker.running.stop().await;
 }
 
+/// The trace of the connector's first task, once that task is FAILED (within 60 s).
+async fn failed_task_trace(url: &str, connector: &str) -> String {
+    eventually(60, "the task to fail", || async {
+        let v = get_json(format!("{url}/connectors/{connector}/status")).await?;
+        (v["tasks"][0]["state"] == "FAILED").then(|| v["tasks"][0]["trace"].to_string())
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_backup_whose_own_login_is_refused_fails_with_the_brokers_reason() {
     let topic = skiff_testenv::unique_name("bad-login");
@@ -182,11 +191,7 @@ async fn a_backup_whose_own_login_is_refused_fails_with_the_brokers_reason() {
         config.insert(k, v.into());
     }
     create_connector(&worker.url, "bad-login", config).await;
-    let trace = eventually(60, "the task to fail", || async {
-        let v = get_json(format!("{}/connectors/bad-login/status", worker.url)).await?;
-        (v["tasks"][0]["state"] == "FAILED").then(|| v["tasks"][0]["trace"].to_string())
-    })
-    .await;
+    let trace = failed_task_trace(&worker.url, "bad-login").await;
     assert!(trace.contains("uthentication"), "{trace}");
     assert!(!trace.contains("not-the-password"), "{trace}");
     worker.running.stop().await;
@@ -215,11 +220,7 @@ async fn a_restore_whose_own_login_is_refused_fails_with_the_brokers_reason() {
         restore.insert(k, v.into());
     }
     create_connector(&worker.url, "restore", restore).await;
-    let trace = eventually(60, "the restore task to fail", || async {
-        let v = get_json(format!("{}/connectors/restore/status", worker.url)).await?;
-        (v["tasks"][0]["state"] == "FAILED").then(|| v["tasks"][0]["trace"].to_string())
-    })
-    .await;
+    let trace = failed_task_trace(&worker.url, "restore").await;
     assert!(
         trace.contains("uthentication") && trace.contains("producer.override.sasl.jaas.config"),
         "{trace}"
