@@ -114,6 +114,23 @@ async fn a_backup_logs_in_with_its_own_credentials_and_names_its_consumer_group(
         .unwrap();
     assert!(jaas.contains(&reference), "{jaas}");
     assert!(!shown.to_string().contains(password.as_str()));
+
+    // A value librdkafka cannot take is refused at once, naming the connector's key.
+    let mut bad = backup_config(&bucket, &topic);
+    bad.insert("consumer.override.security.protocol".into(), "TLS".into());
+    let resp = http()
+        .post(format!("{}/connectors", worker.url))
+        .json(&json!({"name": "bad-protocol", "config": bad}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("consumer.override.security.protocol") && message.contains("TLS"),
+        "{message}"
+    );
     worker.running.stop().await;
 }
 

@@ -90,6 +90,7 @@ fn client_override_errors(worker: &WorkerConfig, config: &Properties) -> Vec<(St
         .iter()
         .filter_map(|role| match worker.connector_client(*role, &resolved) {
             Err(ConfigError::Invalid { key, message }) if key.contains(".override.") => {
+                let message = format!("Invalid value for configuration {key}: {message}");
                 Some((key, message))
             }
             _ => None,
