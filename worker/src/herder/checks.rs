@@ -12,7 +12,7 @@ use crate::connectors::Plugin;
 use crate::connectors::config_def::config_infos;
 use crate::connectors::s3_source::METADATA_FOLDER;
 use crate::runtime::worker::Worker;
-use skiff_api::rest::{ConfigInfos, ConnectorOffsets};
+use skiff_api::rest::{ConfigInfos, ConnectorOffsets, ConnectorType};
 use std::collections::BTreeMap;
 
 /// Committed offsets of a sink's consumer group by (topic, partition).
@@ -60,18 +60,24 @@ pub(super) fn sink_offsets(offsets: ConnectorOffsets) -> SinkOffsets {
         .collect()
 }
 
-/// The Kafka client settings of a stored connector: the worker's, with the connector's own
-/// overrides, its `${...}` references resolved.
-pub(super) fn connector_clients(
+/// A stored sink connector's Kafka client settings: the worker's, with the connector's own
+/// overrides, its `${...}` references resolved. `None` for any other connector, whose offsets
+/// are kept by the worker rather than in a consumer group.
+pub(super) fn sink_clients(
     worker: &Worker,
+    plugin: Option<Plugin>,
     config: &Properties,
-) -> Result<ConnectorClients, HerderError> {
+) -> Result<Option<ConnectorClients>, HerderError> {
+    if plugin.map(Plugin::kind) != Some(ConnectorType::Sink) {
+        return Ok(None);
+    }
     let resolved = worker
         .config
         .providers
         .resolve(config)
         .map_err(|e| HerderError::Internal(e.to_string()))?;
     ConnectorClients::new(worker.config.clone(), &resolved)
+        .map(Some)
         .map_err(|e| HerderError::Internal(e.to_string()))
 }
 

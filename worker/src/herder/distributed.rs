@@ -837,12 +837,9 @@ impl DistributedHerder {
 
     /// A sink's client settings; `None` for a source or an unknown connector.
     fn sink_clients(&self, name: &str) -> Result<Option<ConnectorClients>, HerderError> {
-        let snapshot = self.config.snapshot();
-        match snapshot.connectors.get(name) {
-            Some(config) if plugin_of(config).map(Plugin::kind) == Some(ConnectorType::Sink) => {
-                checks::connector_clients(&self.worker, config).map(Some)
-            }
-            _ => Ok(None),
+        match self.config.snapshot().connectors.get(name) {
+            Some(config) => checks::sink_clients(&self.worker, plugin_of(config), config),
+            None => Ok(None),
         }
     }
 

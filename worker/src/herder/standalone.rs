@@ -9,7 +9,7 @@ use crate::connectors::Plugin;
 use crate::runtime::worker::Worker;
 use skiff_api::rest::{
     ConfigInfos, ConnectorInfo, ConnectorOffset, ConnectorOffsets, ConnectorState,
-    ConnectorStateInfo, ConnectorType, State, TargetState, TaskId, TaskInfo, TaskState,
+    ConnectorStateInfo, State, TargetState, TaskId, TaskInfo, TaskState,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -402,10 +402,12 @@ impl StandaloneHerder {
 
     /// Source offsets (from the offsets store) or sink offsets (from the consumer group).
     pub async fn offsets(&self, name: &str) -> Result<ConnectorOffsets, HerderError> {
-        if !self.connectors.lock().await.contains_key(name) {
-            return Err(not_found(name));
-        }
-        if let Some(clients) = self.sink_clients(name).await? {
+        let sink = {
+            let map = self.connectors.lock().await;
+            let entry = map.get(name).ok_or_else(|| not_found(name))?;
+            checks::sink_clients(&self.worker, Some(entry.plugin), &entry.config)?
+        };
+        if let Some(clients) = sink {
             return crate::herder::sink_offsets::list(&clients, name).await;
         }
         let offsets = self
@@ -439,10 +441,8 @@ impl StandaloneHerder {
     /// A sink's client settings; `None` for a source or an unknown connector.
     async fn sink_clients(&self, name: &str) -> Result<Option<ConnectorClients>, HerderError> {
         match self.connectors.lock().await.get(name) {
-            Some(e) if e.plugin.kind() == ConnectorType::Sink => {
-                checks::connector_clients(&self.worker, &e.config).map(Some)
-            }
-            _ => Ok(None),
+            Some(e) => checks::sink_clients(&self.worker, Some(e.plugin), &e.config),
+            None => Ok(None),
         }
     }
 
@@ -457,10 +457,7 @@ impl StandaloneHerder {
         if entry.target != TargetState::Stopped {
             return Err(not_stopped(name));
         }
-        let sink = match entry.plugin.kind() {
-            ConnectorType::Sink => Some(checks::connector_clients(&self.worker, &entry.config)?),
-            _ => None,
-        };
+        let sink = checks::sink_clients(&self.worker, Some(entry.plugin), &entry.config)?;
         self.active_topics
             .alter_offsets(&self.worker, name, sink, changes)
             .await
