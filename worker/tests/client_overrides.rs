@@ -118,15 +118,7 @@ async fn a_backup_logs_in_with_its_own_credentials_and_names_its_consumer_group(
     // A value librdkafka cannot take is refused at once, naming the connector's key.
     let mut bad = backup_config(&bucket, &topic);
     bad.insert("consumer.override.security.protocol".into(), "TLS".into());
-    let resp = http()
-        .post(format!("{}/connectors", worker.url))
-        .json(&json!({"name": "bad-protocol", "config": bad}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
-    let body: Value = resp.json().await.unwrap();
-    let message = body["message"].as_str().unwrap();
+    let message = refused_create(&worker.url, "bad-protocol", &bad).await;
     assert!(
         message.contains("consumer.override.security.protocol") && message.contains("TLS"),
         "{message}"
@@ -156,15 +148,7 @@ async fn a_worker_refuses_the_overrides_its_policy_does_not_allow() {
     );
     config.insert("consumer.override.max.poll.records".into(), "10".into());
 
-    let resp = http()
-        .post(format!("{}/connectors", worker.url))
-        .json(&json!({"name": "refused", "config": config}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
-    let body: Value = resp.json().await.unwrap();
-    let message = body["message"].as_str().unwrap();
+    let message = refused_create(&worker.url, "refused", &config).await;
     assert!(
         message
             .contains("The 'Allowlist' policy does not allow 'max.poll.records' to be overridden")
@@ -185,6 +169,19 @@ async fn a_worker_refuses_the_overrides_its_policy_does_not_allow() {
     config.remove("consumer.override.max.poll.records");
     create_connector(&worker.url, "allowed", config).await;
     worker.running.stop().await;
+}
+
+/// The message of the 400 that `POST /connectors` answers for `name` with `config`.
+async fn refused_create(url: &str, name: &str, config: &serde_json::Map<String, Value>) -> String {
+    let resp = http()
+        .post(format!("{url}/connectors"))
+        .json(&json!({"name": name, "config": config}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    body["message"].as_str().unwrap().to_string()
 }
 
 /// The trace of the connector's first task, once that task is FAILED (within 60 s).
