@@ -70,6 +70,16 @@ async fn broker_restarts_during_backup_and_restore_lose_and_duplicate_nothing() 
         status["tasks"][0]["state"], "RUNNING",
         "the task must survive a broker restart: {status}"
     );
+    eventually(
+        70,
+        "the backup's status to be clear of the restart",
+        || async {
+            progress(&url, "restart-backup").await?["lastError"]
+                .is_null()
+                .then_some(())
+        },
+    )
+    .await;
     assert_bucket_holds_exactly(&bucket, "", &topic, &all).await;
 
     // The restore: 300 records a second, so the restart lands in the middle of it.

@@ -629,3 +629,63 @@ async fn a_restore_producer_that_never_delivers_is_replaced() {
         "the wait is over: {progress}"
     );
 }
+
+/// Kafka out of reach of a running backup (its route cut, S3 still there): the task keeps
+/// RUNNING and rides it out, its status says Kafka is failing it while that lasts (the
+/// KafkaConnector turns `TaskRetrying` on it), and once Kafka is back the backup catches up,
+/// exactly once, and the status is clear again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backup_cut_off_from_kafka_says_so_in_its_status_until_it_recovers() {
+    let topic = skiff_testenv::unique_name("kafka-cut");
+    let bucket = skiff_testenv::unique_name("kafka-cut");
+    skiff_testenv::create_topic(&topic, 2).await.unwrap();
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let proxies = kafka_cut_proxies().await;
+    let worker = start_worker_with(&skiff_testenv::kafka().proxied.bootstrap, &[]).await;
+    let url = worker.url.clone();
+    let all = sample_records(2, 300);
+    let parts = slices(&all, 2);
+    let mut sink = backup_config(&bucket, &topic);
+    sink.insert("flush.size".into(), "100".into());
+    sink.insert("flush.interval.ms".into(), "300".into());
+    create_connector(&url, "kafka-cut-backup", sink).await;
+    produce(&topic, &parts[0]).await;
+    eventually(60, "the first half to be committed", || async {
+        (committed_records(&url, "kafka-cut-backup", &topic).await? >= 300).then_some(())
+    })
+    .await;
+    assert!(progress(&url, "kafka-cut-backup").await.unwrap()["lastError"].is_null());
+
+    for p in &proxies {
+        p.set_enabled(false).await.unwrap();
+    }
+    let shown = eventually(60, "the backup's status to tell of the cut", || async {
+        let p = progress(&url, "kafka-cut-backup").await?;
+        p["lastError"]
+            .as_str()
+            .filter(|e| e.starts_with("Kafka: "))
+            .map(str::to_string)
+    })
+    .await;
+    println!("lastError while Kafka was cut off: {shown}");
+    let status = get_json(format!("{url}/connectors/kafka-cut-backup/status"))
+        .await
+        .unwrap();
+    assert_eq!(status["tasks"][0]["state"], "RUNNING", "{status}");
+
+    for p in &proxies {
+        p.set_enabled(true).await.unwrap();
+    }
+    produce(&topic, &parts[1]).await;
+    eventually(120, "the backup to catch up once Kafka is back", || async {
+        (committed_records(&url, "kafka-cut-backup", &topic).await? >= 600).then_some(())
+    })
+    .await;
+    eventually(70, "the backup's status to be clear again", || async {
+        progress(&url, "kafka-cut-backup").await?["lastError"]
+            .is_null()
+            .then_some(())
+    })
+    .await;
+    assert_bucket_holds_exactly(&bucket, "", &topic, &all).await;
+}

@@ -74,14 +74,13 @@ pub fn progress_summary(doc: &Value) -> ConnectorProgress {
 }
 
 /// Readiness with the progress too: a running connector whose tasks keep retrying a failing S3
-/// call is not doing its job, though nothing has failed yet (it fails after
-/// `s3.retry.timeout.ms`), so it is not Ready meanwhile.
+/// call (it fails after `s3.retry.timeout.ms`) or ride out a Kafka fault is not doing its job,
+/// though nothing has failed yet, so it is not Ready meanwhile.
 pub fn with_progress(readiness: Readiness, progress: Option<&ConnectorProgress>) -> Readiness {
     match progress.and_then(|p| p.last_error.as_deref()) {
-        Some(error) if readiness.ready => Readiness::not_ready(
-            "TaskRetrying",
-            format!("retrying a failing S3 call: {error}"),
-        ),
+        Some(error) if readiness.ready => {
+            Readiness::not_ready("TaskRetrying", format!("a task keeps retrying: {error}"))
+        }
         _ => readiness,
     }
 }

@@ -15,7 +15,10 @@ pub struct Stats {
     pub records: u64,
     pub bytes: u64,
     pub last_object: Option<String>,
+    /// The S3 call being retried, if any.
     pub last_error: Option<String>,
+    /// The Kafka fault the consumer is riding out, if any; shown when no S3 call is failing.
+    pub kafka_error: Option<String>,
     /// Holes in the backup: records deleted from Kafka before they were read (latest last).
     pub warnings: Vec<String>,
     /// Bytes held for upload: records not yet sealed into an object, and sealed objects not yet
@@ -48,7 +51,7 @@ impl BackupProgress {
                 "recordsWritten": s.records,
                 "bytesWritten": s.bytes,
                 "lastObject": s.last_object,
-                "lastError": s.last_error,
+                "lastError": s.last_error.as_ref().or(s.kafka_error.as_ref()),
                 "warnings": s.warnings,
                 "bufferedBytes": s.buffered,
                 "partitions": s.partitions,

@@ -637,6 +637,10 @@ impl SinkTask for S3SinkTask {
         }))
     }
 
+    fn kafka_trouble(&mut self, trouble: Option<String>) {
+        self.calls.progress.update(|s| s.kafka_error = trouble);
+    }
+
     fn revoked(&mut self, partitions: &[TopicPartition]) {
         for tp in partitions {
             if let Some(s) = self.partitions.remove(tp)

@@ -10,6 +10,7 @@
 //! the new assignment.
 
 use super::group_health::{GroupHealth, STATS_INTERVAL_MS, StallLimits};
+use super::kafka_trouble::KafkaTrouble;
 use super::refusal::{Refusal, refused, refused_for_good};
 use super::{TaskContext, TaskError, TopicPartition};
 use crate::config::client::ClientRole;
@@ -55,6 +56,9 @@ pub trait SinkTask: Send {
     fn revocation_barrier(&self) -> Option<RevocationBarrier> {
         None
     }
+    /// Kafka has been failing the consumer for a while (`Some`: what it said), or no longer
+    /// (`None`), for the task's status.
+    fn kafka_trouble(&mut self, _trouble: Option<String>) {}
 }
 
 /// Blocks until what a task has in flight for the given partitions is durable.
@@ -126,6 +130,9 @@ struct RebalanceForwarder {
     span: tracing::Span,
     /// A login or permission the cluster refused, which fails the task.
     refusal: Refusal,
+    /// The errors of a fault Kafka is going through, for the task's status; shared by the
+    /// task's consumers, so a replacement carries on what its predecessor saw.
+    trouble: Arc<KafkaTrouble>,
 }
 
 impl ClientContext for RebalanceForwarder {
@@ -136,6 +143,9 @@ impl ClientContext for RebalanceForwarder {
     fn error(&self, error: KafkaError, reason: &str) {
         let _span = self.span.enter();
         self.refusal.note(&error, reason);
+        if !refused_for_good(&error) {
+            self.trouble.note(&error, reason);
+        }
     }
 }
 
@@ -336,6 +346,7 @@ pub async fn run_with<T: SinkTask>(
     .collect();
     let mut built = 0;
     let mut unsettled_in_a_row = 0;
+    let trouble = Arc::new(KafkaTrouble::default());
     // The worker showed the task RUNNING when it started it; setting it again here could undo
     // a PAUSED the herder set meanwhile.
     info!(task = %ctx.task_name(), "sink task started");
@@ -353,7 +364,12 @@ pub async fn run_with<T: SinkTask>(
                 _ = remove_previous_consumer(&asking, previous.as_ref()) => {}
             }
         }
-        let mut group = build_consumer(&settings, &task, limits.backed_off(unsettled_in_a_row))?;
+        let mut group = build_consumer(
+            &settings,
+            &task,
+            limits.backed_off(unsettled_in_a_row),
+            trouble.clone(),
+        )?;
         let ended = consume(&mut ctx, &mut task, &mut group, &subscription, &internal).await;
         match ended {
             Ok(Ended::Stopped) => return finish(&ctx, task, group).await,
@@ -364,6 +380,7 @@ pub async fn run_with<T: SinkTask>(
                     unsettled_in_a_row += 1;
                 }
                 warn!(task = %ctx.task_name(), "sink consumer replaced: {why}; librdkafka does not always rejoin its group after a broker restart. Its partitions' unwritten records are dropped uncommitted and read again");
+                trouble.replaced(&why);
                 if let Err(e) = give_up_partitions(&mut task, &group) {
                     close(task, group, &ctx.task_name()).await;
                     return Err(e);
@@ -446,6 +463,7 @@ fn build_consumer<T: SinkTask>(
     settings: &rdkafka::ClientConfig,
     task: &T,
     limits: StallLimits,
+    trouble: Arc<KafkaTrouble>,
 ) -> Result<GroupConsumer, TaskError> {
     let (tx, revoked) = mpsc::channel();
     let health = Arc::new(GroupHealth::new(limits));
@@ -455,6 +473,7 @@ fn build_consumer<T: SinkTask>(
         health: health.clone(),
         span: tracing::Span::current(),
         refusal: Refusal::new(ClientRole::Consumer),
+        trouble,
     })?;
     Ok(GroupConsumer {
         consumer: Arc::new(consumer),
@@ -495,6 +514,9 @@ async fn consume<T: SinkTask>(
                 if let Some(refused) = consumer.context().refusal.take() {
                     return Err(refused);
                 }
+                if let Some(shown) = consumer.context().trouble.changed() {
+                    task.kafka_trouble(shown);
+                }
                 apply_revocations(rx, task);
                 let offsets = task.flush(false).await?;
                 commit(consumer, commits.due(offsets), CommitMode::Async).await?;
@@ -517,11 +539,13 @@ async fn consume<T: SinkTask>(
                 let first = match first {
                     Ok(m) => m,
                     Err(e) => {
+                        consumer.context().trouble.note_consuming(&e);
                         errors.failed(e)?;
                         continue;
                     }
                 };
                 errors.cleared();
+                consumer.context().trouble.clear();
                 let mut batch = Vec::with_capacity(64);
                 apply_revocations(rx, task);
                 push_message(&mut batch, &first, internal);
