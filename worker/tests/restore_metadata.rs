@@ -144,7 +144,7 @@ async fn restore_recreates_the_topic_and_moves_consumer_groups() {
     .await;
     let s3 = skiff_testenv::s3_client();
     let manifest_key = format!("_skiff/topics/{topic}.json");
-    let group_key = format!("_skiff/groups/{group}.json");
+    let group_key = format!("_skiff/group-offsets/{group}/{topic}.json");
     let manifest: Value = eventually(30, "the topic manifest", || async {
         let body = s3
             .get_object()
@@ -234,6 +234,80 @@ async fn restore_recreates_the_topic_and_moves_consumer_groups() {
         vec![Offset::Offset(50), Offset::Offset(250)],
         "{progress}"
     );
+    worker.running.stop().await;
+}
+
+/// Two backup tasks each read one of the group's topics, and each samples only its own: a
+/// restore still moves the group on both. When a group's offsets were one file per group, each
+/// task overwrote it with its topic alone, and the restore moved the group on one topic only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_group_read_by_two_backup_tasks_is_moved_on_every_topic() {
+    let bucket = skiff_testenv::unique_name("twotasks");
+    let group = skiff_testenv::unique_name("ledger-app");
+    let topics = [
+        skiff_testenv::unique_name("ledger-a"),
+        skiff_testenv::unique_name("ledger-b"),
+    ];
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    for (i, topic) in topics.iter().enumerate() {
+        skiff_testenv::create_topic(topic, 1).await.unwrap();
+        produce(topic, &sample_records(1, 200)).await;
+        commit_offsets(&group, topic, &[(0, 50 + 100 * i as i64)]);
+    }
+
+    let worker = start_worker().await;
+    let mut sink = s3_config(&bucket);
+    sink.insert("connector.class".into(), "AwsStorageSinkConnector".into());
+    sink.insert("topics".into(), topics.join(",").into());
+    sink.insert("tasks.max".into(), "2".into());
+    // One topic per task, whatever the member order.
+    sink.insert(
+        "consumer.override.partition.assignment.strategy".into(),
+        "roundrobin".into(),
+    );
+    sink.insert("flush.interval.ms".into(), "500".into());
+    sink.insert("metadata.interval.ms".into(), "500".into());
+    create_connector(&worker.url, "twotasks-backup", sink).await;
+    eventually(60, "both tasks to back their topic up", || async {
+        let p = get_json(format!(
+            "{}/connectors/twotasks-backup/progress",
+            worker.url
+        ))
+        .await?;
+        let tasks = p["tasks"].as_array()?;
+        let busy = tasks
+            .iter()
+            .filter(|t| t["progress"]["recordsWritten"].as_u64() == Some(200))
+            .count();
+        (busy == 2).then_some(())
+    })
+    .await;
+    // Several samplings by each task.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let mut source = s3_config(&bucket);
+    source.insert("connector.class".into(), "AwsStorageSourceConnector".into());
+    source.insert("s3.topics".into(), topics.join(",").into());
+    source.insert("kafka.topicPrefix".into(), "copy".into());
+    source.insert("restore.create.topics".into(), "true".into());
+    source.insert("restore.consumer.groups".into(), group.clone().into());
+    create_connector(&worker.url, "twotasks-restore", source).await;
+    let progress = eventually(90, "the restore to finish", || async {
+        let v = get_json(format!(
+            "{}/connectors/twotasks-restore/progress",
+            worker.url
+        ))
+        .await?;
+        (v["done"] == json!(true)).then_some(v)
+    })
+    .await;
+    for (i, topic) in topics.iter().enumerate() {
+        assert_eq!(
+            committed(&group, &format!("copy-{topic}"), &[0]),
+            vec![Offset::Offset(50 + 100 * i as i64)],
+            "the group on {topic}: {progress}"
+        );
+    }
     worker.running.stop().await;
 }
 

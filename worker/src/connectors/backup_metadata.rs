@@ -1,7 +1,13 @@
 //! What a restore needs besides the records, kept beside them under `<prefix>_skiff/`: each
 //! backed-up topic's partition count and its topic-level configs (`topics/<topic>.json`), and the
-//! committed offsets of the consumer groups that read those topics (`groups/<group>.json`),
-//! sampled periodically by the backup.
+//! committed offsets of the consumer groups that read those topics, sampled periodically by the
+//! backup.
+//!
+//! A group's offsets are kept per topic (`group-offsets/<group>/<topic>.json`): each backup
+//! task samples the topics it reads, and with `tasks.max` above one, a single file per group
+//! (`groups/<group>.json`, the layout before 2026-11-27) was overwritten by each task with its
+//! own topics only, so a restore moved the group on some topics and not others. Restores still
+//! read that older file, below what the per-topic files say.
 
 use super::s3_source::METADATA_FOLDER;
 use crate::config::client::ClientRole;
@@ -42,9 +48,96 @@ pub fn topic_key(prefix: &str, topic: &str) -> String {
     format!("{prefix}{METADATA_FOLDER}/topics/{topic}.json")
 }
 
-/// Key of a group's offsets.
-pub fn group_key(prefix: &str, group: &str) -> String {
+/// Folder of every group's per-topic offsets.
+fn group_offsets_folder(prefix: &str) -> String {
+    format!("{prefix}{METADATA_FOLDER}/group-offsets/")
+}
+
+/// Key of a group's offsets on one topic (a topic name has no `/`; a group name may).
+pub fn group_topic_key(prefix: &str, group: &str, topic: &str) -> String {
+    format!("{}{group}/{topic}.json", group_offsets_folder(prefix))
+}
+
+/// Key of a group's offsets on every topic, as backups before the per-topic layout wrote them.
+fn legacy_group_key(prefix: &str, group: &str) -> String {
     format!("{prefix}{METADATA_FOLDER}/groups/{group}.json")
+}
+
+/// The groups whose offsets the backup holds, in either layout.
+pub async fn group_names(store: &Store, prefix: &str) -> Result<Vec<String>, TaskError> {
+    let folder = group_offsets_folder(prefix);
+    let legacy = format!("{prefix}{METADATA_FOLDER}/groups/");
+    let mut names: Vec<String> = store
+        .list_keys(&folder, None)
+        .await?
+        .iter()
+        .filter_map(|k| {
+            let (group, _topic) = k
+                .strip_prefix(&folder)?
+                .strip_suffix(".json")?
+                .rsplit_once('/')?;
+            Some(group.to_string())
+        })
+        .collect();
+    names.extend(
+        store
+            .list_keys(&legacy, None)
+            .await?
+            .iter()
+            .filter_map(|k| {
+                k.strip_prefix(&legacy)?
+                    .strip_suffix(".json")
+                    .map(str::to_string)
+            }),
+    );
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// A group's offsets on every backed-up topic: its per-topic files over the older single file;
+/// `None` when the backup holds none.
+pub async fn read_group(
+    store: &Store,
+    prefix: &str,
+    group: &str,
+) -> Result<Option<GroupOffsets>, TaskError> {
+    let mut found: Option<GroupOffsets> = read(store, &legacy_group_key(prefix, group)).await?;
+    let folder = format!("{}{group}/", group_offsets_folder(prefix));
+    for key in store.list_keys(&folder, None).await? {
+        let per_topic = key
+            .strip_prefix(&folder)
+            .is_some_and(|rest| rest.ends_with(".json") && !rest.contains('/'));
+        if !per_topic {
+            continue;
+        }
+        if let Some(topic) = read::<GroupOffsets>(store, &key).await? {
+            found
+                .get_or_insert_with(|| GroupOffsets {
+                    group: group.to_string(),
+                    offsets: BTreeMap::new(),
+                })
+                .offsets
+                .extend(topic.offsets);
+        }
+    }
+    Ok(found)
+}
+
+/// A group's offsets split by topic, as [`write`] stores them.
+fn by_topic(g: &GroupOffsets) -> BTreeMap<&str, GroupOffsets> {
+    let mut out: BTreeMap<&str, GroupOffsets> = BTreeMap::new();
+    for (tp, offset) in &g.offsets {
+        let topic = tp.rsplit_once('/').map_or(tp.as_str(), |(t, _)| t);
+        out.entry(topic)
+            .or_insert_with(|| GroupOffsets {
+                group: g.group.clone(),
+                offsets: BTreeMap::new(),
+            })
+            .offsets
+            .insert(tp.clone(), *offset);
+    }
+    out
 }
 
 fn kafka(e: rdkafka::error::KafkaError) -> TaskError {
@@ -221,12 +314,14 @@ pub async fn write(
             .await?;
     }
     for g in group_offsets(clients, &manifests, own_group).await? {
-        store
-            .put_json(
-                &group_key(&prefix, &g.group),
-                &serde_json::to_value(&g).map_err(|e| TaskError::Other(e.to_string()))?,
-            )
-            .await?;
+        for (topic, offsets) in by_topic(&g) {
+            store
+                .put_json(
+                    &group_topic_key(&prefix, &g.group, topic),
+                    &serde_json::to_value(&offsets).map_err(|e| TaskError::Other(e.to_string()))?,
+                )
+                .await?;
+        }
     }
     Ok(())
 }
@@ -247,4 +342,30 @@ pub async fn read<T: serde::de::DeserializeOwned>(
             key: key.to_string(),
             message: e.to_string(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_groups_offsets_are_split_by_topic_and_keyed_under_their_group() {
+        let g = GroupOffsets {
+            group: "billing/eu".into(),
+            offsets: BTreeMap::from([
+                ("orders/0".to_string(), 5),
+                ("orders/1".to_string(), 7),
+                ("payments/0".to_string(), 9),
+            ]),
+        };
+        let split = by_topic(&g);
+        assert_eq!(split.len(), 2);
+        assert_eq!(split["orders"].offsets.len(), 2);
+        assert_eq!(split["payments"].offsets["payments/0"], 9);
+        assert_eq!(split["payments"].group, "billing/eu");
+        assert_eq!(
+            group_topic_key("backups/", "billing/eu", "orders"),
+            "backups/_skiff/group-offsets/billing/eu/orders.json"
+        );
+    }
 }

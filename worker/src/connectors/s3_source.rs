@@ -569,27 +569,12 @@ impl S3SourceTask {
     async fn load_groups(&mut self, wanted: &[String]) -> Result<(), TaskError> {
         let prefix = self.store.settings.prefix.clone();
         let names: Vec<String> = if wanted.iter().any(|g| g == "*") {
-            let folder = format!("{prefix}{METADATA_FOLDER}/groups/");
-            self.store
-                .list_keys(&folder, None)
-                .await?
-                .iter()
-                .filter_map(|k| {
-                    k.strip_prefix(&folder)?
-                        .strip_suffix(".json")
-                        .map(str::to_string)
-                })
-                .collect()
+            backup_metadata::group_names(&self.store, &prefix).await?
         } else {
             wanted.to_vec()
         };
         for g in names {
-            match backup_metadata::read::<GroupOffsets>(
-                &self.store,
-                &backup_metadata::group_key(&prefix, &g),
-            )
-            .await?
-            {
+            match backup_metadata::read_group(&self.store, &prefix, &g).await? {
                 Some(offsets) => self.groups.push(offsets),
                 None => {
                     return Err(TaskError::Config(format!(
