@@ -110,8 +110,21 @@ pub const S3_DEFS: &[ConfigDef] = &[
         ConfigType::String,
         None,
         "S3",
-        "Storage class of written objects, e.g. STANDARD_IA.",
-    ),
+        "Storage class of written objects, e.g. STANDARD_IA. An archive class (GLACIER, DEEP_ARCHIVE) needs each object restored in S3 before a restore can read it.",
+    )
+    .one_of(&[
+        "STANDARD",
+        "STANDARD_IA",
+        "ONEZONE_IA",
+        "INTELLIGENT_TIERING",
+        "GLACIER_IR",
+        "GLACIER",
+        "DEEP_ARCHIVE",
+        "REDUCED_REDUNDANCY",
+        "EXPRESS_ONEZONE",
+        "OUTPOSTS",
+        "SNOW",
+    ]),
 ];
 
 /// The sink's own settings.
@@ -156,12 +169,35 @@ pub fn validate(config: &Properties) -> Vec<(String, String)> {
             "flush.size.bytes must be positive".into(),
         ));
     }
+    let kms_key = config
+        .get("s3.sse.kms.key.id")
+        .is_some_and(|k| !k.trim().is_empty());
+    let kms = config
+        .get("s3.sse")
+        .is_some_and(|v| v.trim().starts_with("aws:kms"));
+    if kms_key && !kms {
+        errors.push((
+            "s3.sse.kms.key.id".into(),
+            "s3.sse.kms.key.id needs s3.sse=aws:kms (or aws:kms:dsse): set it, or remove the key id".into(),
+        ));
+    }
     if let Err(e) = S3Settings::from_config(config)
         && config.contains_key("aws.s3.bucket")
     {
-        errors.push(("aws.accessKeyId".into(), e.to_string()));
+        let message = e.to_string();
+        errors.push((settings_error_key(&message).into(), message));
     }
     errors
+}
+
+/// The key an S3 settings error is about: the first one it quotes (`'s3.enablePathStyle' must
+/// be ...`), so that validation shows it under its own field.
+fn settings_error_key(message: &str) -> &str {
+    message
+        .split('\'')
+        .nth(1)
+        .filter(|k| DEFS.iter().chain(S3_DEFS).any(|d| d.name == *k))
+        .unwrap_or("aws.accessKeyId")
 }
 
 /// What is wrong with `compression.level` for the chosen compression, if anything.
@@ -707,5 +743,34 @@ mod tests {
             ["s3.upload.concurrency"]
         );
         assert!(validate(&props(&[("s3.upload.concurrency", "8")])).is_empty());
+    }
+
+    #[test]
+    fn encryption_and_s3_settings_errors_name_their_own_field() {
+        assert_eq!(
+            fields(validate(&props(&[("s3.sse.kms.key.id", "alias/backups")]))),
+            ["s3.sse.kms.key.id"]
+        );
+        assert!(
+            validate(&props(&[
+                ("s3.sse", "aws:kms"),
+                ("s3.sse.kms.key.id", "alias/backups")
+            ]))
+            .is_empty()
+        );
+        assert_eq!(
+            fields(validate(&props(&[
+                ("aws.s3.bucket", "b"),
+                ("s3.enablePathStyle", "maybe")
+            ]))),
+            ["s3.enablePathStyle"]
+        );
+        assert_eq!(
+            fields(validate(&props(&[
+                ("aws.s3.bucket", "b"),
+                ("aws.secretKey", "s")
+            ]))),
+            ["aws.accessKeyId"]
+        );
     }
 }

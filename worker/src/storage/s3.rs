@@ -9,6 +9,7 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::Credentials;
 use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ServerSideEncryption, StorageClass};
 use std::time::Duration;
@@ -308,10 +309,7 @@ impl Store {
         if write {
             let body = serde_json::json!({"purpose": "written by Skiff to check s3:PutObject; safe to delete"});
             if let Err(e) = self
-                .client
-                .put_object()
-                .bucket(bucket)
-                .key(&key)
+                .put_request(&key)
                 .content_type("application/json")
                 .body(ByteStream::from(body.to_string().into_bytes()))
                 .send()
@@ -347,26 +345,12 @@ impl Store {
         Ok(())
     }
 
-    /// Writes an object unless one with the same key exists (`If-None-Match: *`), so two
-    /// writers of the same partition never overwrite each other.
-    pub async fn put_new(
-        &self,
-        key: &str,
-        body: bytes::Bytes,
-        metadata: &[(&str, String)],
-    ) -> Result<PutOutcome, TaskError> {
+    /// A PutObject of `key` with the connector's encryption and storage class: every object
+    /// the connector writes gets them (data, metadata and the access check alike), so a bucket
+    /// policy that refuses unencrypted writes refuses none of them.
+    fn put_request(&self, key: &str) -> PutObjectFluentBuilder {
         let s = &self.settings;
-        let mut req = self
-            .client
-            .put_object()
-            .bucket(&s.bucket)
-            .key(key)
-            .if_none_match("*")
-            .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32C)
-            .body(ByteStream::from(body));
-        for (k, v) in metadata {
-            req = req.metadata(*k, v);
-        }
+        let mut req = self.client.put_object().bucket(&s.bucket).key(key);
         if let Some(sse) = &s.sse {
             req = req.server_side_encryption(ServerSideEncryption::from(sse.as_str()));
         }
@@ -375,6 +359,25 @@ impl Store {
         }
         if let Some(sc) = &s.storage_class {
             req = req.storage_class(StorageClass::from(sc.as_str()));
+        }
+        req
+    }
+
+    /// Writes an object unless one with the same key exists (`If-None-Match: *`), so two
+    /// writers of the same partition never overwrite each other.
+    pub async fn put_new(
+        &self,
+        key: &str,
+        body: bytes::Bytes,
+        metadata: &[(&str, String)],
+    ) -> Result<PutOutcome, TaskError> {
+        let mut req = self
+            .put_request(key)
+            .if_none_match("*")
+            .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32C)
+            .body(ByteStream::from(body));
+        for (k, v) in metadata {
+            req = req.metadata(*k, v);
         }
         match req.send().await {
             Ok(_) => Ok(PutOutcome::Written),
@@ -486,10 +489,7 @@ impl Store {
     /// Writes a small JSON document (backup metadata), overwriting.
     pub async fn put_json(&self, key: &str, value: &serde_json::Value) -> Result<(), TaskError> {
         let body = serde_json::to_vec_pretty(value).map_err(|e| TaskError::Other(e.to_string()))?;
-        self.client
-            .put_object()
-            .bucket(self.bucket())
-            .key(key)
+        self.put_request(key)
             .content_type("application/json")
             .body(ByteStream::from(body))
             .send()
@@ -503,6 +503,33 @@ impl Store {
 mod tests {
     use super::*;
     use crate::config::properties::props;
+
+    #[test]
+    fn every_write_carries_the_encryption_and_storage_class() {
+        let settings = S3Settings::from_config(&props(&[
+            ("aws.s3.bucket", "b"),
+            ("s3.sse", "aws:kms"),
+            ("s3.sse.kms.key.id", "alias/backups"),
+            ("s3.storage.class", "STANDARD_IA"),
+        ]))
+        .unwrap();
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .build();
+        let store = Store {
+            client: Client::from_conf(conf),
+            settings,
+        };
+        let req = store.put_request("p/_skiff/topics/t.json");
+        assert_eq!(
+            req.get_server_side_encryption(),
+            &Some(ServerSideEncryption::AwsKms)
+        );
+        assert_eq!(req.get_ssekms_key_id().as_deref(), Some("alias/backups"));
+        assert_eq!(req.get_storage_class(), &Some(StorageClass::StandardIa));
+        assert_eq!(req.get_bucket().as_deref(), Some("b"));
+    }
 
     #[test]
     fn only_refusals_are_final() {
