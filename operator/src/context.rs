@@ -2,6 +2,7 @@
 //! and the failure backoff. One instance per operator process.
 
 use crate::backoff::Backoff;
+use crate::connect_cluster::names::default_image;
 use crate::metrics::Metrics;
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
@@ -22,6 +23,9 @@ pub struct Context {
     pub backoff: Backoff,
     /// How often a healthy resource is checked again (drift repair).
     pub resync: Duration,
+    /// The image of workers whose `ConnectCluster` names none (`--worker-image`): where a
+    /// registry keeps the images, the operator's default would not be found.
+    pub worker_image: String,
 }
 
 impl Context {
@@ -44,6 +48,7 @@ impl Context {
             metrics,
             backoff: Backoff::default(),
             resync,
+            worker_image: default_image(),
         }
     }
 }

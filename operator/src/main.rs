@@ -41,6 +41,9 @@ struct Args {
     /// Seconds between checks of healthy resources (drift repair).
     #[arg(long, env = "SKIFF_RESYNC_SECONDS", default_value_t = 300)]
     resync_seconds: u64,
+    /// Worker image of ConnectClusters without `spec.image` (default: skiff-worker:<version>).
+    #[arg(long, env = "SKIFF_WORKER_IMAGE")]
+    worker_image: Option<String>,
 }
 
 #[tokio::main]
@@ -91,13 +94,17 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let http = connect_rest::http_client().context("building the HTTP client")?;
-    let ctx = Arc::new(Context::new(
+    let mut ctx = Context::new(
         client,
         http,
         metrics,
         Some(args.identity),
         Duration::from_secs(args.resync_seconds),
-    ));
+    );
+    if let Some(image) = args.worker_image {
+        ctx.worker_image = image;
+    }
+    let ctx = Arc::new(ctx);
     let scope = WatchScope {
         namespaces: args.namespaces,
     };

@@ -297,6 +297,8 @@ async fn chart_lints_renders_and_refuses_bad_values_by_field() {
         "watchNamespaces={team-a,team-b},connectCluster.enabled=true",
         "--set",
         "connectCluster.spec.bootstrapServers=kafka:9092",
+        "--set",
+        "workerImage.repository=registry.example.com/skiff-worker,workerImage.tag=1.2.3",
     ];
     let mut args = vec!["template", "skiff", "charts/skiff", "-n", "skiff"];
     args.extend_from_slice(&kube_version);
@@ -315,6 +317,10 @@ async fn chart_lints_renders_and_refuses_bad_values_by_field() {
         !rendered.contains("kind: ClusterRole"),
         "a namespaced install rendered a ClusterRole"
     );
+    assert!(
+        rendered.contains("- --worker-image=registry.example.com/skiff-worker:1.2.3\n"),
+        "workerImage did not reach the operator's --worker-image"
+    );
     for (set, field) in [
         ("replicas=many", "/replicas"),
         ("leaderElection.enabled=false,replicas=3", "/replicas"),
@@ -322,6 +328,7 @@ async fn chart_lints_renders_and_refuses_bad_values_by_field() {
         ("metrics.port=80", "/metrics/port"),
         ("connectCluster.enabled=true", "/connectCluster/spec"),
         ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
+        ("workerImage.repository=", "/workerImage/repository"),
         ("unknownKey=1", "unknownKey"),
     ] {
         let out = tools

@@ -35,6 +35,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
+{{/* The worker image of ConnectClusters without spec.image. */}}
+{{- define "skiff.workerImage" -}}
+{{- printf "%s:%s" .Values.workerImage.repository (default .Chart.AppVersion .Values.workerImage.tag) -}}
+{{- end -}}
+
 {{/* Namespaces holding ConnectClusters the chart secures: the watched ones, or the release's. */}}
 {{- define "skiff.workerNamespaces" -}}
 {{- if .Values.watchNamespaces -}}

@@ -209,7 +209,7 @@ async fn apply_children(
     apply(&services, &build_api_service(cc)).await?;
     let sts = apply(
         &Api::namespaced(client.clone(), ns),
-        &build_stateful_set(cc, &hash),
+        &build_stateful_set(cc, &hash, &ctx.worker_image),
     )
     .await?;
     apply(

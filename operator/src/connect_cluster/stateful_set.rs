@@ -3,7 +3,7 @@
 
 use super::names::{
     CONFIG_DIR, CONFIG_HASH_ANNOTATION, METRICS_PORT, PROPERTIES_KEY, REST_PORT, child_meta,
-    config_map, default_image, headless_service, labels, namespace, selector_labels, serves_https,
+    config_map, headless_service, labels, namespace, selector_labels, serves_https,
 };
 use super::secrets::{s3_env, secret_volumes};
 use super::worker_properties::ADVERTISED_HOST_ENV;
@@ -22,8 +22,13 @@ use skiff_api::crd::{ConnectCluster, LogFormat};
 /// UID the workers run as when the image does not say otherwise.
 const WORKER_UID: i64 = 65532;
 
-/// The worker StatefulSet; `config_hash` goes into the pod template.
-pub fn build_stateful_set(cc: &ConnectCluster, config_hash: &str) -> StatefulSet {
+/// The worker StatefulSet; `config_hash` goes into the pod template, `worker_image` is the
+/// image of a cluster that names none.
+pub fn build_stateful_set(
+    cc: &ConnectCluster,
+    config_hash: &str,
+    worker_image: &str,
+) -> StatefulSet {
     StatefulSet {
         metadata: child_meta(cc, cc.name_any()),
         spec: StatefulSetSpec {
@@ -34,14 +39,14 @@ pub fn build_stateful_set(cc: &ConnectCluster, config_hash: &str) -> StatefulSet
                 match_labels: Some(selector_labels(cc)),
                 ..Default::default()
             },
-            template: pod_template(cc, config_hash),
+            template: pod_template(cc, config_hash, worker_image),
             ..Default::default()
         },
         ..Default::default()
     }
 }
 
-fn pod_template(cc: &ConnectCluster, config_hash: &str) -> PodTemplateSpec {
+fn pod_template(cc: &ConnectCluster, config_hash: &str, worker_image: &str) -> PodTemplateSpec {
     let template = cc.spec.template.clone().unwrap_or_default();
     let mut pod_labels = template.labels;
     pod_labels.extend(labels(cc));
@@ -82,7 +87,7 @@ fn pod_template(cc: &ConnectCluster, config_hash: &str) -> PodTemplateSpec {
             ..Default::default()
         }),
         spec: Some(PodSpec {
-            containers: vec![worker_container(cc, mounts)],
+            containers: vec![worker_container(cc, mounts, worker_image)],
             volumes: Some(volumes),
             service_account_name: cc.spec.service_account_name.clone(),
             affinity: template.affinity,
@@ -114,10 +119,19 @@ fn mount(name: &str, path: &str) -> VolumeMount {
     }
 }
 
-fn worker_container(cc: &ConnectCluster, mounts: Vec<VolumeMount>) -> Container {
+fn worker_container(
+    cc: &ConnectCluster,
+    mounts: Vec<VolumeMount>,
+    worker_image: &str,
+) -> Container {
     Container {
         name: "worker".into(),
-        image: Some(cc.spec.image.clone().unwrap_or_else(default_image)),
+        image: Some(
+            cc.spec
+                .image
+                .clone()
+                .unwrap_or_else(|| worker_image.to_string()),
+        ),
         command: Some(vec!["skiff-worker".into()]),
         args: Some(vec![
             "distributed".into(),
@@ -249,6 +263,7 @@ pub fn config_hash_of(sts: &StatefulSet) -> Option<&String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connect_cluster::names::default_image;
     use crate::connect_cluster::test_support::cluster;
     use k8s_openapi::api::core::v1::Toleration;
     use skiff_api::crd::{Logging, Metrics, PodTemplateOverride};
@@ -270,7 +285,7 @@ mod tests {
     #[test]
     fn runs_distributed_workers_with_stable_names() {
         let cc = cluster("c1");
-        let sts = build_stateful_set(&cc, "abc");
+        let sts = build_stateful_set(&cc, "abc", &default_image());
         let spec = &sts.spec;
         assert_eq!(spec.replicas, Some(3));
         assert_eq!(spec.service_name.as_deref(), Some("c1-headless"));
@@ -281,6 +296,16 @@ mod tests {
         assert_eq!(config_hash_of(&sts).map(String::as_str), Some("abc"));
         let c = &pod(&sts).containers[0];
         assert_eq!(c.image.as_deref(), Some(default_image().as_str()));
+        // The operator's --worker-image, for a cluster that names none; its own spec.image wins.
+        let registry = "registry.example.com/skiff-worker:1.2.3";
+        let sts = build_stateful_set(&cc, "abc", registry);
+        assert_eq!(pod(&sts).containers[0].image.as_deref(), Some(registry));
+        let mut pinned = cc.clone();
+        pinned.spec.image = Some("mine:1".into());
+        let sts = build_stateful_set(&pinned, "abc", registry);
+        assert_eq!(pod(&sts).containers[0].image.as_deref(), Some("mine:1"));
+        let sts = build_stateful_set(&cc, "abc", &default_image());
+        let c = &pod(&sts).containers[0];
         assert_eq!(c.command.as_ref().unwrap(), &["skiff-worker"]);
         assert_eq!(
             c.args.as_ref().unwrap(),
@@ -310,7 +335,7 @@ mod tests {
 
     #[test]
     fn containers_are_hardened_and_probed_on_health() {
-        let sts = build_stateful_set(&cluster("c1"), "h");
+        let sts = build_stateful_set(&cluster("c1"), "h", &default_image());
         let pod = pod(&sts);
         assert_eq!(
             pod.security_context.as_ref().unwrap().run_as_non_root,
@@ -345,7 +370,7 @@ mod tests {
             }),
             basic_auth: None,
         });
-        let secured = build_stateful_set(&secured, "h");
+        let secured = build_stateful_set(&secured, "h", &default_image());
         let c = &self::pod(&secured).containers[0];
         for probe in [&c.readiness_probe, &c.startup_probe] {
             let get = probe.as_ref().unwrap().http_get.as_ref().unwrap();
@@ -371,9 +396,9 @@ mod tests {
     #[test]
     fn replicas_do_not_touch_the_pod_template() {
         let mut cc = cluster("c1");
-        let a = build_stateful_set(&cc, "h");
+        let a = build_stateful_set(&cc, "h", &default_image());
         cc.spec.replicas = 7;
-        let b = build_stateful_set(&cc, "h");
+        let b = build_stateful_set(&cc, "h", &default_image());
         assert_eq!(b.spec.replicas, Some(7));
         assert_eq!(a.spec.template, b.spec.template);
     }
@@ -398,7 +423,7 @@ mod tests {
             priority_class_name: Some("high".into()),
             ..Default::default()
         });
-        let sts = build_stateful_set(&cc, "h");
+        let sts = build_stateful_set(&cc, "h", &default_image());
         let annotations = pod_annotations(&sts);
         assert_eq!(annotations["a"], "b");
         assert_eq!(annotations["prometheus.io/scrape"], "true");
@@ -434,7 +459,7 @@ mod tests {
             "tls": {"secretName": "cert"}, "basicAuth": {"secretName": "user"}
         }))
         .unwrap();
-        let annotations = pod_annotations(&build_stateful_set(&guarded, "h"));
+        let annotations = pod_annotations(&build_stateful_set(&guarded, "h", &default_image()));
         assert_eq!(
             (
                 annotations["prometheus.io/scrape"].as_str(),
