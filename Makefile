@@ -12,11 +12,12 @@ help: ## List the targets
 build: ## Build skiff-worker and skiff-operator (release)
 	$(CARGO) build --release --bin skiff-worker --bin skiff-operator
 
-test: lint testenv ## Everything CI runs: lint, then all tests against real servers
+test: lint testenv ## Everything CI runs: lint, all tests against real servers, then the images
 	@set -euo pipefail; trap '$(TESTENV) down >/dev/null 2>&1 || true' EXIT; \
 	  $(TESTENV) up kafka s3 connect k8s helm toxiproxy; \
 	  $(CARGO) test --workspace --all-targets; \
 	  bash hack/fuzz-smoke.sh
+	$(MAKE) --no-print-directory image-test
 
 fuzz-smoke: ## Fuzz every cargo-fuzz target for FUZZ_SECONDS (30) each; a crash leaves its input in fuzz/artifacts
 	bash hack/fuzz-smoke.sh

@@ -32,6 +32,7 @@ umoci repack --image "$image" --history.created "$created" --history.author skif
 config=(--image "$image" --no-history --created "$created" --author skiff --os linux
   --architecture amd64 --config.user 65532:65532 --config.workingdir /
   --config.env PATH=/usr/local/bin:/usr/bin:/bin
+  --config.env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
   --config.entrypoint "/usr/local/bin/$(basename "$binary")"
   --config.label "org.opencontainers.image.title=$name"
   --config.label "org.opencontainers.image.version=$version"

@@ -23,9 +23,12 @@ printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home
   >"$rootfs/etc/passwd"
 printf 'root:x:0:\nnonroot:x:65532:\n' >"$rootfs/etc/group"
 printf 'hosts: files dns\n' >"$rootfs/etc/nsswitch.conf"
-if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
-  install -m 0644 /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/ca-certificates.crt"
-fi
+# Kafka TLS and S3 over https trust the public CAs through this bundle (SSL_CERT_FILE).
+[ -f /etc/ssl/certs/ca-certificates.crt ] || {
+  echo "image-rootfs: /etc/ssl/certs/ca-certificates.crt is missing (install ca-certificates)" >&2
+  exit 1
+}
+install -m 0644 /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/ca-certificates.crt"
 chmod 1777 "$rootfs/tmp"
 chown 65532:65532 "$rootfs/home/nonroot" 2>/dev/null || true
 find "$rootfs" -exec touch -h -d "@$epoch" {} +

@@ -32,6 +32,8 @@ check_image() {
     fail "$name: exposed ports are $(jq -c .config.ExposedPorts <<<"$config")"
   jq -e '.config.Env | index("PATH=/usr/local/bin:/usr/bin:/bin")' <<<"$config" >/dev/null ||
     fail "$name: PATH does not reach /usr/local/bin (the operator runs the worker as 'skiff-worker')"
+  jq -e '.config.Env | index("SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt")' <<<"$config" >/dev/null ||
+    fail "$name: SSL_CERT_FILE does not name the CA bundle (librdkafka's OpenSSL would trust no CA)"
   [ "$(jq -r '"\(.os)/\(.architecture)"' <<<"$config")" = linux/amd64 ] || fail "$name: platform"
   skopeo inspect "docker-archive:$docker" >/dev/null || fail "$name: docker-archive unreadable"
   local ref
@@ -46,6 +48,8 @@ check_image() {
   TZ=UTC tar -tvzf "$dir/archive/blobs/sha256/$layer" >"$dir/listing"
   tar -xzf "$dir/archive/blobs/sha256/$layer" -C "$dir/rootfs"
   [ ! -e "$dir/rootfs/bin/sh" ] && [ ! -e "$dir/rootfs/usr/bin/sh" ] || fail "$name: the image has a shell"
+  grep -q "BEGIN CERTIFICATE" "$dir/rootfs/etc/ssl/certs/ca-certificates.crt" ||
+    fail "$name: no CA bundle at /etc/ssl/certs/ca-certificates.crt"
   local foreign stamp
   foreign="$(awk '$2 != "root/root" && $2 != "0/0" {print $2, $NF}' "$dir/listing")"
   [ "$foreign" = "65532/65532 home/nonroot/" ] || fail "$name: unexpected owners: $foreign"

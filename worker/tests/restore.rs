@@ -435,3 +435,55 @@ async fn large_records_are_restored_exactly_in_byte_bounded_batches() {
     assert_same_records(&records, &consume_all(&target, 1), false);
     worker.running.stop().await;
 }
+
+/// `POST /connectors/{name}/restart` restarts the connector, which, as in Connect, computes its
+/// task configurations again: a restore of every topic under the prefix takes up the topics
+/// backed up since it started. Before, a plain restart of a running connector did nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restarted_restore_takes_up_topics_backed_up_since_it_started() {
+    let bucket = skiff_testenv::unique_name("rescan");
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let dr = skiff_testenv::unique_name("dr");
+    let (first, second) = ("orders", "refunds");
+    for topic in [first, second] {
+        skiff_testenv::create_topic(&format!("{dr}-{topic}"), 1)
+            .await
+            .unwrap();
+    }
+    let records = sample_records(1, 120);
+    write_backup(&bucket, "", first, &records, 50, false).await;
+    let worker = start_worker().await;
+    let mut c = s3_config(&bucket);
+    c.insert(
+        "connector.class".into(),
+        "com.instaclustr.kafka.connect.s3.source.AwsStorageSourceConnector".into(),
+    );
+    c.insert("kafka.topicPrefix".into(), dr.clone().into());
+    create(&worker, "rescan", c).await;
+    progress_done(&worker, "rescan").await;
+    assert_same_records(&records, &consume_all(&format!("{dr}-{first}"), 1), false);
+
+    write_backup(&bucket, "", second, &records, 50, false).await;
+    let resp = http()
+        .post(format!("{}/connectors/rescan/restart", worker.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let url = format!("{}/connectors/rescan/progress", worker.url);
+    eventually(
+        60,
+        "the restarted restore to take the new topic up",
+        || async {
+            let v = get_json(url.clone()).await?;
+            let done = v["tasks"][0]["progress"]["partitions"][format!("{second}/0")]["done"]
+                == json!(true);
+            done.then_some(())
+        },
+    )
+    .await;
+    assert_same_records(&records, &consume_all(&format!("{dr}-{second}"), 1), false);
+    // The first topic was not restored twice.
+    assert_same_records(&records, &consume_all(&format!("{dr}-{first}"), 1), false);
+    worker.running.stop().await;
+}

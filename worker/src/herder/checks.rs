@@ -203,3 +203,33 @@ async fn check_bucket(worker: &Worker, plugin: Plugin, config: &Properties) -> O
         )),
     }
 }
+
+/// A connector's task configurations, as its connector instance computes them in Connect: at
+/// most `tasks.max`, each naming the task class Connect records.
+pub(super) async fn task_configs(
+    worker: &Worker,
+    plugin: Plugin,
+    config: &Properties,
+) -> Result<Vec<Properties>, String> {
+    let max_tasks = config
+        .get("tasks.max")
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .unwrap_or(1);
+    let resolved = worker
+        .config
+        .providers
+        .resolve(config)
+        .map_err(|e| e.to_string())?;
+    let tasks = plugin
+        .task_configs(config, &resolved, max_tasks)
+        .await
+        .map_err(|e| e.to_string())?;
+    let class = task_class(plugin);
+    Ok(tasks
+        .into_iter()
+        .map(|mut t| {
+            t.insert("task.class".into(), class.to_string());
+            t
+        })
+        .collect())
+}

@@ -474,28 +474,7 @@ impl DistributedHerder {
                 config.get("connector.class").map_or("", String::as_str)
             )
         })?;
-        let max_tasks = config
-            .get("tasks.max")
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            .unwrap_or(1);
-        let resolved = self
-            .worker
-            .config
-            .providers
-            .resolve(config)
-            .map_err(|e| e.to_string())?;
-        let tasks = plugin
-            .task_configs(config, &resolved, max_tasks)
-            .await
-            .map_err(|e| e.to_string())?;
-        let class = checks::task_class(plugin);
-        Ok(tasks
-            .into_iter()
-            .map(|mut t| {
-                t.insert("task.class".into(), class.to_string());
-                t
-            })
-            .collect())
+        checks::task_configs(&self.worker, plugin, config).await
     }
 
     /// Names of every connector.

@@ -151,40 +151,52 @@ impl StandaloneHerder {
             TargetState::Paused => status.set_connector(name, State::Paused, None),
             TargetState::Running => status.set_connector(name, State::Running, None),
         }
-        let max_tasks = entry
-            .config
-            .get("tasks.max")
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            .unwrap_or(1);
-        let resolved = match self.worker.config.providers.resolve(&entry.config) {
-            Ok(r) => r,
-            Err(e) => {
-                status.set_connector(name, State::Failed, Some(e.to_string()));
-                return;
-            }
-        };
-        match entry
-            .plugin
-            .task_configs(&entry.config, &resolved, max_tasks)
-            .await
-        {
-            Ok(tasks) => {
-                let class = checks::task_class(entry.plugin);
-                entry.tasks = tasks
-                    .into_iter()
-                    .map(|mut t| {
-                        t.insert("task.class".into(), class.to_string());
-                        t
-                    })
-                    .collect();
-            }
+        match checks::task_configs(&self.worker, entry.plugin, &entry.config).await {
+            Ok(tasks) => entry.tasks = tasks,
             Err(e) => {
                 warn!(connector = name, "connector failed: {e}");
-                status.set_connector(name, State::Failed, Some(e.to_string()));
+                status.set_connector(name, State::Failed, Some(e));
                 entry.tasks.clear();
                 return;
             }
         }
+        self.start_tasks(name, entry).await;
+    }
+
+    /// A running connector restarted: computes its task configurations again, as Connect's
+    /// restarted connector instance does, and restarts its tasks with them when they changed (a
+    /// restore finds the topics backed up since it started). Returns whether it did. A
+    /// connector that cannot compute them shows FAILED, its tasks left running, as in Connect.
+    async fn reconfigure(&self, name: &str, entry: &mut Entry) -> bool {
+        let status = &self.worker.status;
+        match checks::task_configs(&self.worker, entry.plugin, &entry.config).await {
+            Ok(tasks) if tasks != entry.tasks => {
+                info!(
+                    connector = name,
+                    tasks = tasks.len(),
+                    "restarted connector: its task configurations changed; restarting its tasks"
+                );
+                self.worker.stop_connector_tasks(name).await;
+                entry.tasks = tasks;
+                status.set_connector(name, State::Running, None);
+                self.start_tasks(name, entry).await;
+                true
+            }
+            Ok(_) => {
+                status.set_connector(name, State::Running, None);
+                false
+            }
+            Err(e) => {
+                warn!(connector = name, "restarted connector failed: {e}");
+                status.set_connector(name, State::Failed, Some(e));
+                false
+            }
+        }
+    }
+
+    /// Starts (or shows as paused) every task of the entry.
+    async fn start_tasks(&self, name: &str, entry: &Entry) {
+        let status = &self.worker.status;
         for (i, tc) in entry.tasks.iter().enumerate() {
             if entry.target == TargetState::Running {
                 self.worker
@@ -345,6 +357,8 @@ impl StandaloneHerder {
             if entry.target == TargetState::Running && (connector_failed || entry.tasks.is_empty())
             {
                 self.apply(name, entry).await;
+            } else if entry.target == TargetState::Running {
+                self.reconfigure(name, entry).await;
             } else {
                 self.worker
                     .status
@@ -372,7 +386,7 @@ impl StandaloneHerder {
             if restart_connector && connector_failed {
                 self.worker.stop_connector_tasks(name).await;
                 self.apply(name, entry).await;
-            } else {
+            } else if !(restart_connector && self.reconfigure(name, entry).await) {
                 for id in restart_tasks {
                     if let Some(tc) = entry.tasks.get(id as usize).cloned() {
                         self.worker.start_task(name, id, entry.plugin, tc).await;
