@@ -689,3 +689,81 @@ async fn a_backup_cut_off_from_kafka_says_so_in_its_status_until_it_recovers() {
     .await;
     assert_bucket_holds_exactly(&bucket, "", &topic, &all).await;
 }
+
+/// A sample's value from the worker's `/metrics`, for one connector's task 0.
+async fn metric(url: &str, name: &str, connector: &str) -> Option<f64> {
+    let text = http()
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let series = format!("{name}{{connector=\"{connector}\",task=\"0\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .and_then(|v| v.parse().ok())
+}
+
+/// `/metrics` shows a backup's consumer lag (what an alert on a falling-behind backup watches):
+/// 0 once everything is in S3. While S3 is unreachable the task stops polling its consumer
+/// (its upload lane is busy retrying), so librdkafka reports no lag: the series goes away
+/// rather than keep saying 0. Once S3 is back, the lag returns, at 0 after the catch-up. The
+/// written-records figure is a counter, for `rate()`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backups_consumer_lag_is_in_metrics_and_never_a_stale_zero() {
+    let topic = skiff_testenv::unique_name("lag");
+    let bucket = skiff_testenv::unique_name("lag");
+    skiff_testenv::create_topic(&topic, 1).await.unwrap();
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let proxy = s3_proxy("s3-lag").await;
+    let worker = start_worker().await;
+    let url = worker.url.clone();
+    let all = sample_records(1, 500);
+    let first = BTreeMap::from([(0, all[&0][..200].to_vec())]);
+    let second = BTreeMap::from([(0, all[&0][200..].to_vec())]);
+    let mut sink = s3_config(&bucket);
+    sink.insert("s3.endpoint".into(), proxy.http_url().into());
+    sink.insert("connector.class".into(), "AwsStorageSinkConnector".into());
+    sink.insert("topics".into(), topic.clone().into());
+    sink.insert("flush.size".into(), "100".into());
+    sink.insert("flush.interval.ms".into(), "300".into());
+    create_connector(&url, "lag-backup", sink).await;
+    produce(&topic, &first).await;
+    eventually(60, "a lag of 0 once the first 200 are in S3", || async {
+        (metric(&url, "skiff_sink_consumer_lag_records", "lag-backup").await? == 0.0).then_some(())
+    })
+    .await;
+    assert_eq!(
+        metric(&url, "skiff_sink_records_written_total", "lag-backup").await,
+        Some(200.0)
+    );
+    let text = http()
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("# TYPE skiff_sink_records_written_total counter\n"),
+        "{text}"
+    );
+
+    proxy.set_enabled(false).await.unwrap();
+    produce(&topic, &second).await;
+    tokio::time::sleep(Duration::from_secs(35)).await;
+    let lag = metric(&url, "skiff_sink_consumer_lag_records", "lag-backup").await;
+    assert!(
+        lag.is_none_or(|l| l == 300.0),
+        "with 300 records not in S3 the lag read {lag:?}"
+    );
+    proxy.set_enabled(true).await.unwrap();
+    eventually(90, "the lag to return to 0 once S3 is back", || async {
+        (metric(&url, "skiff_sink_consumer_lag_records", "lag-backup").await? == 0.0).then_some(())
+    })
+    .await;
+    assert_bucket_holds_exactly(&bucket, "", &topic, &all).await;
+}

@@ -151,6 +151,11 @@ pub struct Parts {
 }
 
 impl DistributedHerder {
+    /// The worker whose tasks this herder runs.
+    pub fn worker(&self) -> &Worker {
+        &self.worker
+    }
+
     /// Starts the herder: joins the group and follows the config topic.
     pub fn start(parts: Parts) -> Arc<Self> {
         let (stop, stop_rx) = watch::channel(false);

@@ -55,6 +55,11 @@ impl Herder {
         }
     }
 
+    /// The consumer lag of the connector's sink tasks this worker runs, by task id.
+    pub fn lags(&self, name: &str) -> BTreeMap<u32, i64> {
+        both!(self, h => h.worker().status.lags(name))
+    }
+
     /// Names of every connector.
     pub async fn connectors(&self) -> Vec<String> {
         both!(self, h => h.connectors().await)

@@ -39,6 +39,11 @@ fn not_found(name: &str) -> HerderError {
 }
 
 impl StandaloneHerder {
+    /// The worker whose tasks this herder runs.
+    pub fn worker(&self) -> &Worker {
+        &self.worker
+    }
+
     /// A herder over a worker.
     pub fn new(worker: Arc<Worker>) -> Self {
         StandaloneHerder {

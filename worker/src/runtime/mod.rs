@@ -1,6 +1,7 @@
 //! Running connectors and tasks: the task lifecycle and states, the sink and source task loops
 //! on rdkafka, and where offsets and statuses are kept.
 
+pub(crate) mod consumer_lag;
 pub(crate) mod group_health;
 pub(crate) mod kafka_trouble;
 pub mod offsets;

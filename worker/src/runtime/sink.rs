@@ -9,9 +9,11 @@
 //! next owner reads them again from the committed offset), and records fetched after it come from
 //! the new assignment.
 
+use super::consumer_lag;
 use super::group_health::{GroupHealth, STATS_INTERVAL_MS, StallLimits};
 use super::kafka_trouble::KafkaTrouble;
 use super::refusal::{Refusal, refused, refused_for_good};
+use super::status::StatusStore;
 use super::{TaskContext, TaskError, TopicPartition};
 use crate::config::client::ClientRole;
 use crate::groups::brokers::GroupAccess;
@@ -130,6 +132,8 @@ struct RebalanceForwarder {
     span: tracing::Span,
     /// A login or permission the cluster refused, which fails the task.
     refusal: Refusal,
+    /// Where the consumer's lag goes: the task's entry in the status table (`/metrics`).
+    lag: LagReport,
     /// The errors of a fault Kafka is going through, for the task's status; shared by the
     /// task's consumers, so a replacement carries on what its predecessor saw.
     trouble: Arc<KafkaTrouble>,
@@ -138,6 +142,11 @@ struct RebalanceForwarder {
 impl ClientContext for RebalanceForwarder {
     fn stats_raw(&self, statistics: &[u8]) {
         self.health.report(statistics);
+        if let Some(lag) = consumer_lag::lag_of(statistics) {
+            self.lag
+                .status
+                .set_lag(&self.lag.connector, self.lag.task, lag);
+        }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
@@ -174,6 +183,13 @@ impl ConsumerContext for RebalanceForwarder {
             info!(partitions = tpl.count(), "partitions assigned");
         }
     }
+}
+
+/// The task a consumer's lag is recorded for.
+struct LagReport {
+    status: StatusStore,
+    connector: String,
+    task: u32,
 }
 
 /// The partitions a librdkafka list names.
@@ -365,6 +381,7 @@ pub async fn run_with<T: SinkTask>(
             }
         }
         let mut group = build_consumer(
+            &ctx,
             &settings,
             &task,
             limits.backed_off(unsettled_in_a_row),
@@ -460,6 +477,7 @@ async fn remove_previous_consumer(ctx: &TaskContext, previous: Option<&PreviousC
 /// Creates a consumer with the task's revocation barrier and a fresh revocation channel: a
 /// replaced consumer's late revocations go nowhere.
 fn build_consumer<T: SinkTask>(
+    ctx: &TaskContext,
     settings: &rdkafka::ClientConfig,
     task: &T,
     limits: StallLimits,
@@ -473,6 +491,11 @@ fn build_consumer<T: SinkTask>(
         health: health.clone(),
         span: tracing::Span::current(),
         refusal: Refusal::new(ClientRole::Consumer),
+        lag: LagReport {
+            status: ctx.status.clone(),
+            connector: ctx.connector.clone(),
+            task: ctx.task,
+        },
         trouble,
     })?;
     Ok(GroupConsumer {

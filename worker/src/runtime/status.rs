@@ -4,6 +4,10 @@
 use skiff_api::rest::State;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// How long a consumer lag is shown: three of librdkafka's statistics intervals.
+const LAG_FRESH: Duration = Duration::from_millis(3 * super::group_health::STATS_INTERVAL_MS);
 
 /// A state plus the error trace that explains a FAILED one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +21,9 @@ struct Inner {
     connectors: BTreeMap<String, StateEntry>,
     tasks: BTreeMap<(String, u32), StateEntry>,
     progress: BTreeMap<(String, u32), serde_json::Value>,
+    /// Records a sink task's partitions hold past what it has committed, and when that was
+    /// read.
+    lag: BTreeMap<(String, u32), (i64, Instant)>,
     /// Topics a source connector's tasks wrote to (`GET /connectors/{c}/topics`).
     topics: BTreeMap<String, BTreeSet<String>>,
 }
@@ -53,6 +60,28 @@ impl StatusStore {
         self.lock()
             .progress
             .insert((name.to_string(), task), progress);
+    }
+
+    /// Records a sink task's consumer lag; ignored once the task is forgotten, so a late
+    /// statistics report of a stopped task's consumer does not bring it back.
+    pub fn set_lag(&self, name: &str, task: u32, lag: i64) {
+        let mut g = self.lock();
+        let key = (name.to_string(), task);
+        if g.tasks.contains_key(&key) {
+            g.lag.insert(key, (lag, Instant::now()));
+        }
+    }
+
+    /// Every sink task's consumer lag of a connector, by task id, read within [`LAG_FRESH`]:
+    /// librdkafka reports it only while the task polls its consumer, so a task stalled (an
+    /// upload retrying, say) shows no lag rather than the last one, which may be 0.
+    pub fn lags(&self, name: &str) -> BTreeMap<u32, i64> {
+        self.lock()
+            .lag
+            .iter()
+            .filter(|((c, _), (_, at))| c == name && at.elapsed() < LAG_FRESH)
+            .map(|((_, t), (lag, _))| (*t, *lag))
+            .collect()
     }
 
     /// A connector's state, if it has one.
@@ -105,6 +134,7 @@ impl StatusStore {
         let mut g = self.lock();
         g.tasks.remove(&(name.to_string(), task));
         g.progress.remove(&(name.to_string(), task));
+        g.lag.remove(&(name.to_string(), task));
     }
 
     /// Forgets a connector and its tasks.
@@ -113,12 +143,26 @@ impl StatusStore {
         g.connectors.remove(name);
         g.tasks.retain(|(c, _), _| c != name);
         g.progress.retain(|(c, _), _| c != name);
+        g.lag.retain(|(c, _), _| c != name);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forgotten_task_keeps_no_lag() {
+        let s = StatusStore::default();
+        s.set_lag("c", 0, 5);
+        assert!(s.lags("c").is_empty(), "a task without a state has no lag");
+        s.set_task("c", 0, State::Running, None);
+        s.set_lag("c", 0, 5);
+        assert_eq!(s.lags("c"), BTreeMap::from([(0, 5)]));
+        s.remove_task("c", 0);
+        s.set_lag("c", 0, 7);
+        assert!(s.lags("c").is_empty());
+    }
 
     #[test]
     fn source_topics_accumulate_until_reset() {
