@@ -278,7 +278,7 @@ async fn corrupt_objects_fail_with_their_key_or_are_skipped_and_listed() {
     let topic = "ledger";
     let records = sample_records(1, 100);
     write_backup(&bucket, "", topic, &records, 25, false).await;
-    // Flip one byte in the body of the second object; truncate a v0 copy between records.
+    // Flip one byte in the body of the second object.
     let second = skiff_format::object_key("", topic, 0, 25, 49);
     let client = skiff_testenv::s3_client();
     let mut body = client
@@ -323,18 +323,79 @@ async fn corrupt_objects_fail_with_their_key_or_are_skipped_and_listed() {
     // Nothing after the corrupt object was written: the first object's 25 records only.
     assert_eq!(consume_all(&target, 1)[&0].len(), 25);
 
+    // The third object cut after its tenth record, at a record boundary, as Instaclustr's
+    // format allows (it decodes cleanly: only its name says records are missing).
+    let third = skiff_format::object_key("", topic, 0, 50, 74);
+    put(&bucket, &third, v0_object(&records[&0][50..60])).await;
+    let mut c = restore_config(&bucket, topic, &skiff_testenv::unique_name("ledger"));
+    c.insert(
+        "restore.offset.ranges".into(),
+        format!("{topic}/0:50-").into(),
+    );
+    let trace = failed_trace(&worker, "fails-cut", c).await;
+    assert!(
+        trace.contains(&third) && trace.contains("truncated"),
+        "the trace names the cut object: {trace}"
+    );
+
+    // A file that is no backup object, in the partition's folder.
+    let foreign = format!("{topic}/0/notes.txt");
+    put(&bucket, &foreign, b"not records".to_vec()).await;
+    let c = restore_config(&bucket, topic, &skiff_testenv::unique_name("ledger"));
+    let trace = failed_trace(&worker, "fails-foreign", c).await;
+    assert!(
+        trace.contains(&foreign) && trace.contains("not a backup object"),
+        "the trace names the foreign object: {trace}"
+    );
+
+    // Skipping: all three are listed, and only the intact objects' 50 records are restored.
     let target2 = skiff_testenv::unique_name("ledger");
     skiff_testenv::create_topic(&target2, 1).await.unwrap();
     let mut c = restore_config(&bucket, topic, &target2);
     c.insert("restore.on.corrupt".into(), "skip".into());
     create(&worker, "skips", c).await;
     let progress = progress_done(&worker, "skips").await;
-    let skipped = progress["tasks"][0]["progress"]["skippedObjects"]
+    let mut skipped: Vec<String> = progress["tasks"][0]["progress"]["skippedObjects"]
         .as_array()
-        .unwrap();
-    assert_eq!(skipped, &vec![json!(second)], "{progress}");
-    assert_eq!(consume_all(&target2, 1)[&0].len(), 75);
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect();
+    skipped.sort();
+    let mut expected = vec![second, third, foreign];
+    expected.sort();
+    assert_eq!(skipped, expected, "{progress}");
+    let restored = consume_all(&target2, 1);
+    let offsets: Vec<i64> = restored[&0].iter().map(|r| r.offset).collect();
+    assert_eq!(restored[&0].len(), 50, "{offsets:?}");
     worker.running.stop().await;
+}
+
+/// Creates a restore expected to fail; returns its task's trace.
+async fn failed_trace(
+    worker: &TestWorker,
+    name: &str,
+    config: serde_json::Map<String, Value>,
+) -> String {
+    if let Some(target) = config["topics.mapping"]
+        .as_str()
+        .and_then(|m| m.split_once(':'))
+        .map(|(_, t)| t.to_string())
+    {
+        skiff_testenv::create_topic(&target, 1).await.unwrap();
+    }
+    create(worker, name, config).await;
+    let url = format!("{}/connectors/{name}/status", worker.url);
+    eventually(60, "the task to fail", || async {
+        let v = get_json(url.clone()).await?;
+        (v["tasks"][0]["state"] == "FAILED").then(|| {
+            v["tasks"][0]["trace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
