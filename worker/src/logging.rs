@@ -8,10 +8,15 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, reload};
 
 /// Installs the global subscriber. `level` is a level or `tracing` directives
-/// (`info,skiff_worker::connectors=debug`); `json` selects JSON lines.
-pub fn init(level: &str, json: bool) -> LogControl {
-    let filter =
-        EnvFilter::try_new(with_quiet_clients(level)).unwrap_or_else(|_| EnvFilter::new("info"));
+/// (`info,skiff_worker::connectors=debug`); `json` selects JSON lines. A `level` that is
+/// neither is an error naming the flag, not a silent `info`.
+pub fn init(level: &str, json: bool) -> Result<LogControl, String> {
+    let filter = EnvFilter::try_new(with_quiet_clients(level)).map_err(|e| {
+        format!(
+            "--log-level (SKIFF_LOG_LEVEL) '{level}' is not a level or tracing directives ({e}): \
+             use e.g. info, debug or info,skiff_worker::connectors=debug"
+        )
+    })?;
     let (filter, handle) = reload::Layer::new(filter);
     let registry = tracing_subscriber::registry().with(filter);
     let installed = if json {
@@ -32,7 +37,7 @@ pub fn init(level: &str, json: bool) -> LogControl {
         .next()
         .filter(|l| !l.contains('='))
         .unwrap_or("info");
-    LogControl::new(installed.is_ok().then_some(handle), root)
+    Ok(LogControl::new(installed.is_ok().then_some(handle), root))
 }
 
 /// Client libraries whose debug output carries wire details (request signatures, raw error

@@ -1,6 +1,6 @@
 //! skiff-worker: the command line of `connect-standalone.sh` / `connect-distributed.sh`.
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -11,11 +11,27 @@ struct Cli {
     /// Log level or tracing directives (e.g. `info,skiff_worker::connectors=debug`).
     #[arg(long, env = "SKIFF_LOG_LEVEL", default_value = "info", global = true)]
     log_level: String,
-    /// Log format: text or json.
-    #[arg(long, env = "SKIFF_LOG_FORMAT", default_value = "text", global = true)]
-    log_format: String,
+    /// Log format.
+    #[arg(
+        long,
+        env = "SKIFF_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        ignore_case = true,
+        global = true
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     mode: Mode,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// One line of text per event.
+    Text,
+    /// One JSON object per line, with the task's span fields.
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -39,8 +55,14 @@ enum Mode {
 fn main() -> ExitCode {
     skiff_worker::allocator::tune();
     let cli = Cli::parse();
-    let logs =
-        skiff_worker::logging::init(&cli.log_level, cli.log_format.eq_ignore_ascii_case("json"));
+    let logs = match skiff_worker::logging::init(&cli.log_level, cli.log_format == LogFormat::Json)
+    {
+        Ok(logs) => logs,
+        Err(e) => {
+            eprintln!("skiff-worker: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
