@@ -115,7 +115,7 @@ pub const WORKER_KEYS: &[WorkerKey] = &[
         "key.converter",
         "org.apache.kafka.connect.json.JsonConverter",
         "both",
-        "Accepted and validated; records move as bytes (the S3 connectors need no conversion).",
+        "The default of connectors that set none: `ByteArrayConverter`, `StringConverter` or `JsonConverter` (Apache class or simple name). The FileStream connectors convert; the S3 connectors move Kafka's bytes untouched whatever is named. Another class is a warning at start (its connectors cannot convert).",
     ),
     key(
         "value.converter",
@@ -127,19 +127,19 @@ pub const WORKER_KEYS: &[WorkerKey] = &[
         "header.converter",
         "org.apache.kafka.connect.storage.SimpleHeaderConverter",
         "both",
-        "As `key.converter`.",
+        "Accepted; headers move as bytes (no connector converts them).",
     ),
     key(
         "key.converter.schemas.enable",
         "true",
         "both",
-        "Accepted, ignored (no conversion).",
+        "`JsonConverter`'s `{\"schema\", \"payload\"}` envelope, for connectors that set none.",
     ),
     key(
         "value.converter.schemas.enable",
         "true",
         "both",
-        "Accepted, ignored (no conversion).",
+        "As `key.converter.schemas.enable`.",
     ),
     key(
         "offset.storage.file.filename",
@@ -384,6 +384,16 @@ impl WorkerConfig {
                 || key == "client.id";
             if !known {
                 warnings.push(format!("unknown worker setting '{key}' is ignored"));
+            }
+        }
+        for key in ["key.converter", "value.converter"] {
+            if let Some(error) = raw
+                .get(key)
+                .and_then(|class| crate::connectors::converters::class_error(key, class))
+            {
+                warnings.push(format!(
+                    "{error}; connectors that convert (FileStream) and name no {key} of their own fail to start, the S3 connectors are not affected (they move bytes untouched)"
+                ));
             }
         }
         if raw.contains_key("plugin.path") {

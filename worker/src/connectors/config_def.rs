@@ -9,6 +9,7 @@ use skiff_api::rest::{ConfigInfo, ConfigInfos, ConfigKeyInfo, ConfigValueInfo};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigType {
     String,
+    Short,
     Int,
     Long,
     Boolean,
@@ -21,6 +22,7 @@ impl ConfigType {
     fn name(self) -> &'static str {
         match self {
             ConfigType::String => "STRING",
+            ConfigType::Short => "SHORT",
             ConfigType::Int => "INT",
             ConfigType::Long => "LONG",
             ConfigType::Boolean => "BOOLEAN",
@@ -119,6 +121,7 @@ impl ConfigDef {
             };
         };
         let bad_type = match self.ty {
+            ConfigType::Short => v.trim().parse::<i16>().is_err(),
             ConfigType::Int => v.trim().parse::<i32>().is_err(),
             ConfigType::Long => v.trim().parse::<i64>().is_err(),
             ConfigType::Boolean => {
@@ -128,6 +131,7 @@ impl ConfigDef {
         };
         if bad_type {
             let expected = match self.ty {
+                ConfigType::Short => "a short integer",
                 ConfigType::Int => "an integer",
                 ConfigType::Long => "a long integer",
                 _ => "true or false",

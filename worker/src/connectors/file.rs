@@ -1,8 +1,12 @@
 //! Apache's FileStream connectors under their class names: a sink that appends each record's
 //! value as a line to a file, and a source that turns a file's lines into records. They give the
-//! REST conformance tests a connector that Skiff and Apache Connect both have.
+//! REST conformance tests a connector that Skiff and Apache Connect both have. Unlike the S3
+//! connectors they convert, as Connect's do: values go through the connector's (or worker's)
+//! `value.converter`, and a sink record that does not convert is handled per `errors.*`.
 
 use super::config_def::{ConfigDef, ConfigType, Importance};
+use super::converters::Converter;
+use super::record_errors::RecordErrors;
 use crate::config::properties::Properties;
 use crate::runtime::offsets::JsonMap;
 use crate::runtime::sink::{self, SinkRecord, SinkTask};
@@ -35,10 +39,14 @@ pub async fn run_sink_task(ctx: TaskContext, config: Properties) -> Result<(), T
     let subscription =
         super::subscription(&config).map_err(|(k, e)| TaskError::Config(format!("{k}: {e}")))?;
     let path = config.get("file").filter(|f| !f.is_empty()).cloned();
+    let value = Converter::of("value", &ctx.worker.raw, &config).map_err(TaskError::Config)?;
+    let errors = RecordErrors::new(&ctx, &config).await?;
     sink::run(
         ctx,
         FileSink {
             path,
+            value,
+            errors,
             next: BTreeMap::new(),
         },
         subscription,
@@ -48,6 +56,8 @@ pub async fn run_sink_task(ctx: TaskContext, config: Properties) -> Result<(), T
 
 struct FileSink {
     path: Option<String>,
+    value: Converter,
+    errors: RecordErrors,
     next: BTreeMap<TopicPartition, i64>,
 }
 
@@ -56,8 +66,13 @@ impl SinkTask for FileSink {
     async fn put(&mut self, records: Vec<SinkRecord>) -> Result<(), TaskError> {
         let mut out = Vec::new();
         for r in &records {
-            out.extend_from_slice(r.record.value.as_deref().unwrap_or(b"null"));
-            out.push(b'\n');
+            match self.value.to_text(r.record.value.as_deref()) {
+                Ok(text) => {
+                    out.extend_from_slice(&text);
+                    out.push(b'\n');
+                }
+                Err(e) => self.errors.failed(r, "VALUE_CONVERTER", &e).await?,
+            }
             self.next
                 .insert((r.topic.clone(), r.partition), r.record.offset + 1);
         }
@@ -108,6 +123,7 @@ pub async fn run_source_task(ctx: TaskContext, config: Properties) -> Result<(),
         })?;
     let topic = config.get("topic").cloned().unwrap_or_default();
     let batch = super::number(&config, "batch.size", 2000usize)?;
+    let value = Converter::of("value", &ctx.worker.raw, &config).map_err(TaskError::Config)?;
     let mut partition = JsonMap::new();
     partition.insert("filename".into(), Value::String(path.clone()));
     let position = ctx
@@ -121,6 +137,7 @@ pub async fn run_source_task(ctx: TaskContext, config: Properties) -> Result<(),
             path,
             topic,
             batch,
+            value,
             partition,
             position,
         },
@@ -132,6 +149,7 @@ struct FileSource {
     path: String,
     topic: String,
     batch: usize,
+    value: Converter,
     partition: JsonMap,
     position: u64,
 }
@@ -168,7 +186,7 @@ impl SourceTask for FileSource {
                 partition: None,
                 timestamp: None,
                 key: None,
-                value: Some(text.into_bytes()),
+                value: Some(self.value.from_string(&text)),
                 headers: Vec::new(),
                 source_partition: self.partition.clone(),
                 source_offset: offset,

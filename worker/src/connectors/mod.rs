@@ -6,9 +6,11 @@ pub mod backup_metadata;
 pub mod backup_progress;
 pub mod backup_upload;
 pub mod config_def;
+pub mod converters;
 pub mod file;
 pub mod gaps;
 pub mod offset_ranges;
+pub mod record_errors;
 pub mod retention;
 pub mod s3_sink;
 pub mod s3_source;
@@ -80,7 +82,7 @@ const COMMON_DEFS: &[ConfigDef] = &[
         ConfigType::Class,
         None,
         "Common",
-        "Converter class for keys; Skiff's S3 connectors always move bytes untouched.",
+        "Converter class for keys (ByteArrayConverter, StringConverter or JsonConverter; default: the worker's); Skiff's S3 connectors always move bytes untouched.",
     )
     .importance(Importance::Low),
     ConfigDef::optional(
@@ -88,7 +90,7 @@ const COMMON_DEFS: &[ConfigDef] = &[
         ConfigType::Class,
         None,
         "Common",
-        "Converter class for values; Skiff's S3 connectors always move bytes untouched.",
+        "Converter class for values (ByteArrayConverter, StringConverter or JsonConverter; default: the worker's); Skiff's S3 connectors always move bytes untouched.",
     )
     .importance(Importance::Low),
     ConfigDef::optional(
@@ -104,7 +106,7 @@ const COMMON_DEFS: &[ConfigDef] = &[
         ConfigType::String,
         Some("none"),
         "Error Handling",
-        "Behavior for tolerating errors during connector operation.",
+        "Behavior for tolerating errors during connector operation: none fails the task on a record it cannot convert, all skips it. The S3 connectors never convert, so none of their records can fail.",
     )
     .one_of(&["none", "all"]),
     ConfigDef::optional(
@@ -120,7 +122,9 @@ const COMMON_DEFS: &[ConfigDef] = &[
 const SINK_DEFS: &[ConfigDef] = &[
     ConfigDef::optional("topics", ConfigType::List, Some(""), "Common", "Comma-separated topics to consume.").importance(Importance::High),
     ConfigDef::optional("topics.regex", ConfigType::String, Some(""), "Common", "Regular expression of topics to consume (the whole name must match); picks up topics created later.").importance(Importance::High),
-    ConfigDef::optional("errors.deadletterqueue.topic.name", ConfigType::String, Some(""), "Error Handling", "Topic for records that fail (sinks only)."),
+    ConfigDef::optional("errors.deadletterqueue.topic.name", ConfigType::String, Some(""), "Error Handling", "Topic the records a sink task cannot convert are written to, as they were read, when errors.tolerance=all; created when missing. May not be a topic the connector reads."),
+    ConfigDef::optional("errors.deadletterqueue.topic.replication.factor", ConfigType::Short, Some("3"), "Error Handling", "Replication factor of the dead letter queue topic when it is created; -1 for the broker's default."),
+    ConfigDef::optional("errors.deadletterqueue.context.headers.enable", ConfigType::Boolean, Some("false"), "Error Handling", "Add __connect.errors.* headers (topic, partition, offset, connector, task, stage, message) to dead letters."),
 ];
 
 impl Plugin {
@@ -215,6 +219,17 @@ impl Plugin {
                 errors.push(("topics.regex".into(), message.clone()));
             }
             errors.push((key, message));
+        }
+        if self.kind() == ConnectorType::Sink {
+            errors.extend(record_errors::rule_errors(config));
+        }
+        for key in ["key.converter", "value.converter"] {
+            if let Some(error) = config
+                .get(key)
+                .and_then(|class| converters::class_error(key, class))
+            {
+                errors.push((key.into(), error));
+            }
         }
         errors.extend(match self {
             Plugin::S3Sink => s3_sink::validate(config),

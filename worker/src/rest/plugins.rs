@@ -19,13 +19,6 @@ pub fn routes() -> Router<AppState> {
         .route("/connector-plugins/{plugin}/config/validate", put(validate))
 }
 
-/// Converters Skiff has built in, listed with `connectorsOnly=false`.
-const CONVERTERS: &[&str] = &[
-    "org.apache.kafka.connect.converters.ByteArrayConverter",
-    "org.apache.kafka.connect.json.JsonConverter",
-    "org.apache.kafka.connect.storage.StringConverter",
-];
-
 async fn list(RawQuery(q): RawQuery) -> Json<Vec<PluginInfo>> {
     let mut out = Plugin::listings();
     let all = q.as_deref().is_some_and(|q| {
@@ -33,7 +26,7 @@ async fn list(RawQuery(q): RawQuery) -> Json<Vec<PluginInfo>> {
             .any(|p| p.eq_ignore_ascii_case("connectorsOnly=false"))
     });
     if all {
-        for c in CONVERTERS {
+        for c in crate::connectors::converters::CLASSES {
             out.push(PluginInfo {
                 class: c.to_string(),
                 plugin_type: "converter".into(),
