@@ -25,6 +25,24 @@ async fn s3_proxy(name: &str) -> Proxy {
         .unwrap()
 }
 
+/// A backup of `topic` into `bucket` through `proxy`, closing objects at `flush_size` records or
+/// after `interval_ms`.
+fn backup_through(
+    proxy: &Proxy,
+    bucket: &str,
+    topic: &str,
+    flush_size: u32,
+    interval_ms: u32,
+) -> serde_json::Map<String, Value> {
+    let mut sink = s3_config(bucket);
+    sink.insert("s3.endpoint".into(), proxy.http_url().into());
+    sink.insert("connector.class".into(), "AwsStorageSinkConnector".into());
+    sink.insert("topics".into(), topic.into());
+    sink.insert("flush.size".into(), flush_size.to_string().into());
+    sink.insert("flush.interval.ms".into(), interval_ms.to_string().into());
+    sink
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn s3_outage_during_backup_and_restore_loses_and_duplicates_nothing() {
     let topic = skiff_testenv::unique_name("outage");
@@ -39,12 +57,7 @@ async fn s3_outage_during_backup_and_restore_loses_and_duplicates_nothing() {
 
     let all = sample_records(2, 1000);
     let [first, second] = halves(&all);
-    let mut sink = s3_config(&bucket);
-    sink.insert("s3.endpoint".into(), proxy.http_url().into());
-    sink.insert("connector.class".into(), "AwsStorageSinkConnector".into());
-    sink.insert("topics".into(), topic.clone().into());
-    sink.insert("flush.size".into(), "100".into());
-    sink.insert("flush.interval.ms".into(), "300".into());
+    let sink = backup_through(&proxy, &bucket, &topic, 100, 300);
     create_connector(&url, "outage-backup", sink).await;
     produce(&topic, &first).await;
     eventually(90, "the first half to be committed", || async {
@@ -150,12 +163,7 @@ async fn uploads_cut_mid_body_leave_no_partial_object_and_lose_nothing() {
     let worker = start_worker().await;
     let url = worker.url.clone();
     let all = sample_records(2, 1000);
-    let mut sink = s3_config(&bucket);
-    sink.insert("s3.endpoint".into(), proxy.http_url().into());
-    sink.insert("connector.class".into(), "AwsStorageSinkConnector".into());
-    sink.insert("topics".into(), topic.clone().into());
-    sink.insert("flush.size".into(), "500".into());
-    sink.insert("flush.interval.ms".into(), "5000".into());
+    let sink = backup_through(&proxy, &bucket, &topic, 500, 5000);
     // Every connection to S3 is closed after 2000 bytes from the worker: at most a request head
     // passes, an object body (about 7 KB for 500 of these records) never does.
     proxy
@@ -224,12 +232,7 @@ async fn a_failed_upload_leaves_no_hole_and_nothing_committed_past_the_bucket() 
     let url = worker.url.clone();
     let all = sample_records(3, 1000);
     let [first, second] = halves(&all);
-    let mut sink = s3_config(&bucket);
-    sink.insert("s3.endpoint".into(), proxy.http_url().into());
-    sink.insert("connector.class".into(), "AwsStorageSinkConnector".into());
-    sink.insert("topics".into(), topic.clone().into());
-    sink.insert("flush.size".into(), "50".into());
-    sink.insert("flush.interval.ms".into(), "300".into());
+    let mut sink = backup_through(&proxy, &bucket, &topic, 50, 300);
     sink.insert("s3.upload.concurrency".into(), "2".into());
     sink.insert("s3.retry.timeout.ms".into(), "3000".into());
     create_connector(&url, "fail-up", sink).await;
@@ -383,7 +386,11 @@ async fn s3_error_responses_are_retried_and_lose_and_duplicate_nothing() {
 }
 
 /// A sink task that keeps what it is given, in memory, and reports all of it durable.
-struct Keeps(std::sync::Arc<std::sync::Mutex<Vec<(i32, i64)>>>);
+/// A sink task that keeps what it reads, and what Kafka trouble the runtime told it of.
+struct Keeps(
+    std::sync::Arc<std::sync::Mutex<Vec<(i32, i64)>>>,
+    std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>>,
+);
 
 #[async_trait::async_trait]
 impl skiff_worker::runtime::sink::SinkTask for Keeps {
@@ -404,6 +411,10 @@ impl skiff_worker::runtime::sink::SinkTask for Keeps {
     }
 
     fn revoked(&mut self, _partitions: &[(String, i32)]) {}
+
+    fn kafka_trouble(&mut self, trouble: Option<String>) {
+        self.1.lock().unwrap().push(trouble);
+    }
 }
 
 /// A task's context on the test cluster for a connector named after `name`, with the shortest
@@ -454,6 +465,7 @@ struct KeepingSink {
     stop: tokio::sync::watch::Sender<skiff_worker::runtime::StopRequest>,
     built: std::sync::Arc<std::sync::atomic::AtomicU32>,
     kept: std::sync::Arc<std::sync::Mutex<Vec<(i32, i64)>>>,
+    troubles: std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>>,
 }
 
 impl KeepingSink {
@@ -472,9 +484,10 @@ impl KeepingSink {
             tune(cfg, n);
         });
         let kept = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let troubles = Arc::new(std::sync::Mutex::new(Vec::new()));
         let running = tokio::spawn(skiff_worker::runtime::sink::run_with(
             ctx,
-            Keeps(kept.clone()),
+            Keeps(kept.clone(), troubles.clone()),
             skiff_worker::runtime::sink::Subscription::Topics(vec![topic.to_string()]),
             tune,
         ));
@@ -483,7 +496,13 @@ impl KeepingSink {
             stop,
             built,
             kept,
+            troubles,
         }
+    }
+
+    /// What the runtime told the task of Kafka trouble, in order (`None`: over).
+    fn troubles(&self) -> Vec<Option<String>> {
+        self.troubles.lock().unwrap().clone()
     }
 
     /// How many consumers it built.
@@ -530,6 +549,17 @@ async fn a_sink_consumer_that_never_settles_in_its_group_is_replaced() {
             cfg.set("bootstrap.servers", "127.0.0.1:1");
         }
     });
+    // The task's status tells of it (the refused connections, then the replacement), and is
+    // cleared once records come.
+    eventually(120, "the replacement told, then cleared", || {
+        let troubles = sink.troubles();
+        let told = troubles
+            .iter()
+            .flatten()
+            .any(|t| t.starts_with("Kafka: the consumer was replaced"));
+        async move { (told && troubles.last() == Some(&None)).then_some(()) }
+    })
+    .await;
     assert_eq!(sink.kept_every_record_once().await, 2, "one replacement");
 }
 
@@ -542,6 +572,11 @@ async fn a_sink_waiting_for_its_topic_keeps_its_consumer() {
     // Past the 30 s limit by a few statistics reports.
     tokio::time::sleep(Duration::from_secs(65)).await;
     assert_eq!(sink.built(), 1, "no replacement while the topic is missing");
+    assert_eq!(
+        sink.troubles(),
+        Vec::<Option<String>>::new(),
+        "a missing topic is no Kafka fault"
+    );
     skiff_testenv::create_topic(&topic, 2).await.unwrap();
     produce(&topic, &sample_records(2, 50)).await;
     assert_eq!(sink.kept_every_record_once().await, 1);
@@ -723,12 +758,7 @@ async fn a_backups_consumer_lag_is_in_metrics_and_never_a_stale_zero() {
     let all = sample_records(1, 500);
     let first = BTreeMap::from([(0, all[&0][..200].to_vec())]);
     let second = BTreeMap::from([(0, all[&0][200..].to_vec())]);
-    let mut sink = s3_config(&bucket);
-    sink.insert("s3.endpoint".into(), proxy.http_url().into());
-    sink.insert("connector.class".into(), "AwsStorageSinkConnector".into());
-    sink.insert("topics".into(), topic.clone().into());
-    sink.insert("flush.size".into(), "100".into());
-    sink.insert("flush.interval.ms".into(), "300".into());
+    let sink = backup_through(&proxy, &bucket, &topic, 100, 300);
     create_connector(&url, "lag-backup", sink).await;
     produce(&topic, &first).await;
     eventually(60, "a lag of 0 once the first 200 are in S3", || async {

@@ -5,6 +5,7 @@
 
 use super::ConfigError;
 use super::properties::Properties;
+use super::tls_store;
 use regex::Regex;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -273,17 +274,32 @@ pub fn translate(
                 s.insert(key.clone(), v.into());
             }
             "ssl.truststore.type" | "ssl.keystore.type" | "ssl.truststore.password" => {}
-            "ssl.truststore.location" => {
-                if truststore_type != "PEM" {
+            "ssl.truststore.location" => match truststore_type.as_str() {
+                "PEM" => {
+                    s.insert("ssl.ca.location".into(), value.clone());
+                }
+                // librdkafka reads CAs from PEM only: the store's certificates go over as PEM
+                // text (Strimzi's ca.p12, say).
+                "PKCS12" => {
+                    let store = tls_store::Store::Pkcs12 {
+                        path: value.into(),
+                        password: java
+                            .get("ssl.truststore.password")
+                            .cloned()
+                            .unwrap_or_default(),
+                    };
+                    let pem = tls_store::certificates_pem(&store, &name(key))?;
+                    s.insert("ssl.ca.pem".into(), pem);
+                }
+                other => {
                     return Err(ConfigError::invalid(
                         name(key),
                         format!(
-                            "a {truststore_type} truststore cannot be read by librdkafka: convert it to PEM and set ssl.truststore.type=PEM (or use ssl.truststore.certificates)"
+                            "a {other} truststore cannot be read by librdkafka: convert it to PEM or PKCS12 (keytool -importkeystore -deststoretype PKCS12) and set ssl.truststore.type, or use ssl.truststore.certificates"
                         ),
                     ));
                 }
-                s.insert("ssl.ca.location".into(), value.clone());
-            }
+            },
             "ssl.truststore.certificates" => {
                 s.insert("ssl.ca.pem".into(), value.clone());
             }
@@ -302,7 +318,7 @@ pub fn translate(
                     return Err(ConfigError::invalid(
                         name(key),
                         format!(
-                            "a {other} keystore cannot be read by librdkafka: use ssl.keystore.type=PKCS12 or PEM"
+                            "a {other} keystore cannot be read by librdkafka: convert it (keytool -importkeystore -srckeystore <file> -destkeystore <file>.p12 -deststoretype PKCS12) and set ssl.keystore.type=PKCS12, or use PEM"
                         ),
                     ));
                 }
@@ -380,6 +396,49 @@ mod tests {
             .to_string();
         assert!(
             err.contains("ssl.truststore.location") && err.contains("PEM"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_pkcs12_truststore_is_handed_to_librdkafka_as_pem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = crate::config::tls_store::tests::pkcs12_file(dir.path(), "store-pw");
+        let path = path.display().to_string();
+        let p = props(&[
+            ("ssl.truststore.type", "PKCS12"),
+            ("ssl.truststore.location", &path),
+            ("ssl.truststore.password", "store-pw"),
+        ]);
+        let c = client_config(&p, ClientRole::Consumer).unwrap();
+        assert!(
+            c.settings["ssl.ca.pem"].starts_with("-----BEGIN CERTIFICATE-----"),
+            "{:?}",
+            c.settings.get("ssl.ca.pem")
+        );
+        assert!(!c.settings.contains_key("ssl.ca.location"));
+        let wrong = props(&[
+            ("ssl.truststore.type", "PKCS12"),
+            ("ssl.truststore.location", &path),
+            ("ssl.truststore.password", "nope"),
+        ]);
+        let err = client_config(&wrong, ClientRole::Consumer)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ssl.truststore.location") && !err.contains("nope"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_jks_keystore_is_an_error_naming_the_key_and_the_conversion() {
+        let p = props(&[("ssl.keystore.location", "/certs/keystore.jks")]);
+        let err = client_config(&p, ClientRole::Producer)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ssl.keystore.location") && err.contains("keytool -importkeystore"),
             "{err}"
         );
     }

@@ -93,6 +93,24 @@ pub fn load(store: &Store, key_name: &str) -> Result<Loaded, ConfigError> {
     }
 }
 
+/// A store's certificates as PEM text, for librdkafka's `ssl.ca.pem`.
+pub fn certificates_pem(store: &Store, key_name: &str) -> Result<String, ConfigError> {
+    let mut pem = String::new();
+    for der in load(store, key_name)?.certs {
+        let cert = openssl::x509::X509::from_der(&der)
+            .and_then(|c| c.to_pem())
+            .map_err(|e| invalid(key_name.into(), e))?;
+        pem.push_str(&String::from_utf8_lossy(&cert));
+    }
+    if pem.is_empty() {
+        return Err(invalid(
+            key_name.into(),
+            "the store holds no certificate to trust",
+        ));
+    }
+    Ok(pem)
+}
+
 fn pem_store(certs: &[u8], key: &[u8], key_name: &str) -> Result<Loaded, ConfigError> {
     let certs = CertificateDer::pem_slice_iter(certs)
         .collect::<Result<Vec<_>, _>>()

@@ -316,6 +316,10 @@ pub fn reference_markdown() -> String {
          `librdkafka`, so set that logger to DEBUG through `/admin/loggers`). \
          `producer.buffer.memory` bounds what a producer holds unsent (default 33554432 bytes, \
          the Java producer's, or twice `producer.message.max.bytes` if that is more). \
+         TLS to Kafka: `ssl.truststore.type` PEM (a CA file) or PKCS12 (with \
+         `ssl.truststore.password`; its certificates reach librdkafka as PEM), or \
+         `ssl.truststore.certificates`; `ssl.keystore.type` PKCS12 or PEM. A JKS store is refused, \
+         with the keytool command that converts it. \
          Other keys are logged as ignored.\n\n\
          | key | default | mode | what it does |\n|---|---|---|---|\n",
     );
