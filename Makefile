@@ -61,11 +61,11 @@ demo: testenv ## Start Kafka and S3 locally, back a topic up, restore it into a 
 	bash tests/demo.sh
 
 CRASH_TRIALS ?= 10
-chaos: testenv ## Soak: CRASH_TRIALS (10) crash trials (kill -9 during backup and restore), then the S3 outage test
+chaos: testenv ## Soak: CRASH_TRIALS (10) crash trials (kill -9 during backup and restore), then the fault tests with S3 down for a minute
 	@set -euo pipefail; trap '$(TESTENV) down >/dev/null 2>&1 || true' EXIT; \
 	  $(TESTENV) up kafka s3 toxiproxy; \
 	  SKIFF_CRASH_TRIALS=$(CRASH_TRIALS) $(CARGO) test -p skiff-worker --test crash -- --nocapture; \
-	  $(CARGO) test -p skiff-worker --test faults -- --nocapture
+	  SKIFF_S3_OUTAGE_SECS=60 $(CARGO) test -p skiff-worker --test faults -- --nocapture
 
 bench: testenv ## Full benchmarks; results table under bench/results/
 	bash bench/run.sh full

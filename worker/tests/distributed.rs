@@ -725,3 +725,50 @@ async fn writes_through_a_follower_reach_the_leader_over_https_with_the_users_cr
         w.stop().await;
     }
 }
+
+/// A backup with `topics.regex` (the seed's `.*`, narrowed here to this test's names) backs up a
+/// topic created after it started, and never the worker's own internal topics (config, offsets,
+/// status: they hold connector configs, secrets among them) nor Kafka's (`__consumer_offsets`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_regex_backup_takes_new_topics_and_never_internal_ones() {
+    let group = skiff_testenv::unique_name("regex");
+    let bucket = skiff_testenv::unique_name("regex");
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let (running, url) = start_worker(&group).await;
+    let mut sink = common::s3_config(&bucket);
+    sink.insert("connector.class".into(), "AwsStorageSinkConnector".into());
+    sink.insert(
+        "topics.regex".into(),
+        format!("{group}.*|__consumer_offsets").into(),
+    );
+    sink.insert("flush.interval.ms".into(), "300".into());
+    create_when_led(&url, "regex-backup", Value::Object(sink)).await;
+    eventually(60, "the backup task to run", || async {
+        tasks_in(&url, "regex-backup", "RUNNING", 1).await
+    })
+    .await;
+
+    // Created after the backup started: picked up within the 10 s topic refresh.
+    let later = format!("{group}-orders");
+    skiff_testenv::create_topic(&later, 1).await.unwrap();
+    let records = common::sample_records(1, 20);
+    common::produce(&later, &records).await;
+    eventually(90, "the new topic in the bucket", || async {
+        (common::committed_records(&url, "regex-backup", &later).await? >= 20).then_some(())
+    })
+    .await;
+    common::assert_bucket_holds_exactly(&bucket, "", &later, &records).await;
+    let s3 = skiff_testenv::s3_client();
+    let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    let folders: std::collections::BTreeSet<String> = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key()?.split('/').next().map(str::to_string))
+        .collect();
+    let expected: std::collections::BTreeSet<String> = [later.clone(), "_skiff".to_string()].into();
+    assert_eq!(
+        folders, expected,
+        "only the new topic and the backup's metadata"
+    );
+    running.stop().await;
+}

@@ -11,8 +11,15 @@ use skiff_testenv::faults::Proxy;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// How long S3 stays unreachable: longer than one upload attempt's retries inside the SDK.
-const OUTAGE: Duration = Duration::from_secs(15);
+/// How long S3 stays unreachable: 15 s in CI, longer than one upload attempt's retries inside
+/// the SDK; `SKIFF_S3_OUTAGE_SECS` (60 under `make chaos`) for the minute.
+fn outage() -> Duration {
+    let secs = std::env::var("SKIFF_S3_OUTAGE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15);
+    Duration::from_secs(secs)
+}
 
 async fn s3_proxy(name: &str) -> Proxy {
     let upstream = skiff_testenv::s3()
@@ -79,7 +86,7 @@ async fn s3_outage_during_backup_and_restore_loses_and_duplicates_nothing() {
         !fault.contains(&skiff_testenv::s3().secret_key),
         "the error shows the secret key"
     );
-    tokio::time::sleep(OUTAGE.saturating_sub(down.elapsed())).await;
+    tokio::time::sleep(outage().saturating_sub(down.elapsed())).await;
     assert_eq!(
         task_states(&url, "outage-backup").await,
         ["RUNNING"],
@@ -126,7 +133,7 @@ async fn s3_outage_during_backup_and_restore_loses_and_duplicates_nothing() {
     })
     .await;
     println!("reported while S3 was down: {fault}");
-    tokio::time::sleep(OUTAGE.saturating_sub(down.elapsed())).await;
+    tokio::time::sleep(outage().saturating_sub(down.elapsed())).await;
     let during = progress(&url, "outage-restore").await.unwrap();
     assert_eq!(
         during["done"],
