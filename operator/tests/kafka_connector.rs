@@ -355,5 +355,47 @@ async fn backup_progress_on_a_skiff_cluster_reaches_the_status() {
     };
     assert_eq!(column("READY"), Some(&"True"), "{table}");
     assert_eq!(column("RECORDS"), Some(&"300"), "{table}");
+
+    // A second connector carrying the same secret that the cluster refuses: its condition
+    // message, and every Event the operator published in the namespace, are free of it.
+    let refused: KafkaConnector = serde_json::from_value(json!({
+        "apiVersion": "skiff.dev/v1alpha1", "kind": "KafkaConnector",
+        "metadata": {"name": "refused"},
+        "spec": {
+            "clusterRef": "skiff",
+            "class": "com.instaclustr.kafka.connect.s3.sink.AwsStorageSinkConnector",
+            "config": {
+                "topics": topic, "aws.s3.bucket": bucket, "aws.accessKeyId": s3.access_key,
+                "aws.secretKey": s3.secret_key, "flush.size": "lots"
+            }
+        }
+    }))
+    .expect("connector");
+    connectors
+        .create(&PostParams::default(), &refused)
+        .await
+        .expect("create");
+    let refusal = eventually(60, "the refusal as a condition", || async {
+        let status = connectors.get("refused").await.ok()?.status?;
+        let text = serde_json::to_string(&status).ok()?;
+        text.contains("ConfigRejected").then_some(text)
+    })
+    .await;
+    assert!(refusal.contains("flush.size"), "{refusal}");
+    assert!(
+        !refusal.contains(&s3.secret_key),
+        "the status shows the secret key"
+    );
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), &ns);
+    let listed = eventually(30, "the operator's events", || async {
+        let list = events.list(&Default::default()).await.ok()?;
+        let text = serde_json::to_string(&list.items).ok()?;
+        (text.contains("ConfigApplied") && text.contains("refused")).then_some(text)
+    })
+    .await;
+    assert!(
+        !listed.contains(&s3.secret_key),
+        "an Event shows the secret key"
+    );
     worker.stop().await;
 }
