@@ -540,3 +540,43 @@ async fn a_sink_connectors_offsets_are_read_directly_as_a_consumer_reads_them() 
         .unwrap();
     assert!(none.offsets.is_empty(), "{none:?}");
 }
+
+/// A backup that cannot sample its metadata (here its admin client points at a closed port)
+/// still backs every record up, and says among its progress warnings that a restore will lack
+/// the topics' shape and the groups' offsets, instead of only logging it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backup_that_cannot_record_its_metadata_says_so() {
+    let topic = skiff_testenv::unique_name("nometa");
+    let bucket = skiff_testenv::unique_name("nometa");
+    skiff_testenv::create_topic(&topic, 1).await.unwrap();
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    produce(&topic, &sample_records(1, 50)).await;
+    let worker = start_worker().await;
+    let mut sink = backup_config(&bucket, &topic);
+    sink.insert("flush.interval.ms".into(), "300".into());
+    sink.insert("metadata.interval.ms".into(), "500".into());
+    sink.insert(
+        "admin.override.bootstrap.servers".into(),
+        "127.0.0.1:1".into(),
+    );
+    create_connector(&worker.url, "nometa", sink).await;
+    let warning = eventually(90, "the metadata failure among the warnings", || async {
+        let p = progress(&worker.url, "nometa").await?;
+        p["warnings"]
+            .as_array()?
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|w| w.starts_with("could not record topic and consumer group metadata"))
+            .map(str::to_string)
+    })
+    .await;
+    assert!(
+        warning.contains("a restore cannot create topics"),
+        "{warning}"
+    );
+    assert_eq!(
+        committed_records(&worker.url, "nometa", &topic).await,
+        Some(50)
+    );
+    worker.running.stop().await;
+}

@@ -21,6 +21,8 @@ pub struct Stats {
     pub kafka_error: Option<String>,
     /// Holes in the backup: records deleted from Kafka before they were read (latest last).
     pub warnings: Vec<String>,
+    /// Why the latest metadata sampling failed, if it did; shown among the warnings.
+    pub metadata_error: Option<String>,
     /// Bytes held for upload: records not yet sealed into an object, and sealed objects not yet
     /// in the bucket.
     pub buffered: usize,
@@ -52,7 +54,7 @@ impl BackupProgress {
                 "bytesWritten": s.bytes,
                 "lastObject": s.last_object,
                 "lastError": s.last_error.as_ref().or(s.kafka_error.as_ref()),
-                "warnings": s.warnings,
+                "warnings": s.warnings.iter().chain(&s.metadata_error).collect::<Vec<_>>(),
                 "bufferedBytes": s.buffered,
                 "partitions": s.partitions,
             })

@@ -505,7 +505,9 @@ impl S3SinkTask {
     /// Records the topics' shape and the consumer groups' offsets beside the backup, every
     /// `metadata.interval.ms` and when the task stops. It runs in the background, one sampling
     /// at a time, so a cluster with many consumer groups never delays uploads or commits; a
-    /// failure is logged, never fatal: the records matter more than their metadata.
+    /// failure is logged and shown among the progress warnings until a sampling succeeds, never
+    /// fatal: the records matter more than their metadata, but a restore needs it to create
+    /// topics and move consumer groups.
     fn record_metadata(&mut self, now: bool) {
         let due = self
             .last_metadata
@@ -519,10 +521,11 @@ impl S3SinkTask {
         topics.sort();
         topics.dedup();
         let own_group = self.ctx.clients.sink_group(&self.ctx.connector);
-        let (clients, store, interval) = (
+        let (clients, store, interval, progress) = (
             self.ctx.clients.clone(),
             self.calls.store.clone(),
             self.metadata_interval,
+            self.calls.progress.clone(),
         );
         self.metadata_job = Some(tokio::spawn(async move {
             let sampled = tokio::time::timeout(
@@ -530,15 +533,19 @@ impl S3SinkTask {
                 backup_metadata::write(&clients, &store, &topics, &own_group),
             )
             .await;
-            match sampled {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => warn!(
-                    "could not record topic and consumer group metadata (retried in {interval:?}): {e}"
-                ),
-                Err(_) => warn!(
+            let failed = match sampled {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(format!(
+                    "could not record topic and consumer group metadata (retried in {interval:?}; a restore cannot create topics or move groups without it): {e}"
+                )),
+                Err(_) => Some(format!(
                     "recording topic and consumer group metadata took over {METADATA_TIMEOUT:?}; retried in {interval:?}"
-                ),
+                )),
+            };
+            if let Some(why) = &failed {
+                warn!("{why}");
             }
+            progress.update(|s| s.metadata_error = failed);
         }));
     }
 
