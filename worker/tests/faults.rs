@@ -732,16 +732,21 @@ async fn a_backup_cut_off_from_kafka_says_so_in_its_status_until_it_recovers() {
     assert_bucket_holds_exactly(&bucket, "", &topic, &all).await;
 }
 
-/// A sample's value from the worker's `/metrics`, for one connector's task 0.
-async fn metric(url: &str, name: &str, connector: &str) -> Option<f64> {
-    let text = http()
+/// The worker's `/metrics` text.
+async fn metrics_text(url: &str) -> Option<String> {
+    http()
         .get(format!("{url}/metrics"))
         .send()
         .await
         .ok()?
         .text()
         .await
-        .ok()?;
+        .ok()
+}
+
+/// A sample's value from the worker's `/metrics`, for one connector's task 0.
+async fn metric(url: &str, name: &str, connector: &str) -> Option<f64> {
+    let text = metrics_text(url).await?;
     let series = format!("{name}{{connector=\"{connector}\",task=\"0\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&series))
@@ -776,14 +781,7 @@ async fn a_backups_consumer_lag_is_in_metrics_and_never_a_stale_zero() {
         metric(&url, "skiff_sink_records_written_total", "lag-backup").await,
         Some(200.0)
     );
-    let text = http()
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(&url).await.unwrap();
     assert!(
         text.contains("# TYPE skiff_sink_records_written_total counter\n"),
         "{text}"
