@@ -196,10 +196,18 @@ async fn a_topic_that_shows_no_partitions_yet_is_asked_about_again() {
     assert_eq!(found, vec![0, 1, 2]);
 }
 
-/// The properties of a distributed worker of `group` (fast sessions, small internal topics),
-/// plus `extra`.
+/// The properties of a distributed worker of `group` (fast sessions, small internal topics,
+/// string converters as the Apache peer here has, so lines pass unchanged), plus `extra`.
 fn group_props(group: &str, extra: &[(&str, &str)]) -> Properties {
     let mut p = props(&[
+        (
+            "key.converter",
+            "org.apache.kafka.connect.storage.StringConverter",
+        ),
+        (
+            "value.converter",
+            "org.apache.kafka.connect.storage.StringConverter",
+        ),
         ("listeners", "http://127.0.0.1:0"),
         ("group.id", group),
         ("config.storage.topic", &format!("{group}-configs")),
