@@ -58,6 +58,18 @@ pub fn validate(spec: &ConnectClusterSpec) -> Vec<FieldError> {
     {
         errors.push(error("spec.groupId", "must not be empty"));
     }
+    // The workers refuse to start on a level they cannot parse: caught here, the pods are not
+    // rolled into a crash loop.
+    if let Some(level) = spec.logging.as_ref().and_then(|l| l.level.as_deref())
+        && let Err(e) = tracing_subscriber::EnvFilter::try_new(level)
+    {
+        errors.push(error(
+            "spec.logging.level",
+            format!(
+                "{level:?} is not a log level or tracing directives ({e}): use e.g. info, debug or info,skiff_worker::connectors=debug"
+            ),
+        ));
+    }
     for (key, value) in &spec.config {
         let field = format!("spec.config.{key}");
         if reserved(key) {
@@ -99,6 +111,24 @@ mod tests {
     #[test]
     fn a_minimal_cluster_is_valid() {
         assert!(validate(&cluster("c").spec).is_empty());
+    }
+
+    #[test]
+    fn a_log_level_the_workers_cannot_parse_is_refused() {
+        let mut spec = cluster("c").spec;
+        spec.logging = Some(skiff_api::crd::Logging {
+            level: Some("info,skiff_worker::connectors=debug".into()),
+            format: None,
+        });
+        assert!(validate(&spec).is_empty());
+        spec.logging = Some(skiff_api::crd::Logging {
+            level: Some("info,skiff=loud".into()),
+            format: None,
+        });
+        let errors = validate(&spec);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "spec.logging.level");
+        assert!(errors[0].message.contains("loud"), "{}", errors[0].message);
     }
 
     #[test]
