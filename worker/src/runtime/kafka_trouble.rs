@@ -39,31 +39,20 @@ impl KafkaTrouble {
     /// Counts an error librdkafka reported.
     pub fn note(&self, error: &KafkaError, reason: &str) {
         let severe = error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown);
-        self.note_at(format!("{error}: {reason}"), severe, Instant::now());
+        self.note_at(format!("{error}: {reason}"), severe, true, Instant::now());
     }
 
     /// Counts an error the consumer returned instead of a record. It says less than the
     /// callback's error of the same fault (no broker, no reason), so it does not replace it.
     pub fn note_consuming(&self, error: &KafkaError) {
-        let now = Instant::now();
-        let mut run = self.lock();
-        match run.as_mut() {
-            Some(r) if now.duration_since(r.latest) < SHOWN_FOR => r.latest = now,
-            _ => {
-                *run = Some(Run {
-                    first: now,
-                    latest: now,
-                    said: error.to_string(),
-                    severe: false,
-                })
-            }
-        }
+        self.note_at(error.to_string(), false, false, Instant::now());
     }
 
     /// Counts a consumer replaced because its group membership never settled again.
     pub fn replaced(&self, why: &str) {
         self.note_at(
             format!("the consumer was replaced: {why}"),
+            true,
             true,
             Instant::now(),
         );
@@ -89,12 +78,16 @@ impl KafkaTrouble {
         })
     }
 
-    fn note_at(&self, said: String, severe: bool, now: Instant) {
+    /// Adds an error to the current run, or starts a new one; `telling` says whether its words
+    /// replace those of the run's earlier errors.
+    fn note_at(&self, said: String, severe: bool, telling: bool, now: Instant) {
         let mut run = self.lock();
         match run.as_mut() {
             Some(r) if now.duration_since(r.latest) < SHOWN_FOR => {
                 r.latest = now;
-                r.said = said;
+                if telling {
+                    r.said = said;
+                }
                 r.severe |= severe;
             }
             _ => {
@@ -137,15 +130,15 @@ mod tests {
     fn a_single_error_is_not_shown_but_a_lasting_run_is_until_it_ends() {
         let trouble = KafkaTrouble::default();
         let t0 = Instant::now();
-        trouble.note_at("Disconnected".into(), false, t0);
+        trouble.note_at("Disconnected".into(), false, true, t0);
         assert_eq!(trouble.shown_at(at(t0, 1)), None);
-        trouble.note_at("Connection refused".into(), false, at(t0, 30));
+        trouble.note_at("Connection refused".into(), false, true, at(t0, 30));
         let shown = trouble.shown_at(at(t0, 31)).unwrap();
         assert!(shown.starts_with("Kafka: Connection refused; "), "{shown}");
         assert!(trouble.shown_at(at(t0, 89)).is_some());
         assert_eq!(trouble.shown_at(at(t0, 90)), None);
         // An error long after starts a new run, not shown alone.
-        trouble.note_at("Disconnected".into(), false, at(t0, 200));
+        trouble.note_at("Disconnected".into(), false, true, at(t0, 200));
         assert_eq!(trouble.shown_at(at(t0, 201)), None);
     }
 
@@ -153,7 +146,7 @@ mod tests {
     fn all_brokers_down_and_replacements_are_shown_at_once_and_a_record_clears_them() {
         let trouble = KafkaTrouble::default();
         let t0 = Instant::now();
-        trouble.note_at("1/1 brokers are down".into(), true, t0);
+        trouble.note_at("1/1 brokers are down".into(), true, true, t0);
         assert!(trouble.shown_at(t0).is_some());
         trouble.clear();
         assert_eq!(trouble.shown_at(t0), None);
