@@ -754,12 +754,13 @@ async fn metric(url: &str, name: &str, connector: &str) -> Option<f64> {
 }
 
 /// `/metrics` shows a backup's consumer lag (what an alert on a falling-behind backup watches):
-/// 0 once everything is in S3. While S3 is unreachable the task stops polling its consumer
-/// (its upload lane is busy retrying), so librdkafka reports no lag: the series goes away
-/// rather than keep saying 0. Once S3 is back, the lag returns, at 0 after the catch-up. The
-/// written-records figure is a counter, for `rate()`.
+/// 0 once everything is in S3. While S3 is unreachable the task cannot take more records (its
+/// upload lane is busy retrying): its partitions are paused and its consumer polled, so it stays
+/// in its group past its `max.poll.interval.ms` (15 s here) and the lag goes on showing what is
+/// not in S3. Once S3 is back, the lag returns to 0 after the catch-up, every record in the
+/// bucket once. The written-records figure is a counter, for `rate()`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_backups_consumer_lag_is_in_metrics_and_never_a_stale_zero() {
+async fn a_backup_waiting_on_s3_stays_in_its_group_and_shows_its_lag() {
     let topic = skiff_testenv::unique_name("lag");
     let bucket = skiff_testenv::unique_name("lag");
     skiff_testenv::create_topic(&topic, 1).await.unwrap();
@@ -770,7 +771,11 @@ async fn a_backups_consumer_lag_is_in_metrics_and_never_a_stale_zero() {
     let all = sample_records(1, 500);
     let first = BTreeMap::from([(0, all[&0][..200].to_vec())]);
     let second = BTreeMap::from([(0, all[&0][200..].to_vec())]);
-    let sink = backup_through(&proxy, &bucket, &topic, 100, 300);
+    let mut sink = backup_through(&proxy, &bucket, &topic, 100, 300);
+    sink.insert(
+        "consumer.override.max.poll.interval.ms".into(),
+        "15000".into(),
+    );
     create_connector(&url, "lag-backup", sink).await;
     produce(&topic, &first).await;
     eventually(60, "a lag of 0 once the first 200 are in S3", || async {
@@ -791,13 +796,68 @@ async fn a_backups_consumer_lag_is_in_metrics_and_never_a_stale_zero() {
     produce(&topic, &second).await;
     tokio::time::sleep(Duration::from_secs(35)).await;
     let lag = metric(&url, "skiff_sink_consumer_lag_records", "lag-backup").await;
-    assert!(
-        lag.is_none_or(|l| l == 300.0),
-        "with 300 records not in S3 the lag read {lag:?}"
+    assert_eq!(lag, Some(300.0), "300 records are not in S3");
+    assert_eq!(
+        sink_group_members("lag-backup").await,
+        ["connector-consumer-lag-backup-0"],
+        "the task's consumer left its group while waiting on S3"
     );
     proxy.set_enabled(true).await.unwrap();
     eventually(90, "the lag to return to 0 once S3 is back", || async {
         (metric(&url, "skiff_sink_consumer_lag_records", "lag-backup").await? == 0.0).then_some(())
+    })
+    .await;
+    assert_bucket_holds_exactly(&bucket, "", &topic, &all).await;
+}
+
+/// A second backup task joins the group while the first waits on S3 with its partitions
+/// paused: the first gives one partition up once its uploads of it are in (S3 is back), drops
+/// what it still held of it unwritten, and the new owner takes it from the committed offset.
+/// No object overlaps another, and the bucket holds every record once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rebalance_while_a_backup_waits_on_s3_loses_and_duplicates_nothing() {
+    let _logs = LogOnFailure::install("info");
+    let topic = skiff_testenv::unique_name("rebal");
+    let bucket = skiff_testenv::unique_name("rebal");
+    skiff_testenv::create_topic(&topic, 2).await.unwrap();
+    skiff_testenv::create_bucket(&bucket).await.unwrap();
+    let proxy = s3_proxy("s3-rebal").await;
+    let first_worker = start_worker().await;
+    let url = first_worker.url.clone();
+    let all = sample_records(2, 600);
+    let [first, second] = halves(&all);
+    let mut sink = backup_through(&proxy, &bucket, &topic, 100, 300);
+    sink.insert("s3.upload.concurrency".into(), "1".into());
+    sink.insert(
+        "consumer.override.max.poll.interval.ms".into(),
+        "15000".into(),
+    );
+    create_connector(&url, "rebal-backup", sink.clone()).await;
+    produce(&topic, &first).await;
+    eventually(90, "the first half to be committed", || async {
+        (committed_records(&url, "rebal-backup", &topic).await? >= 600).then_some(())
+    })
+    .await;
+
+    proxy.set_enabled(false).await.unwrap();
+    produce(&topic, &second).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    // A second backup of the topic into the same bucket joins the first one's group.
+    sink.insert(
+        "consumer.override.group.id".into(),
+        "connect-rebal-backup".into(),
+    );
+    create_connector(&url, "rebal-backup-2", sink).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    proxy.set_enabled(true).await.unwrap();
+
+    eventually(60, "both tasks to hold a partition", || async {
+        let members = sink_group_members("rebal-backup").await;
+        (members.len() == 2).then_some(())
+    })
+    .await;
+    eventually(120, "the backup to catch up", || async {
+        (committed_records(&url, "rebal-backup", &topic).await? >= 1200).then_some(())
     })
     .await;
     assert_bucket_holds_exactly(&bucket, "", &topic, &all).await;

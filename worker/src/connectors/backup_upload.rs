@@ -5,8 +5,12 @@
 //! after it are never written, and the bucket never holds a later object past a hole that a
 //! restart's listing would skip over.
 //!
-//! Rebalances wait for the uploads of revoked partitions ([`PendingUploads::wait_for`]), so the
-//! partition's next owner lists the bucket only after everything this task sealed is in it.
+//! Rebalances wait for the uploads of revoked partitions ([`PendingUploads::revoke`]), so the
+//! partition's next owner lists the bucket only after everything this task sealed is in it. A
+//! revocation also fences the partition: an object of it sealed from records read before the
+//! revocation (the task may still be taking in a batch while the consumer keeps its place in
+//! the group) is dropped, not written, since the next owner may already be writing from the
+//! committed offset and a late object past its end would hide a hole from a restart's listing.
 
 use super::backup_progress::BackupProgress;
 use crate::runtime::{TaskContext, TaskError, TopicPartition};
@@ -18,12 +22,15 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
-use tracing::warn;
+use tracing::{debug, warn};
 
 /// An object's records, sealed and handed to the uploader.
 pub struct Sealed {
     pub tp: TopicPartition,
     pub writer: ObjectWriter,
+    /// [`PendingUploads::epoch`] when the task took up the partition: an object from before the
+    /// partition's latest revocation is not written.
+    pub epoch: u64,
     /// Offset of its first record (the object key's first half).
     pub first: i64,
     /// Offset of its last record.
@@ -32,14 +39,16 @@ pub struct Sealed {
     pub len: usize,
 }
 
-/// An object now in the bucket.
+/// An object done with: in the bucket, or dropped because its partition was revoked.
 #[derive(Debug)]
 pub struct Uploaded {
     pub tp: TopicPartition,
-    /// Offset of its last record: the partition is durable up to here.
+    /// Offset of its last record: the partition is durable up to here, when `written`.
     pub last: i64,
     /// What it counted against the budget ([`Sealed::len`]).
     pub len: usize,
+    /// Whether it is in the bucket; `false`: its partition was revoked before it was written.
+    pub written: bool,
 }
 
 /// First offsets of the objects sealed but not yet in the bucket, per partition, shared with
@@ -59,6 +68,11 @@ struct PendingState {
     dead: HashSet<usize>,
     /// The uploader is gone (its task ended): nothing listed will be written.
     stopped: bool,
+    /// Counts revocations.
+    epoch: u64,
+    /// Per partition, the epoch its latest revocation started: objects of it sealed from an
+    /// earlier epoch are not written.
+    revoked_at: HashMap<TopicPartition, u64>,
 }
 
 impl PendingState {
@@ -110,6 +124,30 @@ impl PendingUploads {
         self.changed.notify_all();
     }
 
+    /// The current epoch: a partition taken up now is not fenced by the revocations so far.
+    pub fn epoch(&self) -> u64 {
+        self.lock().epoch
+    }
+
+    /// Whether an object of `tp` sealed in `epoch` comes from before the partition's latest
+    /// revocation.
+    pub fn fenced(&self, tp: &TopicPartition, epoch: u64) -> bool {
+        self.lock().revoked_at.get(tp).is_some_and(|at| epoch < *at)
+    }
+
+    /// The partitions are given up (the consumer's rebalance callback): waits until no upload
+    /// of them can still land, or `limit` passed, then fences them, so that nothing sealed from
+    /// what the task read before is written afterwards.
+    pub fn revoke(&self, parts: &[TopicPartition], limit: Duration) {
+        self.wait_for(parts, limit);
+        let mut s = self.lock();
+        s.epoch += 1;
+        let epoch = s.epoch;
+        for p in parts {
+            s.revoked_at.insert(p.clone(), epoch);
+        }
+    }
+
     /// First offset of the oldest object of `tp` not yet in the bucket: nothing from there on
     /// may be committed.
     pub fn oldest(&self, tp: &TopicPartition) -> Option<i64> {
@@ -121,7 +159,7 @@ impl PendingUploads {
 
     /// Blocks (on the consumer's thread, inside a rebalance) until no upload of `parts` can
     /// still land, or `limit` passed.
-    pub fn wait_for(&self, parts: &[TopicPartition], limit: Duration) {
+    fn wait_for(&self, parts: &[TopicPartition], limit: Duration) {
         let wait = || {
             let deadline = Instant::now() + limit;
             let mut s = self.lock();
@@ -203,14 +241,17 @@ impl Uploader {
         &self.pending
     }
 
-    /// Hands an object to its partition's lane once the lane's previous upload is done.
+    /// Hands an object to its partition's lane once the lane's previous upload is done. It is
+    /// listed as pending from then on: a revocation while it waits for the lane (the consumer
+    /// is polled meanwhile) must not wait for it, since nothing sends it while the task is held
+    /// in the rebalance; the revocation fences it instead.
     pub async fn seal(&mut self, sealed: Sealed) -> Result<(), TaskError> {
         let lane = (self.lane_of.hash_one(&sealed.tp) % self.lanes.len() as u64) as usize;
-        self.pending.add(&sealed.tp, lane, sealed.first);
-        if let Ok(permit) = self.idle[lane].clone().acquire_owned().await
-            && self.lanes[lane].send((sealed, permit)).await.is_ok()
-        {
-            return Ok(());
+        if let Ok(permit) = self.idle[lane].clone().acquire_owned().await {
+            self.pending.add(&sealed.tp, lane, sealed.first);
+            if self.lanes[lane].send((sealed, permit)).await.is_ok() {
+                return Ok(());
+            }
         }
         // The lane stopped after a failure, whose result is queued: that failure is the answer.
         while let Ok(r) = self.done.try_recv() {
@@ -287,7 +328,7 @@ impl UploadWorker {
     ) {
         while let Some((sealed, _busy)) = queue.recv().await {
             let tp = sealed.tp.clone();
-            match self.upload(sealed).await {
+            match self.upload(sealed, &pending).await {
                 Ok(uploaded) => {
                     // The result is queued before the rebalance callback is released, so the
                     // task learns of it before it handles the revocation.
@@ -321,14 +362,31 @@ impl UploadWorker {
         Ok(())
     }
 
-    async fn upload(&mut self, sealed: Sealed) -> Result<Uploaded, TaskError> {
+    async fn upload(
+        &mut self,
+        sealed: Sealed,
+        pending: &PendingUploads,
+    ) -> Result<Uploaded, TaskError> {
         let Sealed {
             tp,
             writer,
+            epoch,
             first,
             last,
             len,
         } = sealed;
+        let dropped = |tp: TopicPartition| {
+            debug!(topic = %tp.0, partition = tp.1, first, last, "object not written: its partition was revoked (the next owner backs these records up)");
+            Ok(Uploaded {
+                tp,
+                last,
+                len,
+                written: false,
+            })
+        };
+        if pending.fenced(&tp, epoch) {
+            return dropped(tp);
+        }
         let count = writer.record_count();
         self.refuse_if_abandoned()?;
         let body = tokio::task::spawn_blocking(move || bytes::Bytes::from(writer.finish()))
@@ -338,11 +396,21 @@ impl UploadWorker {
         let bytes = body.len();
         let key = object_key(&self.calls.store.settings.prefix, &tp.0, tp.1, first, last);
         let meta = [("skiff-records", count.to_string())];
-        let outcome = retry_s3(&mut self.calls, &format!("uploading {key}"), |store| {
+        let mut calls = ObjectCalls {
+            calls: &mut self.calls,
+            pending,
+            tp: &tp,
+            epoch,
+        };
+        let outcome = match retry_s3(&mut calls, &format!("uploading {key}"), |store| {
             let (key, body, meta) = (key.clone(), body.clone(), meta.clone());
             async move { store.put_new(&key, body, &meta).await }
         })
-        .await?;
+        .await
+        {
+            Err(_) if pending.fenced(&tp, epoch) => return dropped(tp),
+            outcome => outcome?,
+        };
         if outcome == PutOutcome::AlreadyExists {
             warn!(%key, "object already in the bucket (written by an earlier owner); keeping it");
         }
@@ -352,7 +420,38 @@ impl UploadWorker {
             s.bytes += bytes as u64;
             s.last_object = Some(key);
         });
-        Ok(Uploaded { tp, last, len })
+        Ok(Uploaded {
+            tp,
+            last,
+            len,
+            written: true,
+        })
+    }
+}
+
+/// The retries of one object's upload: they also end when its partition is revoked.
+struct ObjectCalls<'a> {
+    calls: &'a mut BackupCalls,
+    pending: &'a PendingUploads,
+    tp: &'a TopicPartition,
+    epoch: u64,
+}
+
+impl RetryingTask for ObjectCalls<'_> {
+    fn store(&self) -> Store {
+        self.calls.store()
+    }
+
+    fn retry_limit(&self) -> Duration {
+        self.calls.retry_limit()
+    }
+
+    fn stopping(&self) -> bool {
+        self.calls.stopping() || self.pending.fenced(self.tp, self.epoch)
+    }
+
+    fn show_error(&mut self, error: Option<String>) {
+        self.calls.show_error(error)
     }
 }
 
@@ -495,10 +594,46 @@ mod tests {
         Sealed {
             tp: tp(0),
             writer,
+            epoch: 0,
             first: 5,
             last: 5,
             len,
         }
+    }
+
+    #[test]
+    fn a_revocation_fences_what_was_taken_up_before_it_only() {
+        let pending = PendingUploads::default();
+        let before = pending.epoch();
+        assert!(!pending.fenced(&tp(0), before));
+        pending.revoke(&[tp(0)], Duration::from_secs(1));
+        assert!(
+            pending.fenced(&tp(0), before),
+            "sealed before the revocation"
+        );
+        assert!(!pending.fenced(&tp(1), before), "another partition");
+        let after = pending.epoch();
+        assert!(!pending.fenced(&tp(0), after), "taken up again afterwards");
+        pending.revoke(&[tp(1)], Duration::from_secs(1));
+        assert!(
+            !pending.fenced(&tp(0), after),
+            "a later revocation of another partition"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_object_of_a_revoked_partition_is_dropped_unwritten() {
+        let (mut uploader, _lapsed) = uploader_to_nowhere().await;
+        let object = one_record_object();
+        uploader
+            .pending()
+            .revoke(std::slice::from_ref(&object.tp), Duration::from_secs(1));
+        let len = object.len;
+        uploader.seal(object).await.unwrap();
+        // The store is a closed port: an upload attempt would fail.
+        let done = uploader.next_done().await.unwrap().unwrap();
+        assert!(!done.written && done.len == len, "{done:?}");
+        assert_eq!(uploader.pending().oldest(&tp(0)), None);
     }
 
     #[tokio::test]

@@ -240,6 +240,9 @@ struct PartitionState {
     consumed_next: Option<i64>,
     writer: Option<ObjectWriter>,
     opened_at: Instant,
+    /// The uploader's epoch before the batch that took the partition up: its objects are not
+    /// written once the partition was revoked after that (see [`super::backup_upload::PendingUploads::revoke`]).
+    epoch: u64,
 }
 
 /// The backup task.
@@ -404,7 +407,7 @@ impl S3SinkTask {
     /// Finds where the bucket's copy of a partition ends. The listing is retried like an
     /// upload, so an S3 outage when a partition is first seen (task start, rebalance) is ridden
     /// out and reported instead of failing the task.
-    async fn open(&mut self, tp: &TopicPartition) -> Result<PartitionState, TaskError> {
+    async fn open(&mut self, tp: &TopicPartition, epoch: u64) -> Result<PartitionState, TaskError> {
         // Objects this task sealed before the partition was revoked must be in the listing.
         while self.uploader.pending().oldest(tp).is_some() {
             self.finish_next().await?;
@@ -427,6 +430,7 @@ impl S3SinkTask {
             consumed_next: None,
             writer: None,
             opened_at: Instant::now(),
+            epoch,
         })
     }
 
@@ -438,6 +442,7 @@ impl S3SinkTask {
         let Some(writer) = state.writer.take() else {
             return Ok(());
         };
+        let epoch = state.epoch;
         let (Some(first), Some(last)) = (writer.first_offset(), writer.last_offset()) else {
             return Ok(());
         };
@@ -447,6 +452,7 @@ impl S3SinkTask {
             .seal(Sealed {
                 tp: tp.clone(),
                 writer,
+                epoch,
                 first,
                 last,
                 len,
@@ -460,6 +466,9 @@ impl S3SinkTask {
         let up = done?;
         self.in_flight = self.in_flight.saturating_sub(up.len);
         self.buffered = self.buffered.saturating_sub(up.len);
+        if !up.written {
+            return Ok(());
+        }
         if let Some(state) = self.partitions.get_mut(&up.tp) {
             state.durable_next = Some(
                 state
@@ -573,10 +582,12 @@ impl S3SinkTask {
 impl SinkTask for S3SinkTask {
     async fn put(&mut self, records: Vec<SinkRecord>) -> Result<(), TaskError> {
         self.collect_finished()?;
+        // The records were read before any revocation from here on.
+        let epoch = self.uploader.pending().epoch();
         for r in records {
             let tp: TopicPartition = (r.topic, r.partition);
             if !self.partitions.contains_key(&tp) {
-                let state = self.open(&tp).await?;
+                let state = self.open(&tp, epoch).await?;
                 self.partitions.insert(tp.clone(), state);
             }
             let Some(state) = self.partitions.get_mut(&tp) else {
@@ -660,6 +671,10 @@ impl SinkTask for S3SinkTask {
         let mut committable = BTreeMap::new();
         let pending = self.uploader.pending();
         for (tp, s) in &self.partitions {
+            if pending.fenced(tp, s.epoch) {
+                // Revoked, its state not yet dropped: what it held is not written.
+                continue;
+            }
             let next = pending
                 .oldest(tp)
                 .or_else(|| s.writer.as_ref().and_then(ObjectWriter::first_offset))
@@ -676,7 +691,7 @@ impl SinkTask for S3SinkTask {
         let pending = self.uploader.pending().clone();
         let limit = self.calls.retry_limit.min(REBALANCE_WAIT_LIMIT);
         Some(Arc::new(move |parts: &[TopicPartition]| {
-            pending.wait_for(parts, limit)
+            pending.revoke(parts, limit)
         }))
     }
 

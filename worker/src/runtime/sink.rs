@@ -8,6 +8,10 @@
 //! partitions' state, records of them fetched before the revocation are dropped unwritten (their
 //! next owner reads them again from the committed offset), and records fetched after it come from
 //! the new assignment.
+//!
+//! A task busy for a while (its uploads waiting on S3) does not stop the consumer: its partitions
+//! are paused and the consumer polled until the task is free, so it stays in its group
+//! ([`keeping_membership`]).
 
 use super::consumer_lag;
 use super::group_health::{GroupHealth, STATS_INTERVAL_MS, StallLimits};
@@ -541,8 +545,18 @@ async fn consume<T: SinkTask>(
                     task.kafka_trouble(shown);
                 }
                 apply_revocations(rx, task);
-                let offsets = task.flush(false).await?;
+                let mut held = HeldBack::default();
+                let mut offsets =
+                    keeping_membership(task.flush(false), consumer, rx, internal, &mut errors, &mut held)
+                        .await?;
+                // Partitions revoked while the task was writing out: their offsets were worked
+                // out from what it held for them, which is dropped.
+                held.take_revocations(rx);
+                for revoked in &held.revoked {
+                    offsets.retain(|tp, _| !revoked.contains(tp));
+                }
                 commit(consumer, commits.due(offsets), CommitMode::Async).await?;
+                deliver_held(task, held, consumer, rx, internal, &mut errors).await?;
                 if !subscribed.is_empty()
                     && let Some(stall) = health.stuck()
                 {
@@ -593,9 +607,16 @@ async fn consume<T: SinkTask>(
                     }
                     push_message(&mut batch, &next, internal);
                 }
-                if !batch.is_empty() {
-                    task.put(batch).await?;
+                // Revocations taken in the last poll, which returned no record.
+                while let Ok(revoked) = rx.try_recv() {
+                    batch.retain(|r| !revoked.iter().any(|(t, p)| *t == r.topic && *p == r.partition));
+                    task.revoked(&revoked);
                 }
+                let held = HeldBack {
+                    records: batch,
+                    revoked: Vec::new(),
+                };
+                deliver_held(task, held, consumer, rx, internal, &mut errors).await?;
             }
         }
     }
@@ -705,6 +726,143 @@ impl ConsumeErrors {
     /// A record arrived: the fault is over.
     fn cleared(&mut self) {
         self.run = None;
+    }
+}
+
+/// How long a call into the task may leave the consumer unpolled before its partitions are
+/// paused and the consumer is polled while the call goes on (as Apache Connect's runtime does
+/// while a sink task asks to be retried). A task waiting on S3, its upload lanes busy retrying,
+/// would otherwise leave the group once `max.poll.interval.ms` passed, its partitions moving to
+/// another task while its own uploads of them still run, and its lag would go unreported.
+const PAUSE_AFTER: Duration = Duration::from_secs(5);
+
+/// What the consumer delivered while the task was busy: records fetched before the pause took
+/// effect or from partitions assigned meanwhile, and the revocations of that time, in order,
+/// for the task once it is free.
+#[derive(Default)]
+struct HeldBack {
+    records: Vec<SinkRecord>,
+    revoked: Vec<Vec<TopicPartition>>,
+}
+
+impl HeldBack {
+    /// Takes in the revocations forwarded so far; the records held of those partitions are
+    /// dropped (their next owner reads them again from the committed offset).
+    fn take_revocations(&mut self, rx: &mut mpsc::Receiver<Vec<TopicPartition>>) {
+        while let Ok(revoked) = rx.try_recv() {
+            self.records.retain(|r| {
+                !revoked
+                    .iter()
+                    .any(|(t, p)| *t == r.topic && *p == r.partition)
+            });
+            self.revoked.push(revoked);
+        }
+    }
+}
+
+/// Pauses every partition the consumer is assigned now, adding them to `paused`.
+fn pause_assignment(
+    consumer: &StreamConsumer<RebalanceForwarder>,
+    paused: &mut BTreeSet<TopicPartition>,
+) -> Result<(), TaskError> {
+    let assigned = consumer.assignment()?;
+    if assigned.count() > 0 {
+        consumer.pause(&assigned)?;
+        paused.extend(partitions_of(&assigned));
+    }
+    Ok(())
+}
+
+/// Resumes every partition in `paused` and every one assigned now. librdkafka keeps a
+/// partition paused through its revocation and a later assignment, so one revoked while paused
+/// and assigned again would otherwise never be read.
+fn resume_all(
+    consumer: &StreamConsumer<RebalanceForwarder>,
+    paused: &BTreeSet<TopicPartition>,
+) -> Result<(), TaskError> {
+    let mut all = paused.clone();
+    all.extend(partitions_of(&consumer.assignment()?));
+    let mut tpl = TopicPartitionList::new();
+    for (topic, partition) in &all {
+        tpl.add_partition(topic, *partition);
+    }
+    consumer.resume(&tpl)?;
+    Ok(())
+}
+
+/// Runs one call into the task, `put` or `flush`; once it has taken [`PAUSE_AFTER`], pauses the
+/// consumer's partitions and polls it until the call returns, so that it stays in its group and
+/// reports its statistics and faults. librdkafka fetches a paused partition again from the
+/// record after the last one it delivered: none is skipped or read twice.
+async fn keeping_membership<R>(
+    call: impl Future<Output = Result<R, TaskError>>,
+    consumer: &StreamConsumer<RebalanceForwarder>,
+    rx: &mut mpsc::Receiver<Vec<TopicPartition>>,
+    internal: &BTreeSet<String>,
+    errors: &mut ConsumeErrors,
+    held: &mut HeldBack,
+) -> Result<R, TaskError> {
+    tokio::pin!(call);
+    let slow = tokio::time::sleep(PAUSE_AFTER);
+    tokio::pin!(slow);
+    let mut paused = false;
+    let mut pausing = BTreeSet::new();
+    loop {
+        tokio::select! {
+            biased;
+            done = &mut call => {
+                let done = done?;
+                if paused {
+                    resume_all(consumer, &pausing)?;
+                    info!("task free again: its partitions are resumed");
+                }
+                return Ok(done);
+            }
+            _ = &mut slow, if !paused => {
+                pause_assignment(consumer, &mut pausing)?;
+                paused = true;
+                info!("task busy for over {PAUSE_AFTER:?} (waiting on S3?): its partitions are paused and the consumer stays in its group meanwhile");
+            }
+            polled = consumer.recv(), if paused => {
+                held.take_revocations(rx);
+                match polled {
+                    Ok(m) => {
+                        consumer.context().trouble.clear();
+                        push_message(&mut held.records, &m, internal);
+                        drop(m);
+                        // From a partition assigned since the last pause.
+                        pause_assignment(consumer, &mut pausing)?;
+                    }
+                    Err(e) => {
+                        consumer.context().trouble.note_consuming(&e);
+                        errors.failed(e)?;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Hands the task the revocations and then the records held back, keeping the consumer in its
+/// group while it takes them in (which may hold back more).
+async fn deliver_held<T: SinkTask>(
+    task: &mut T,
+    mut held: HeldBack,
+    consumer: &StreamConsumer<RebalanceForwarder>,
+    rx: &mut mpsc::Receiver<Vec<TopicPartition>>,
+    internal: &BTreeSet<String>,
+    errors: &mut ConsumeErrors,
+) -> Result<(), TaskError> {
+    loop {
+        held.take_revocations(rx);
+        for revoked in held.revoked.drain(..) {
+            task.revoked(&revoked);
+        }
+        if held.records.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut held.records);
+        keeping_membership(task.put(batch), consumer, rx, internal, errors, &mut held).await?;
     }
 }
 
