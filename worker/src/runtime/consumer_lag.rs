@@ -2,26 +2,23 @@
 //! read, from librdkafka's statistics (each assigned partition's `consumer_lag`). A backup that
 //! falls behind, or stops, shows as a lag that grows, which is what an alert watches.
 
+use super::consumer_stats::ConsumerStatistics;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-#[derive(Deserialize)]
-struct Statistics {
+/// A topic's partitions in a statistics report.
+#[derive(Debug, Deserialize)]
+pub struct Topic {
     #[serde(default)]
-    topics: BTreeMap<String, Topic>,
+    pub partitions: BTreeMap<String, Partition>,
 }
 
-#[derive(Deserialize)]
-struct Topic {
-    #[serde(default)]
-    partitions: BTreeMap<String, Partition>,
-}
-
-#[derive(Deserialize)]
-struct Partition {
+/// The part of a partition's statistics the lag is read from.
+#[derive(Debug, Deserialize)]
+pub struct Partition {
     /// -1 while unknown (not assigned, or no high watermark or position yet).
     #[serde(default = "unknown")]
-    consumer_lag: i64,
+    pub consumer_lag: i64,
 }
 
 fn unknown() -> i64 {
@@ -29,9 +26,8 @@ fn unknown() -> i64 {
 }
 
 /// The summed lag of the partitions whose lag librdkafka knows; `None` when it knows none
-/// (nothing assigned yet) or the report does not parse.
-pub fn lag_of(statistics: &[u8]) -> Option<i64> {
-    let stats: Statistics = serde_json::from_slice(statistics).ok()?;
+/// (nothing assigned yet).
+pub fn lag_of(stats: &ConsumerStatistics) -> Option<i64> {
     let known: Vec<i64> = stats
         .topics
         .values()
@@ -47,6 +43,10 @@ pub fn lag_of(statistics: &[u8]) -> Option<i64> {
 mod tests {
     use super::*;
 
+    fn lag(json: &[u8]) -> Option<i64> {
+        ConsumerStatistics::parse(json).as_ref().and_then(lag_of)
+    }
+
     #[test]
     fn sums_the_known_lags_of_real_partitions() {
         let stats = br#"{"name":"c","ts":1,"topics":{
@@ -55,16 +55,16 @@ mod tests {
                 "1":{"partition":1,"consumer_lag":-1},
                 "-1":{"partition":-1,"consumer_lag":7}}},
             "refunds":{"topic":"refunds","partitions":{"3":{"partition":3,"consumer_lag":5}}}}}"#;
-        assert_eq!(lag_of(stats), Some(125));
+        assert_eq!(lag(stats), Some(125));
     }
 
     #[test]
     fn nothing_known_is_no_lag_rather_than_zero() {
-        assert_eq!(lag_of(br#"{"name":"c","topics":{}}"#), None);
+        assert_eq!(lag(br#"{"name":"c","topics":{}}"#), None);
         assert_eq!(
-            lag_of(br#"{"topics":{"t":{"partitions":{"0":{"consumer_lag":-1}}}}}"#),
+            lag(br#"{"topics":{"t":{"partitions":{"0":{"consumer_lag":-1}}}}}"#),
             None
         );
-        assert_eq!(lag_of(b"not json"), None);
+        assert_eq!(lag(b"not json"), None);
     }
 }

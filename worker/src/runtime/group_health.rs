@@ -12,6 +12,7 @@
 //! other members have up to the rebalance timeout to join), or the task's own rebalance
 //! callback.
 
+use super::consumer_stats::ConsumerStatistics;
 use serde::Deserialize;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -67,17 +68,9 @@ impl StallLimits {
     }
 }
 
-/// The part of librdkafka's statistics the judgement reads.
-#[derive(Debug, Deserialize)]
-struct Statistics {
-    /// librdkafka's monotonic clock, in microseconds.
-    ts: Option<u64>,
-    cgrp: Option<GroupState>,
-}
-
 /// A consumer group's state as librdkafka reports it.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-struct GroupState {
+pub struct GroupState {
     /// The coordinator state: `up` once it is known and connected.
     state: String,
     /// Where the member is in joining: `steady` once it has its assignment.
@@ -152,15 +145,10 @@ impl GroupHealth {
         self.clocks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Reads one statistics report (librdkafka's JSON). A report without a group or a time,
-    /// or one that does not parse, changes nothing.
-    pub fn report(&self, json: &[u8]) {
-        if let Ok(Statistics {
-            ts: Some(ts),
-            cgrp: Some(group),
-        }) = serde_json::from_slice(json)
-        {
-            self.observe(group, Duration::from_micros(ts));
+    /// Reads one statistics report. A report without a group or a time changes nothing.
+    pub fn report(&self, stats: &ConsumerStatistics) {
+        if let (Some(ts), Some(group)) = (stats.ts, &stats.cgrp) {
+            self.observe(group.clone(), Duration::from_micros(ts));
         }
     }
 
@@ -228,6 +216,13 @@ impl GroupHealth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A report as librdkafka's JSON; one that does not parse is not read.
+    fn report_json(h: &GroupHealth, json: &[u8]) {
+        if let Some(stats) = ConsumerStatistics::parse(json) {
+            h.report(&stats);
+        }
+    }
 
     fn group(state: &str, join_state: &str) -> GroupState {
         GroupState {
@@ -322,18 +317,22 @@ mod tests {
     #[test]
     fn statistics_json_is_read_for_the_time_and_the_group_only() {
         let h = GroupHealth::new(limits());
-        h.report(
+        report_json(
+            &h,
             br#"{"name":"c","ts":1000000,"cgrp":{"state":"query-coord","join_state":"init"}}"#,
         );
         assert!(!h.ever_settled());
-        h.report(b"not json");
-        h.report(br#"{"name":"producer","ts":2000000}"#);
-        h.report(br#"{"name":"c","cgrp":{"state":"up","join_state":"steady"}}"#);
+        report_json(&h, b"not json");
+        report_json(&h, br#"{"name":"producer","ts":2000000}"#);
+        report_json(
+            &h,
+            br#"{"name":"c","cgrp":{"state":"up","join_state":"steady"}}"#,
+        );
         assert!(
             !h.ever_settled(),
             "reports without a group or a time change nothing"
         );
-        h.report(br#"{"name":"c","ts":3000000,"brokers":{},"cgrp":{"state":"up","stateage":5,"join_state":"steady","rebalance_cnt":1}}"#);
+        report_json(&h, br#"{"name":"c","ts":3000000,"brokers":{},"cgrp":{"state":"up","stateage":5,"join_state":"steady","rebalance_cnt":1}}"#);
         assert!(h.ever_settled());
     }
 
@@ -346,7 +345,7 @@ mod tests {
                 r#"{{"ts":{},"cgrp":{{"state":"query-coord","join_state":"init"}}}}"#,
                 n * 5_000_000
             );
-            h.report(json.as_bytes());
+            report_json(&h, json.as_bytes());
         }
         assert!(h.stuck().is_some(), "95 s on librdkafka's clock");
         h.clocks().received = Instant::now().checked_sub(FRESH * 2);

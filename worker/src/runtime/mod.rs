@@ -2,6 +2,7 @@
 //! on rdkafka, and where offsets and statuses are kept.
 
 pub(crate) mod consumer_lag;
+pub(crate) mod consumer_stats;
 pub(crate) mod group_health;
 pub(crate) mod kafka_trouble;
 pub mod offsets;

@@ -14,6 +14,7 @@
 //! ([`keeping_membership`]).
 
 use super::consumer_lag;
+use super::consumer_stats::ConsumerStatistics;
 use super::group_health::{GroupHealth, STATS_INTERVAL_MS, StallLimits};
 use super::kafka_trouble::KafkaTrouble;
 use super::refusal::{Refusal, refused, refused_for_good};
@@ -145,8 +146,11 @@ struct RebalanceForwarder {
 
 impl ClientContext for RebalanceForwarder {
     fn stats_raw(&self, statistics: &[u8]) {
-        self.health.report(statistics);
-        if let Some(lag) = consumer_lag::lag_of(statistics) {
+        let Some(stats) = ConsumerStatistics::parse(statistics) else {
+            return;
+        };
+        self.health.report(&stats);
+        if let Some(lag) = consumer_lag::lag_of(&stats) {
             self.lag
                 .status
                 .set_lag(&self.lag.connector, self.lag.task, lag);
