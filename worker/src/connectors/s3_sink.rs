@@ -184,20 +184,9 @@ pub fn validate(config: &Properties) -> Vec<(String, String)> {
     if let Err(e) = S3Settings::from_config(config)
         && config.contains_key("aws.s3.bucket")
     {
-        let message = e.to_string();
-        errors.push((settings_error_key(&message).into(), message));
+        errors.push((e.key.into(), TaskError::from(e).to_string()));
     }
     errors
-}
-
-/// The key an S3 settings error is about: the first one it quotes (`'s3.enablePathStyle' must
-/// be ...`), so that validation shows it under its own field.
-fn settings_error_key(message: &str) -> &str {
-    message
-        .split('\'')
-        .nth(1)
-        .filter(|k| DEFS.iter().chain(S3_DEFS).any(|d| d.name == *k))
-        .unwrap_or("aws.accessKeyId")
 }
 
 /// What is wrong with `compression.level` for the chosen compression, if anything.
@@ -793,6 +782,15 @@ mod tests {
                 ("aws.secretKey", "s")
             ]))),
             ["aws.accessKeyId"]
+        );
+        let missing_secret = validate(&props(&[
+            ("aws.s3.bucket", "b"),
+            ("aws.accessKeyId", "AKIAXXXX"),
+        ]));
+        assert_eq!(fields(missing_secret.clone()), ["aws.secretKey"]);
+        assert!(
+            missing_secret[0].1.contains("go together") && !missing_secret[0].1.contains("AKIA"),
+            "{missing_secret:?}"
         );
     }
 }

@@ -185,7 +185,7 @@ async fn check_bucket(worker: &Worker, plugin: Plugin, config: &Properties) -> O
             Ok(store) => store,
             Err(e) => return Some(e.to_string()),
         },
-        Err(e) => return Some(e.to_string()),
+        Err(e) => return Some(crate::runtime::TaskError::from(e).to_string()),
     };
     let probe = format!("{METADATA_FOLDER}/access-check.json");
     let write = plugin == Plugin::S3Sink;

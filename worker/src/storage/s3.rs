@@ -52,32 +52,52 @@ fn non_empty(config: &Properties, key: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// An S3 setting that cannot work, with the key it is about, so that validation shows the
+/// message under that field.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct SettingError {
+    pub key: &'static str,
+    pub message: String,
+}
+
+impl From<SettingError> for TaskError {
+    fn from(e: SettingError) -> Self {
+        TaskError::Config(e.message)
+    }
+}
+
 impl S3Settings {
     /// Reads the Instaclustr keys (`aws.s3.bucket`, `prefix`, `aws.accessKeyId`, `aws.secretKey`,
     /// `aws.region`, `aws.role.arn`, `s3.endpoint`, `s3.enablePathStyle`) and Skiff's
     /// encryption and storage-class keys.
-    pub fn from_config(config: &Properties) -> Result<Self, TaskError> {
-        let bucket = non_empty(config, "aws.s3.bucket").ok_or_else(|| {
-            TaskError::Config(
-                "'aws.s3.bucket' is required: the bucket that holds the backup".into(),
-            )
+    pub fn from_config(config: &Properties) -> Result<Self, SettingError> {
+        let bucket = non_empty(config, "aws.s3.bucket").ok_or_else(|| SettingError {
+            key: "aws.s3.bucket",
+            message: "'aws.s3.bucket' is required: the bucket that holds the backup".into(),
         })?;
         let path_style = match non_empty(config, "s3.enablePathStyle") {
             None => None,
             Some(v) if v.eq_ignore_ascii_case("true") => Some(true),
             Some(v) if v.eq_ignore_ascii_case("false") => Some(false),
             Some(v) => {
-                return Err(TaskError::Config(format!(
-                    "'s3.enablePathStyle' must be true or false, not '{v}'"
-                )));
+                return Err(SettingError {
+                    key: "s3.enablePathStyle",
+                    message: format!("'s3.enablePathStyle' must be true or false, not '{v}'"),
+                });
             }
         };
         let access_key = non_empty(config, "aws.accessKeyId");
         let secret_key = non_empty(config, "aws.secretKey");
         if access_key.is_some() != secret_key.is_some() {
-            return Err(TaskError::Config(
-                "'aws.accessKeyId' and 'aws.secretKey' go together: set both, or neither to use the default credentials chain (IRSA, Pod Identity, env, profile)".into(),
-            ));
+            return Err(SettingError {
+                key: if access_key.is_some() {
+                    "aws.secretKey"
+                } else {
+                    "aws.accessKeyId"
+                },
+                message: "'aws.accessKeyId' and 'aws.secretKey' go together: set both, or neither to use the default credentials chain (IRSA, Pod Identity, env, profile)".into(),
+            });
         }
         Ok(S3Settings {
             bucket,
