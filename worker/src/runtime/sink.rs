@@ -587,11 +587,11 @@ async fn consume<T: SinkTask>(
                 };
                 errors.cleared();
                 consumer.context().trouble.clear();
-                let mut batch = Vec::with_capacity(64);
                 apply_revocations(rx, task);
-                push_message(&mut batch, &first, internal);
+                let mut held = HeldBack::default();
+                push_message(&mut held.records, &first, internal);
                 drop(first);
-                while batch.len() < MAX_BATCH {
+                while held.records.len() < MAX_BATCH {
                     let Some(next) = consumer.recv().now_or_never() else { break };
                     let next = match next {
                         Ok(m) => m,
@@ -600,26 +600,14 @@ async fn consume<T: SinkTask>(
                             break;
                         }
                     };
-                    while let Ok(revoked) = rx.try_recv() {
-                        // Records of the revoked partitions fetched before the revocation are
-                        // dropped: uncommitted, they are read again by the partitions' next
-                        // owner, and this task must write nothing more for them.
-                        batch.retain(|r| {
-                            !revoked.iter().any(|(t, p)| *t == r.topic && *p == r.partition)
-                        });
-                        task.revoked(&revoked);
-                    }
-                    push_message(&mut batch, &next, internal);
+                    // Records of the revoked partitions fetched before the revocation are
+                    // dropped: uncommitted, they are read again by the partitions' next owner,
+                    // and this task must write nothing more for them. The task takes the
+                    // revocations (and those of the last poll, which returned no record) before
+                    // the batch.
+                    held.take_revocations(rx);
+                    push_message(&mut held.records, &next, internal);
                 }
-                // Revocations taken in the last poll, which returned no record.
-                while let Ok(revoked) = rx.try_recv() {
-                    batch.retain(|r| !revoked.iter().any(|(t, p)| *t == r.topic && *p == r.partition));
-                    task.revoked(&revoked);
-                }
-                let held = HeldBack {
-                    records: batch,
-                    revoked: Vec::new(),
-                };
                 deliver_held(task, held, consumer, rx, internal, &mut errors).await?;
             }
         }
